@@ -1,0 +1,3 @@
+from easy_oww.cli import main
+
+main()

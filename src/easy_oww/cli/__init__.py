@@ -1,0 +1,82 @@
+"""The `easy-oww` command: a thin skin over the library. Parsing and printing only."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+from easy_oww import __version__
+from easy_oww.cli.common import common_options
+from easy_oww.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EasyOwwError,
+    Terminated,
+)
+from easy_oww.workspace import config_file
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=f"""\b
+Examples:
+  easy-oww init --workspace /media/usb/easy-oww
+  easy-oww download                 # critical + recommended datasets
+  easy-oww download --status
+  easy-oww verify
+  easy-oww freesound grow --samples 50
+
+\b
+The workspace chosen by `init` is remembered in {config_file()}.
+Exit codes: 0 done, 1 failed, 2 bad usage or input, 75 try again later,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).""",
+)
+@click.version_option(__version__, prog_name="easy-oww")
+@common_options
+def cli() -> None:
+    """Download openWakeWord's training datasets and grow a Freesound sample library."""
+
+
+def _register() -> None:
+    from easy_oww.cli import datasets as datasets_cli
+
+    datasets_cli.register(cli)
+    try:
+        from easy_oww.cli import freesound as freesound_cli
+    except ImportError:  # the freesound half is optional while it is being built
+        return
+    freesound_cli.register(cli)
+
+
+_register()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: maps our exceptions to one-line messages and documented exit codes."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code = cli.main(args=argv, prog_name="easy-oww", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except EasyOwwError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        click.echo("Terminated.", err=True)
+        sys.exit(EXIT_TERMINATED)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,73 @@
+"""Named exceptions. Each carries the exit code the CLI uses and a one-line message."""
+
+from __future__ import annotations
+
+# Exit codes shared by every command (see README, "Exit codes").
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TRY_LATER = 75
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class EasyOwwError(Exception):
+    """Base class: a message fit for one line of output, and an exit code."""
+
+    exit_code = EXIT_FAILED
+
+
+class BadInputError(EasyOwwError):
+    """A catalog, config or argument the user supplied is wrong (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class CatalogError(BadInputError):
+    pass
+
+
+class ConfigError(BadInputError):
+    pass
+
+
+class TryLaterError(EasyOwwError):
+    """Nothing is wrong, but the work cannot go on now (exit 75): a lock held, a budget spent."""
+
+    exit_code = EXIT_TRY_LATER
+
+
+class LockTimeoutError(TryLaterError):
+    pass
+
+
+class DownloadError(EasyOwwError):
+    """A file could not be downloaded (after retries, or at once for 403/404)."""
+
+
+class NetworkError(DownloadError):
+    """The server could not be reached at all (offline, DNS, refused)."""
+
+
+class HashMismatchError(DownloadError):
+    pass
+
+
+class SizeMismatchError(DownloadError):
+    pass
+
+
+class NotEnoughSpaceError(EasyOwwError):
+    pass
+
+
+class FileSystemLimitError(EasyOwwError):
+    pass
+
+
+class IntegrityError(EasyOwwError):
+    """A stored file or library failed a check."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so cleanup runs as for Ctrl-C (exit 143)."""
