@@ -1,0 +1,329 @@
+"""The catalog: which datasets exist, where their files come from and where they land.
+
+Three layers, later ones replacing whole dataset entries of earlier ones: the built-in
+``catalog.toml``, ``<workspace>/datasets.toml``, and ``--catalog FILE``. Every value is
+checked on load; a bad catalog is refused with one line naming the file, dataset and key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from easy_oww.datasets.hashes import KnownHash
+from easy_oww.errors import BadInputError, CatalogError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PRIORITIES = ("critical", "recommended", "optional")
+REQUIRED_PRIORITIES = ("critical", "recommended")  # the seed's "required" set
+FORMATS = ("npy", "wav", "zip", "tar")
+HF_DEFAULT_ENDPOINT = "https://huggingface.co"
+ZENODO_DEFAULT_ENDPOINT = "https://zenodo.org"
+
+_FILE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "url": str, "path": str, "size": int, "hash": str, "format": str, "shape": list,
+    "dtype": str, "sample_rate": int, "channels": int,
+    "hf_repo": str, "hf_revision": str, "hf_folder": str, "hf_repo_type": str,
+    "zenodo_record": (int, str), "zenodo_key": str,
+}
+_DATASET_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "description": str, "priority": str, "license": str, "homepage": str,
+    "path": str, "files": list, "unpack": (dict, list),
+}
+_UNPACK_TYPES: dict[str, type | tuple[type, ...]] = {
+    "format": str, "into": str, "files": list, "strip_components": int,
+    "sample_rate": int, "max_ratio": (int, float),
+}
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One catalog file: a plain URL, a Hugging Face folder, or a Zenodo record file."""
+
+    path: str  # relative to the datasets folder; a folder for an hf_folder entry
+    url: str | None = None
+    size: int | None = None
+    hash: KnownHash | None = None
+    format: str | None = None
+    shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    hf_repo: str | None = None
+    hf_revision: str = "main"
+    hf_folder: str | None = None
+    hf_repo_type: str = "datasets"
+    zenodo_record: str | None = None
+    zenodo_key: str | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.hf_repo:
+            return "hf_folder"
+        if self.zenodo_record:
+            return "zenodo"
+        return "url"
+
+
+@dataclass(frozen=True)
+class UnpackSpec:
+    format: str
+    into: str
+    files: tuple[str, ...]
+    strip_components: int = 0
+    sample_rate: int | None = None
+    max_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    key: str
+    name: str
+    priority: str
+    files: tuple[FileEntry, ...]
+    description: str = ""
+    license: str = ""
+    homepage: str = ""
+    path: str | None = None
+    unpack: tuple[UnpackSpec, ...] = ()
+    source: str = "built-in"
+
+    @property
+    def location(self) -> str:
+        """Where the dataset lives, relative to the datasets folder (a file or a folder)."""
+        if self.path:
+            return self.path
+        if len(self.files) == 1 and self.files[0].kind != "hf_folder":
+            return self.files[0].path
+        if self.unpack:
+            return _common_folder([u.into for u in self.unpack])
+        return _common_folder([f.path for f in self.files])
+
+    @property
+    def is_required(self) -> bool:
+        return self.priority in REQUIRED_PRIORITIES
+
+
+def _common_folder(paths: list[str]) -> str:
+    parts = [PurePosixPath(p).parts for p in paths]
+    common: list[str] = []
+    for group in zip(*parts, strict=False):
+        if len(set(group)) != 1:
+            break
+        common.append(group[0])
+    if len(paths) > 1 or not common:
+        return str(PurePosixPath(*common)) if common else "."
+    return str(PurePosixPath(*common[:-1])) if len(common) > 1 else common[0]
+
+
+@dataclass
+class Catalog:
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, *extra: Path | str | None) -> "Catalog":
+        """The built-in catalog overlaid by each existing file in `extra`, in order."""
+        catalog = cls()
+        builtin = resources.files("easy_oww.datasets").joinpath("catalog.toml")
+        catalog.merge(_parse(builtin.read_text(encoding="utf-8"), "built-in catalog"))
+        for path in extra:
+            if path is None:
+                continue
+            catalog.merge(parse_file(Path(path)))
+        return catalog
+
+    def merge(self, datasets: Iterable[Dataset]) -> None:
+        for dataset in datasets:
+            self.datasets[dataset.key] = dataset
+
+    def get(self, key: str) -> Dataset:
+        try:
+            return self.datasets[key]
+        except KeyError:
+            known = ", ".join(sorted(self.datasets))
+            raise BadInputError(f"unknown dataset {key!r}; known datasets: {known}") from None
+
+    def ordered(self) -> list[Dataset]:
+        """Datasets in display order: critical first, then recommended, then optional."""
+        return sorted(
+            self.datasets.values(),
+            key=lambda d: (PRIORITIES.index(d.priority), list(self.datasets).index(d.key)),
+        )
+
+    def select(self, *, all_: bool = False, keys: Iterable[str] = ()) -> list[Dataset]:
+        keys = list(keys)
+        if keys:
+            return [self.get(k) for k in dict.fromkeys(keys)]
+        return [d for d in self.ordered() if all_ or d.is_required]
+
+
+def parse_file(path: Path) -> list[Dataset]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInputError(f"catalog {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"catalog {path} cannot be read: {exc}") from None
+    return _parse(text, str(path))
+
+
+def _parse(text: str, origin: str) -> list[Dataset]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{origin}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"datasets"}
+    if unknown:
+        raise CatalogError(f"{origin}: unknown top-level key {sorted(unknown)[0]!r} "
+                           "(a catalog holds only [datasets.<key>] tables)")
+    tables = data.get("datasets", {})
+    if not isinstance(tables, dict):
+        raise CatalogError(f"{origin}: 'datasets' must be a table of [datasets.<key>] tables")
+    return [_parse_dataset(key, value, origin) for key, value in tables.items()]
+
+
+class _Where:
+    """Builds the 'file, dataset, key' prefix of every catalog error."""
+
+    def __init__(self, origin: str, dataset: str) -> None:
+        self.origin, self.dataset = origin, dataset
+
+    def error(self, key: str, problem: str) -> CatalogError:
+        return CatalogError(f"{self.origin}: dataset {self.dataset!r}, key {key!r}: {problem}")
+
+    def check_types(self, table: dict[str, Any], types: dict[str, Any], prefix: str) -> None:
+        for key, value in table.items():
+            if key not in types:
+                allowed = ", ".join(sorted(types))
+                raise self.error(prefix + key, f"unknown key (allowed: {allowed})")
+            expected = types[key]
+            if isinstance(value, bool) or not isinstance(value, expected):
+                names = expected.__name__ if isinstance(expected, type) else " or ".join(
+                    t.__name__ for t in expected)
+                raise self.error(prefix + key, f"must be {names}, got {type(value).__name__}")
+
+
+def _parse_dataset(key: str, table: Any, origin: str) -> Dataset:
+    where = _Where(origin, key)
+    if not isinstance(table, dict):
+        raise where.error(key, "must be a table")
+    if not key.replace("_", "").replace("-", "").isalnum():
+        raise where.error(key, "dataset keys use letters, digits, '_' and '-' only")
+    where.check_types(table, _DATASET_TYPES, "")
+    priority = table.get("priority", "optional")
+    if priority not in PRIORITIES:
+        raise where.error("priority", f"must be one of {', '.join(PRIORITIES)}, got {priority!r}")
+    raw_files = table.get("files")
+    if not raw_files:
+        raise where.error("files", "a dataset needs at least one [[datasets.<key>.files]] entry")
+    files = tuple(_parse_file(where, i, f) for i, f in enumerate(raw_files))
+    paths = [f.path for f in files]
+    if len(set(paths)) != len(paths):
+        raise where.error("files", "two files land on the same path")
+    unpack_raw = table.get("unpack", [])
+    unpack_list = [unpack_raw] if isinstance(unpack_raw, dict) else unpack_raw
+    unpack = tuple(_parse_unpack(where, i, u, paths) for i, u in enumerate(unpack_list))
+    path = table.get("path")
+    if path is not None:
+        path = _safe_path(where, "path", path)
+    return Dataset(
+        key=key, name=table.get("name", key), priority=priority, files=files,
+        description=table.get("description", ""), license=table.get("license", ""),
+        homepage=table.get("homepage", ""), path=path, unpack=unpack, source=origin,
+    )
+
+
+def _safe_path(where: _Where, key: str, value: str) -> str:
+    """A relative POSIX path that stays inside the datasets folder."""
+    if "\\" in value or (len(value) > 1 and value[1] == ":"):
+        raise where.error(key, f"{value!r}: use forward slashes and a relative path")
+    pure = PurePosixPath(value)
+    if pure.is_absolute() or not value.strip():
+        raise where.error(key, f"{value!r} must be relative to the datasets folder")
+    if ".." in pure.parts:
+        raise where.error(key, f"{value!r} escapes the datasets folder")
+    return str(pure)
+
+
+def _parse_file(where: _Where, index: int, table: Any) -> FileEntry:
+    prefix = f"files[{index}]."
+    if not isinstance(table, dict):
+        raise where.error(prefix.rstrip("."), "must be a table")
+    where.check_types(table, _FILE_TYPES, prefix)
+    kinds = [k for k in ("url", "hf_repo", "zenodo_record") if k in table]
+    if len(kinds) != 1:
+        raise where.error(prefix + "url",
+                          "give exactly one source: url, hf_repo (+ hf_folder) or zenodo_record "
+                          "(+ zenodo_key)")
+    if "path" not in table:
+        raise where.error(prefix + "path", "missing: where the file lands, relative to datasets/")
+    values: dict[str, Any] = dict(table)
+    values["path"] = _safe_path(where, prefix + "path", table["path"])
+    if "url" in table and not table["url"].startswith(("http://", "https://")):
+        raise where.error(prefix + "url", f"{table['url']!r} is not an http(s) URL")
+    if "hf_repo" in table and "hf_folder" not in table:
+        raise where.error(prefix + "hf_folder", "missing: the folder of the repository to list")
+    if "zenodo_record" in table:
+        if "zenodo_key" not in table:
+            raise where.error(prefix + "zenodo_key", "missing: the file name in the record")
+        values["zenodo_record"] = str(table["zenodo_record"])
+    if "size" in table and table["size"] < 0:
+        raise where.error(prefix + "size", "must not be negative")
+    if "hash" in table:
+        try:
+            values["hash"] = KnownHash.parse(table["hash"])
+        except ValueError as exc:
+            raise where.error(prefix + "hash", str(exc)) from None
+    if "format" in table and table["format"] not in FORMATS:
+        raise where.error(prefix + "format", f"must be one of {', '.join(FORMATS)}")
+    if "shape" in table:
+        shape = table["shape"]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+            raise where.error(prefix + "shape", "must be a list of non-negative integers")
+        values["shape"] = tuple(shape)
+    return FileEntry(**values)
+
+
+def _parse_unpack(where: _Where, index: int, table: Any, paths: list[str]) -> UnpackSpec:
+    prefix = f"unpack[{index}]."
+    if not isinstance(table, dict):
+        raise where.error("unpack", "must be a table or an array of tables")
+    where.check_types(table, _UNPACK_TYPES, prefix)
+    fmt = table.get("format")
+    if fmt not in ("zip", "tar"):
+        raise where.error(prefix + "format", "must be 'zip' or 'tar'")
+    if "into" not in table:
+        raise where.error(prefix + "into", "missing: the folder the members go to")
+    into = _safe_path(where, prefix + "into", table["into"])
+    files = table.get("files", paths)
+    for name in files:
+        if name not in paths:
+            raise where.error(prefix + "files", f"{name!r} is not the path of a dataset file")
+    return UnpackSpec(
+        format=fmt, into=into, files=tuple(files),
+        strip_components=table.get("strip_components", 0),
+        sample_rate=table.get("sample_rate"), max_ratio=table.get("max_ratio"),
+    )
+
+
+def hf_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", HF_DEFAULT_ENDPOINT).rstrip("/")
+
+
+def zenodo_endpoint() -> str:
+    return os.environ.get("ZENODO_ENDPOINT", ZENODO_DEFAULT_ENDPOINT).rstrip("/")
+
+
+def effective_url(url: str) -> str:
+    """Point huggingface.co URLs at ``HF_ENDPOINT`` when the user set one (a mirror)."""
+    if url.startswith(HF_DEFAULT_ENDPOINT + "/"):
+        return hf_endpoint() + url[len(HF_DEFAULT_ENDPOINT):]
+    return url

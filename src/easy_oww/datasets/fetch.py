@@ -1,0 +1,824 @@
+"""The fetch engine: resumable, verified, multi-connection HTTP downloads.
+
+A download goes to ``<final>.part`` beside the final file, with a small JSON sidecar
+``<final>.part.json`` that records the URL, the server's validator (ETag, else
+Last-Modified), the expected size and the byte ranges already on disk. Resumes send
+``Range`` with ``If-Range``; any sign that the server's bytes are not the ones we have
+(a 200 to a ranged request, a new validator, a ``Content-Range`` that does not line up)
+means starting again from zero, never appending. The hash is computed while the bytes
+arrive, by a thread that reads the finished front of the part file back in order; the
+file moves into place only when its size and hash check out.
+
+urllib3 is the transport: on loopback it moved a 2 GB file about twice as fast as httpx
+(whose 64 KiB reads dominate), close to curl.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+from filelock import FileLock, Timeout
+
+from easy_oww.atomic import atomic_write_text, fsync_dir
+from easy_oww.datasets.hashes import KnownHash
+from easy_oww.errors import (
+    DownloadError,
+    HashMismatchError,
+    LockTimeoutError,
+    NetworkError,
+    SizeMismatchError,
+)
+from easy_oww.progress import NullProgress, Task
+
+MiB = 1024 * 1024
+FATAL_STATUSES = {400, 401, 403, 404, 405, 410, 451}
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
+MAX_RESTARTS = 3
+T = TypeVar("T")
+
+
+@dataclass
+class FetchOptions:
+    connections: int = 4
+    min_segment: int = 8 * MiB  # a file smaller than two of these uses one connection
+    attempts: int = 6  # consecutive failed attempts (without new bytes) before giving up
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 300.0
+    connect_timeout: float = 15.0
+    read_timeout: float = 30.0  # a connection silent this long is a stall
+    lock_timeout: float = 3600.0
+    chunk: int = 1 * MiB
+    sidecar_interval: float = 0.5
+    keep_corrupt: bool = False
+
+
+@dataclass
+class FetchRequest:
+    url: str
+    dest: Path
+    size: int | None = None
+    hash: KnownHash | None = None
+    label: str = ""
+    auth_headers: dict[str, str] = field(default_factory=dict)
+    auth_host: str | None = None  # auth_headers go to this host only (not to a CDN)
+
+
+@dataclass
+class FetchResult:
+    path: Path
+    size: int
+    hash: str  # "algo:hex" as checked (the catalog's algorithm, else sha256)
+    url: str
+    validator: str | None
+    transferred: int  # body bytes received in this call
+    resumed_from: int  # bytes already on disk when this call started
+    skipped: bool = False
+
+
+@dataclass
+class Remote:
+    """What a probe learned about the server's copy."""
+
+    url: str  # the final URL after redirects (informational: signed URLs expire)
+    size: int | None
+    etag: str | None
+    last_modified: str | None
+    accepts_ranges: bool
+
+    @property
+    def validator(self) -> str | None:
+        # If-Range needs a strong ETag; a weak one cannot validate a byte range.
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Restart(Exception):
+    """The server's bytes are not the ones on disk: start again from zero."""
+
+
+class _NoRanges(Exception):
+    """The server answered a ranged request with the whole file: use one connection."""
+
+
+class Cancelled(Exception):
+    pass
+
+
+class RangeSet:
+    """Sorted, merged half-open byte intervals [start, end) known to be on disk."""
+
+    def __init__(self, ranges: list[list[int]] | None = None) -> None:
+        self.ranges: list[list[int]] = []
+        for start, end in ranges or []:
+            self.add(start, end)
+
+    def add(self, start: int, end: int) -> None:
+        if end <= start:
+            return
+        merged: list[list[int]] = []
+        placed = False
+        for s, e in self.ranges:
+            if e < start or s > end:
+                if s > end and not placed:
+                    merged.append([start, end])
+                    placed = True
+                merged.append([s, e])
+            else:
+                start, end = min(s, start), max(e, end)
+        if not placed:
+            merged.append([start, end])
+        merged.sort()
+        self.ranges = merged
+
+    def prefix(self) -> int:
+        """Length of the contiguous run starting at byte 0."""
+        return self.ranges[0][1] if self.ranges and self.ranges[0][0] == 0 else 0
+
+    def total(self) -> int:
+        return sum(e - s for s, e in self.ranges)
+
+    def missing(self, size: int) -> list[tuple[int, int]]:
+        gaps, pos = [], 0
+        for s, e in self.ranges:
+            if s > pos:
+                gaps.append((pos, min(s, size)))
+            pos = max(pos, e)
+        if pos < size:
+            gaps.append((pos, size))
+        return [(s, e) for s, e in gaps if e > s]
+
+
+class _Sidecar:
+    """``<final>.part.json``: enough to resume safely in another process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            return None
+        return data if isinstance(data, dict) and data.get("version") == 1 else None
+
+    def save(self, *, url: str, size: int | None, validator: str | None,
+             done: RangeSet, sequential: bool) -> None:
+        atomic_write_text(self.path, json.dumps({
+            "version": 1, "url": url, "size": size, "validator": validator,
+            "sequential": sequential, "done": done.ranges,
+        }))
+
+    def remove(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class _OrderedHasher:
+    """Hashes the part file's contiguous front as it grows, in a thread of its own.
+
+    Reading back from the page cache costs little, keeps memory flat, and works the same
+    for one connection and for many (whose bytes arrive out of order).
+    """
+
+    def __init__(self, path: Path, algorithm: str, chunk: int = 4 * MiB) -> None:
+        self.path, self.digest = path, hashlib.new(algorithm)
+        self.hashed = 0
+        self._ready = 0
+        self._closed = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._chunk = chunk
+        self._thread = threading.Thread(target=self._run, name="hasher", daemon=True)
+        self._thread.start()
+
+    def advance_to(self, contiguous: int) -> None:
+        with self._cond:
+            if contiguous > self._ready:
+                self._ready = contiguous
+                self._cond.notify()
+
+    def _run(self) -> None:
+        buffer = bytearray(self._chunk)
+        view = memoryview(buffer)
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                while True:
+                    with self._cond:
+                        while self._ready <= self.hashed and not self._closed:
+                            self._cond.wait()
+                        if self._ready <= self.hashed and self._closed:
+                            return
+                        want = min(self._ready - self.hashed, self._chunk)
+                    n = os.preadv(handle.fileno(), [view[:want]], self.hashed)
+                    if n <= 0:
+                        raise OSError(f"{self.path} is shorter than the bytes written to it")
+                    self.digest.update(view[:n])
+                    with self._cond:
+                        self.hashed += n
+                        self._cond.notify_all()
+        except BaseException as exc:  # reported to the caller in finish()
+            self._error = exc
+
+    def finish(self, size: int) -> str:
+        self.advance_to(size)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+        if self._error:
+            raise DownloadError(f"reading back {self.path} to hash it failed: {self._error}")
+        if self.hashed != size:
+            raise DownloadError(f"hashed {self.hashed} bytes of {self.path}, expected {size}")
+        return self.digest.hexdigest()
+
+    def abandon(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._ready = self.hashed
+            self._cond.notify_all()
+        self._thread.join()
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """``bytes a-b/total`` → (a, b + 1, total or None)."""
+    if not value or not value.startswith("bytes "):
+        return None
+    spec, _, total = value[6:].partition("/")
+    start, _, end = spec.partition("-")
+    try:
+        return int(start), int(end) + 1, (None if total.strip() == "*" else int(total))
+    except ValueError:
+        return None
+
+
+class _Download:
+    """The state of one file's download while `Fetcher.fetch` runs."""
+
+    def __init__(self, fetcher: "Fetcher", request: FetchRequest, task: Task) -> None:
+        self.fetcher, self.request, self.task = fetcher, request, task
+        self.part = Path(str(request.dest) + ".part")
+        self.sidecar = _Sidecar(Path(str(request.dest) + ".part.json"))
+        self.lock = threading.Lock()
+        self.done = RangeSet()
+        self.size: int | None = request.size
+        self.validator: str | None = None
+        self.sequential = True
+        self.transferred = 0
+        self.hasher: _OrderedHasher | None = None
+        self.fd = -1
+        self.last_sidecar = 0.0
+        self.algorithm = request.hash.algorithm if request.hash else "sha256"
+        self.cancel = fetcher.cancel
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def open_part(self, fresh: bool, preallocate: bool) -> None:
+        self.close_part()
+        if fresh:
+            self.done = RangeSet()
+            for stale in (self.part,):
+                try:
+                    stale.unlink()
+                except FileNotFoundError:
+                    pass
+        self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
+        if preallocate and self.size:
+            if os.fstat(self.fd).st_size < self.size:
+                os.ftruncate(self.fd, self.size)  # sparse; ranges fill it in any order
+        self.save_sidecar(force=True)
+        self.hasher = _OrderedHasher(self.part, self.algorithm)
+        self.hasher.advance_to(self.done.prefix())
+
+    def close_part(self) -> None:
+        if self.hasher:
+            self.hasher.abandon()
+            self.hasher = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def wrote(self, start: int, end: int) -> None:
+        with self.lock:
+            self.done.add(start, end)
+            self.transferred += end - start
+            prefix = self.done.prefix()
+        assert self.hasher is not None
+        self.hasher.advance_to(prefix)
+        self.task.advance(end - start)
+        if time.monotonic() - self.last_sidecar >= self.fetcher.options.sidecar_interval:
+            self.save_sidecar()
+
+    def save_sidecar(self, force: bool = False) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if not force and now - self.last_sidecar < self.fetcher.options.sidecar_interval:
+                return
+            self.last_sidecar = now
+            done = RangeSet(self.done.ranges)
+        # The sidecar must never claim bytes that are not durably in the part file.
+        if self.fd >= 0:
+            os.fdatasync(self.fd)
+        self.sidecar.save(url=self.request.url, size=self.size, validator=self.validator,
+                          done=done, sequential=self.sequential)
+
+
+class Fetcher:
+    """Downloads files; safe to share between threads (one pool of connections)."""
+
+    def __init__(self, options: FetchOptions | None = None, *, progress: NullProgress | None = None,
+                 lock_dir: Path | None = None, pool: urllib3.PoolManager | None = None,
+                 user_agent: str = "easy-oww") -> None:
+        self.options = options or FetchOptions()
+        self.progress = progress or NullProgress()
+        self.lock_dir = lock_dir
+        self.cancel = threading.Event()
+        self.user_agent = user_agent
+        self.pool = pool or urllib3.PoolManager(
+            num_pools=32, maxsize=max(16, self.options.connections * 2), retries=False,
+            timeout=urllib3.Timeout(connect=self.options.connect_timeout,
+                                    read=self.options.read_timeout),
+        )
+
+    # -- HTTP ---------------------------------------------------------------------------
+    def _open(self, method: str, request: FetchRequest, headers: dict[str, str]
+              ) -> urllib3.BaseHTTPResponse:
+        """One request, following redirects by hand from the original URL every time
+        (signed CDN URLs expire) and sending credentials to `auth_host` only."""
+        url = request.url
+        linked_size: int | None = None
+        for _ in range(10):
+            sent = {"Accept-Encoding": "identity", "User-Agent": self.user_agent, **headers}
+            if request.auth_headers and urlsplit(url).hostname == request.auth_host:
+                sent.update(request.auth_headers)
+            try:
+                response = self.pool.request(method, url, headers=sent, redirect=False,
+                                             preload_content=False, decode_content=False)
+            except urllib3.exceptions.NameResolutionError as exc:
+                raise _Retryable(f"cannot resolve {urlsplit(url).hostname} (offline?)") from exc
+            except urllib3.exceptions.NewConnectionError as exc:
+                raise _Retryable(f"cannot connect to {urlsplit(url).netloc}: "
+                                 f"{exc.__class__.__name__} (offline?)") from exc
+            except _NETWORK_ERRORS as exc:
+                raise _Retryable(f"{urlsplit(url).netloc}: {exc}") from exc
+            if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                location = response.headers["Location"]
+                # Hugging Face puts the LFS size on the redirect, not on the CDN's answer.
+                linked = response.headers.get("X-Linked-Size", "")
+                linked_size = int(linked) if linked.isdigit() else linked_size
+                response.release_conn()
+                url = urljoin(url, location)
+                continue
+            response.final_url = url  # type: ignore[attr-defined]
+            response.linked_size = linked_size  # type: ignore[attr-defined]
+            return response
+        raise DownloadError(f"too many redirects for {request.url}")
+
+    def _check_status(self, response: urllib3.BaseHTTPResponse, request: FetchRequest) -> None:
+        status = response.status
+        if status in RETRY_STATUSES or 500 <= status < 600:
+            response.release_conn()
+            raise _Retryable(f"HTTP {status} from {request.url}",
+                             _parse_retry_after(response.headers.get("Retry-After")))
+        if status in FATAL_STATUSES or 400 <= status < 500 and status != 416:
+            response.release_conn()
+            what = {401: "needs a login or token", 403: "is forbidden", 404: "was not found",
+                    410: "is gone"}.get(status, f"was refused (HTTP {status})")
+            raise DownloadError(f"{request.url} {what} (HTTP {status}); check the URL in the "
+                                "catalog or your network's proxy")
+
+    def probe(self, request: FetchRequest) -> Remote:
+        """HEAD the URL (a tiny ranged GET where HEAD is refused) to learn size and validator."""
+        response = self._open("HEAD", request, {})
+        if response.status in (405, 501, 400):
+            response.release_conn()
+            response = self._open("GET", request, {"Range": "bytes=0-0"})
+        self._check_status(response, request)
+        headers = response.headers
+        response.release_conn()
+        size: int | None = None
+        content_range = _parse_content_range(headers.get("Content-Range"))
+        if response.status == 206 and content_range:
+            size = content_range[2]
+        elif headers.get("Content-Length", "").isdigit():
+            size = int(headers["Content-Length"])
+        size = getattr(response, "linked_size", None) or size
+        # No Accept-Ranges header is not a refusal (CDNs often omit it); "none" is.
+        ranges = headers.get("Accept-Ranges", "").lower() != "none" or response.status == 206
+        return Remote(getattr(response, "final_url", request.url), size, headers.get("ETag"),
+                      headers.get("Last-Modified"), ranges)
+
+    # -- the retry loop -------------------------------------------------------------------
+    def _retrying(self, what: str, attempt_fn: Callable[[], T], progress_fn: Callable[[], int],
+                  cancel: "threading.Event | _LinkedEvent") -> T:
+        """Run `attempt_fn` until it returns; failures without new bytes count towards
+        `attempts`, so a connection that drops every few MB still gets there."""
+        failures, seen = 0, progress_fn()
+        while True:
+            if cancel.is_set():
+                raise Cancelled()
+            try:
+                return attempt_fn()
+            except _Retryable as exc:
+                now = progress_fn()
+                failures = 1 if now > seen else failures + 1
+                seen = now
+                if failures >= self.options.attempts:
+                    cls = NetworkError if "offline?" in str(exc) else DownloadError
+                    raise cls(f"{what}: {exc}; gave up after {failures} attempts. "
+                              "Run the same command again to resume.") from None
+                delay = min(self.options.backoff_max,
+                            self.options.backoff_base * 2 ** (failures - 1))
+                delay *= random.uniform(0.5, 1.0)  # jitter: many clients don't retry in step
+                if exc.retry_after is not None:
+                    delay = max(delay, min(exc.retry_after, self.options.retry_after_max))
+                self.progress.log(f"{what}: {exc}; retrying in {delay:.1f} s")
+                if cancel.wait(delay):
+                    raise Cancelled() from None
+
+    # -- public -----------------------------------------------------------------------------
+    def fetch(self, request: FetchRequest) -> FetchResult:
+        request.dest.parent.mkdir(parents=True, exist_ok=True)
+        label = request.label or request.dest.name
+        lock_dir = self.lock_dir or request.dest.parent
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        lock_name = hashlib.sha1(str(request.dest.resolve()).encode()).hexdigest()[:16]
+        lock = FileLock(str(lock_dir / f"{lock_name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            self.progress.log(f"{label}: another easy-oww process is downloading it; waiting "
+                              f"(up to {self.options.lock_timeout:.0f} s)")
+            try:
+                lock.acquire(timeout=self.options.lock_timeout)
+            except Timeout:
+                raise LockTimeoutError(
+                    f"{request.dest} is still being downloaded by another process after "
+                    f"{self.options.lock_timeout:.0f} s; try again when it has finished") from None
+        try:
+            return self._fetch_locked(request, label)
+        finally:
+            lock.release()
+
+    def _fetch_locked(self, request: FetchRequest, label: str) -> FetchResult:
+        task = self.progress.task(label, request.size, 0)
+        job = _Download(self, request, task)
+        ok = False
+        try:
+            result = self._run(job)
+            ok = True
+            return result
+        finally:
+            job.close_part()
+            task.finish(ok)
+
+    def _run(self, job: _Download) -> FetchResult:
+        request = job.request
+        remote = self._retrying(request.url, lambda: self.probe(request), lambda: 0, job.cancel)
+        if remote.size is not None and request.size is not None and remote.size != request.size:
+            raise SizeMismatchError(
+                f"{request.url} has {remote.size:,} bytes on the server but the catalog says "
+                f"{request.size:,}; the file changed upstream: update the catalog entry")
+        job.size = request.size if request.size is not None else remote.size
+        job.validator = remote.validator
+        job.task.reset(0, job.size)
+
+        # Resume only what a sidecar vouches for, from the same URL, size and validator.
+        saved = job.sidecar.load()
+        resumable = (
+            saved is not None and job.part.exists() and remote.accepts_ranges
+            and saved.get("url") == request.url
+            and saved.get("size") == job.size and job.size is not None
+            and (saved.get("validator") == remote.validator and remote.validator is not None
+                 or request.hash is not None and remote.validator is None)
+        )
+        if resumable:
+            assert saved is not None and job.size is not None
+            job.done = RangeSet([r for r in saved.get("done", []) if isinstance(r, list)])
+            if saved.get("sequential") and request.hash is not None:
+                # One connection writes in order: every byte below the file's length is
+                # real, even past the last sidecar save. The hash still guards the result.
+                job.done.add(0, min(job.part.stat().st_size, job.size))
+        resumed_from = job.done.total()
+        remaining = (job.size or 0) - resumed_from
+        holes = len(job.done.missing(job.size or 0)) > 1 or (
+            resumed_from and job.done.prefix() != resumed_from)
+        use_segments = remote.accepts_ranges and job.size is not None and (
+            self.options.connections > 1 and remaining >= 2 * self.options.min_segment or holes)
+        job.sequential = not use_segments
+        job.task.reset(resumed_from, job.size)
+        job.open_part(fresh=not resumed_from, preallocate=use_segments)
+
+        restarts = 0
+        while True:
+            try:
+                if use_segments:
+                    self._segmented(job)
+                else:
+                    self._single(job)
+                break
+            except (_NoRanges, _Restart) as exc:
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise DownloadError(f"{request.url} keeps changing while it downloads; "
+                                        "try again later") from None
+                if isinstance(exc, _NoRanges):
+                    # The server ignores ranges: one connection from zero, not a retry loop.
+                    self.progress.log(f"{label_of(job)}: the server ignores byte ranges; "
+                                      "using one connection")
+                    use_segments = False
+                else:
+                    self.progress.log(f"{label_of(job)}: {exc}; starting again from zero")
+                job.sequential = not use_segments
+                job.open_part(fresh=True, preallocate=use_segments)
+                job.task.reset(0, job.size)
+                resumed_from = 0
+        return self._finish(job, resumed_from)
+
+    def _single(self, job: _Download) -> None:
+        """One connection, from the end of the contiguous front to the end of the file."""
+        def attempt() -> None:
+            start = job.done.prefix()
+            if job.size is not None and start >= job.size:
+                return
+            headers: dict[str, str] = {}
+            if start:
+                headers["Range"] = f"bytes={start}-"
+                if job.validator:
+                    headers["If-Range"] = job.validator
+            response = self._open("GET", job.request, headers)
+            try:
+                if response.status == 416 and job.size is not None:
+                    if start >= job.size:
+                        return  # complete already: verify, not fail
+                    raise _Restart("the server refused the resume range")
+                self._check_status(response, job.request)
+                if response.status == 200:
+                    if start:
+                        raise _Restart("the server sent the whole file instead of the rest")
+                    self._learn(job, response)
+                elif response.status == 206:
+                    got = _parse_content_range(response.headers.get("Content-Range"))
+                    if not got or got[0] != start or (job.size and got[2] not in (None, job.size)):
+                        sent = response.headers.get("Content-Range")
+                        raise _Restart(f"the server sent range {sent} for a request from {start}")
+                else:
+                    raise _Retryable(f"unexpected HTTP {response.status}")
+                self._copy(job, response, start, job.size)
+            finally:
+                response.release_conn()
+
+        self._retrying(job.request.url, attempt, lambda: job.done.total(), job.cancel)
+        if job.size is None:
+            job.size = job.done.prefix()
+
+    def _learn(self, job: _Download, response: urllib3.BaseHTTPResponse) -> None:
+        """A full 200 answer: adopt its validator and size (the file may have changed)."""
+        if response.headers.get("Content-Encoding", "identity") not in ("identity", ""):
+            raise DownloadError(f"{job.request.url}: the server compressed the body although "
+                                "asked not to; cannot verify it")
+        etag = response.headers.get("ETag")
+        new = Remote("", None, etag, response.headers.get("Last-Modified"), False).validator
+        if new and new != job.validator:
+            job.validator = new
+            job.save_sidecar(force=True)
+        length = response.headers.get("Content-Length", "")
+        if job.request.size is None and length.isdigit():
+            job.size = int(length)
+
+    def _copy(self, job: _Download, response: urllib3.BaseHTTPResponse, start: int,
+              end: int | None, piece: "_Piece | None" = None) -> None:
+        """Stream a body to the part file at `start`; for a piece, stop at its (moving) end."""
+        pos = start
+        chunk = self.options.chunk
+        try:
+            while True:
+                if job.cancel.is_set():
+                    raise Cancelled()
+                limit = piece.end if piece is not None else end
+                want = chunk if limit is None else min(chunk, limit - pos)
+                if want <= 0:
+                    break
+                data = response.read(want)
+                if not data:
+                    break
+                try:
+                    os.pwrite(job.fd, data, pos)
+                except OSError as exc:  # disk full, drive unplugged: retrying won't help
+                    raise DownloadError(f"writing {job.part} failed: {exc.strerror}; the part "
+                                        "is kept, run again to resume") from None
+                job.wrote(pos, pos + len(data))
+                pos += len(data)
+                if piece is not None:
+                    piece.pos = pos
+        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+            raise _Retryable(f"connection lost at byte {pos:,}: {exc.__class__.__name__}") from None
+        limit = piece.end if piece is not None else end
+        if limit is not None and pos < limit:
+            raise _Retryable(f"connection closed at byte {pos:,} of {limit:,}")
+
+    def _segmented(self, job: _Download) -> None:
+        """Several connections, each on its own byte range, stealing work when idle."""
+        assert job.size is not None
+        n = max(1, min(self.options.connections,
+                       (job.size - job.done.total()) // self.options.min_segment))
+        pieces = _split(job.done.missing(job.size), n)
+        queue = list(pieces)
+        active: list[_Piece] = []
+        qlock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def take() -> _Piece | None:
+            with qlock:
+                if queue:
+                    piece = queue.pop(0)
+                    active.append(piece)
+                    return piece
+                # Idle: take the back half of the largest range still in flight.
+                victim = max(active, key=lambda p: p.end - p.pos, default=None)
+                if victim is None or victim.end - victim.pos < 2 * max(self.options.chunk, MiB):
+                    return None
+                mid = victim.pos + (victim.end - victim.pos) // 2
+                stolen = _Piece(mid, victim.end)
+                victim.end = mid
+                active.append(stolen)
+                return stolen
+
+        def fetch_piece(piece: _Piece) -> None:
+            def attempt() -> None:
+                if piece.pos >= piece.end:
+                    return
+                headers = {"Range": f"bytes={piece.pos}-{piece.end - 1}"}
+                if job.validator:
+                    headers["If-Range"] = job.validator
+                response = self._open("GET", job.request, headers)
+                try:
+                    self._check_status(response, job.request)
+                    if response.status == 200:
+                        etag = response.headers.get("ETag")
+                        modified = response.headers.get("Last-Modified")
+                        if job.validator and job.validator not in (etag, modified):
+                            raise _Restart("the file changed on the server")
+                        raise _NoRanges()
+                    got = _parse_content_range(response.headers.get("Content-Range"))
+                    if response.status != 206 or not got or got[0] != piece.pos or (
+                            got[2] is not None and got[2] != job.size):
+                        raise _Restart("the server sent a range that does not line up")
+                    self._copy(job, response, piece.pos, None, piece)
+                finally:
+                    response.release_conn()
+
+            self._retrying(job.request.url, attempt, lambda: piece.pos, job.cancel)
+
+        def worker() -> None:
+            try:
+                while not errors:
+                    piece = take()
+                    if piece is None:
+                        return
+                    fetch_piece(piece)
+                    with qlock:
+                        active.remove(piece)
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+
+        # A failure in one segment stops the others of this file, and only those.
+        stop = threading.Event()
+        outer_cancel, job.cancel = job.cancel, _LinkedEvent(job.cancel, stop)
+        threads = [threading.Thread(target=worker, name=f"segment-{i}", daemon=True)
+                   for i in range(n)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(timeout=self.options.sidecar_interval)
+                    job.save_sidecar()
+        finally:
+            job.cancel = outer_cancel
+        if errors:
+            real = [e for e in errors if not isinstance(e, Cancelled)] or errors
+            first = next((e for e in real if isinstance(e, (_Restart, _NoRanges))), real[0])
+            raise first
+        if job.done.missing(job.size):
+            raise DownloadError(f"{job.request.url}: ranges still missing after all connections "
+                                "finished; run again to resume")
+
+    def _finish(self, job: _Download, resumed_from: int) -> FetchResult:
+        request = job.request
+        assert job.size is not None and job.hasher is not None
+        os.fsync(job.fd)
+        actual_size = os.fstat(job.fd).st_size
+        if actual_size > job.size:  # an older, longer part written in order: drop its tail
+            os.ftruncate(job.fd, job.size)
+            actual_size = job.size
+        digest = job.hasher.finish(job.size)
+        job.hasher = None
+        got = f"{job.algorithm}:{digest}"
+        if actual_size != job.size:
+            self._discard(job)
+            raise SizeMismatchError(f"{request.dest.name}: expected {job.size:,} bytes, got "
+                                    f"{actual_size:,}; deleted the download for safety, run "
+                                    "again to fetch it anew")
+        if request.hash is not None and got != str(request.hash):
+            kept = self._discard(job)
+            raise HashMismatchError(
+                f"{request.dest.name}: {request.hash.algorithm} mismatch: expected "
+                f"{request.hash.hexdigest}, got {digest}; {kept}. Run again to download it "
+                "anew; if it happens again the file changed upstream: check the catalog")
+        job.close_part()
+        os.replace(job.part, request.dest)
+        fsync_dir(request.dest.parent)
+        job.sidecar.remove()
+        return FetchResult(request.dest, job.size, got, request.url, job.validator,
+                           job.transferred, resumed_from)
+
+    def _discard(self, job: _Download) -> str:
+        job.close_part()
+        job.sidecar.remove()
+        if self.options.keep_corrupt:
+            corrupt = Path(str(job.request.dest) + ".corrupt")
+            os.replace(job.part, corrupt)
+            return f"kept it as {corrupt.name}"
+        job.part.unlink(missing_ok=True)
+        return "deleted the download for safety"
+
+
+def label_of(job: _Download) -> str:
+    return job.request.label or job.request.dest.name
+
+
+@dataclass
+class _Piece:
+    pos: int
+    end: int
+
+
+def _split(gaps: list[tuple[int, int]], n: int) -> list[_Piece]:
+    """Cut the missing ranges into about `n` pieces of similar size."""
+    total = sum(e - s for s, e in gaps)
+    target = max(1, -(-total // n))
+    pieces: list[_Piece] = []
+    for start, end in gaps:
+        while end - start > target * 1.5:
+            pieces.append(_Piece(start, start + target))
+            start += target
+        pieces.append(_Piece(start, end))
+    return pieces
+
+
+class _LinkedEvent:
+    """Set when either of two events is set; setting it sets only the second."""
+
+    def __init__(self, outer: threading.Event, inner: threading.Event) -> None:
+        self.outer, self.inner = outer, inner
+
+    def is_set(self) -> bool:
+        return self.outer.is_set() or self.inner.is_set()
+
+    def set(self) -> None:
+        self.inner.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = time.monotonic() + (timeout or 0)
+        while not self.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.inner.wait(min(left, 0.1))
+        return True

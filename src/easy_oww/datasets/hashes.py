@@ -1,0 +1,54 @@
+"""Known hashes written as ``"sha256:<hex>"`` or ``"md5:<hex>"`` (pooch's convention)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ALGORITHMS = {"sha256": 64, "md5": 32, "sha1": 40}
+_HEX = re.compile(r"^[0-9a-f]+$")
+CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class KnownHash:
+    algorithm: str
+    hexdigest: str
+
+    @classmethod
+    def parse(cls, text: str) -> "KnownHash":
+        """Parse ``algo:hex``; a bare hex string is taken as sha256 or md5 by its length."""
+        text = text.strip().lower()
+        if ":" in text:
+            algorithm, _, digest = text.partition(":")
+        else:
+            by_length = {length: name for name, length in ALGORITHMS.items()}
+            algorithm, digest = by_length.get(len(text), ""), text
+        if algorithm not in ALGORITHMS:
+            raise ValueError(
+                f"unknown hash algorithm in {text!r}; use sha256:<hex>, md5:<hex> or sha1:<hex>"
+            )
+        if len(digest) != ALGORITHMS[algorithm] or not _HEX.match(digest):
+            raise ValueError(
+                f"{algorithm} hash must be {ALGORITHMS[algorithm]} hex digits, got {digest!r}"
+            )
+        return cls(algorithm, digest)
+
+    def new(self) -> "hashlib._Hash":
+        return hashlib.new(self.algorithm)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hexdigest}"
+
+
+def file_hash(path: Path, algorithm: str = "sha256", chunk: int = CHUNK) -> str:
+    """``algo:hex`` of a whole file, read in fixed chunks so memory stays flat."""
+    digest = hashlib.new(algorithm)
+    buffer = bytearray(chunk)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buffer):
+            digest.update(view[:n])
+    return f"{algorithm}:{digest.hexdigest()}"
