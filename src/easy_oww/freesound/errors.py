@@ -1,0 +1,53 @@
+"""Errors of the Freesound half. Each is one line: what happened, where, what to do."""
+
+from __future__ import annotations
+
+from easy_oww.errors import BadInputError, EasyOwwError, IntegrityError, TryLaterError
+
+
+class KeyRefusedError(EasyOwwError):
+    """401/403: the API key is missing, wrong or revoked (exit 1)."""
+
+
+class MissingKeyError(BadInputError):
+    """No key given at all (exit 2)."""
+
+
+class ApiUnavailableError(EasyOwwError):
+    """5xx or timeouts after every retry (exit 1)."""
+
+
+class BudgetExhaustedError(TryLaterError):
+    """The daily request budget for this key is spent (exit 75); `resets_at`: when it returns."""
+
+    def __init__(self, message: str, resets_at: str | None = None) -> None:
+        super().__init__(message)
+        self.resets_at = resets_at
+
+
+class LibraryLockedError(TryLaterError):
+    """Another `grow` (or a restore) holds the library (exit 75)."""
+
+
+class LibraryDamagedError(IntegrityError):
+    """The database file is not a readable SQLite library (exit 1). Never overwritten."""
+
+
+class LibraryVersionError(EasyOwwError):
+    """The library was written by a newer easy-oww (schema version unknown here)."""
+
+
+class MalformedAnswerError(EasyOwwError):
+    """The API answered something not of the documented shape (the crawl skips the item)."""
+
+
+class SoundNotFoundError(EasyOwwError):
+    """404 for a sound: deleted on Freesound (internal; the crawl marks it deleted)."""
+
+    def __init__(self, message: str, sound_id: int | None = None) -> None:
+        super().__init__(message)
+        self.sound_id = sound_id
+
+
+class BackupError(EasyOwwError):
+    pass
