@@ -1,0 +1,727 @@
+"""Safe, resumable extraction of zip (including split zip) and tar archives.
+
+Contract, per member:
+- the name is checked before anything is written: ``..``, absolute paths, drive letters and
+  links that point out of the target are refused (``UnsafeArchiveError``, the member named);
+- the bytes go to a temp file in ``<into>/.easy-oww-unpack-tmp/``, are checked (zip CRC32 and
+  size) and hashed (sha256) as they are written, then fsynced and renamed to the final name,
+  so a crash never leaves a half file under a final name;
+- output that grows past ``max_ratio`` × the compressed size stops the run (``ZipBombError``);
+- each finished member is appended to a progress journal in the target
+  (``.easy-oww-unpack.<archive>.jsonl``: member, output path, size, sha256, CRC, conversion
+  settings). A re-run skips a member whose journal entry matches the archive's CRC and size and
+  whose output is still there with the recorded size, and returns the recorded hash: no
+  re-hashing. A refusal or a crash keeps every member already out and checked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import shutil
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, Protocol
+
+from easy_oww.atomic import fsync_dir
+from easy_oww.datasets.splitzip import (
+    ArchiveError,
+    ArchiveVolumeError,
+    ChecksumError,
+    SplitZipReader,
+    ZipMember,
+)
+
+__all__ = [
+    "DEFAULT_MAX_RATIO",
+    "ArchiveError",
+    "ArchiveVolumeError",
+    "ChecksumError",
+    "MemberResult",
+    "UnsafeArchiveError",
+    "ZipBombError",
+    "extract",
+    "journal_path",
+]
+
+DEFAULT_MAX_RATIO = 200.0  # deflate tops out near 1,032:1; audio and features stay far below
+RATIO_FLOOR = 1 << 20  # members that inflate to under 1 MiB are harmless whatever their ratio
+TEMP_DIR_NAME = ".easy-oww-unpack-tmp"
+BUFFER_LIMIT = 64 << 20  # a member this small is read into memory and converted on a worker
+MAX_LINK_TARGET = 4096
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class UnsafeArchiveError(ArchiveError):
+    """A member would land outside the target folder, or is a device/fifo: refused (exit 1)."""
+
+
+class ZipBombError(UnsafeArchiveError):
+    """Output grew past the ratio limit over the compressed size (exit 1)."""
+
+
+class Transform(Protocol):
+    """Converts a member's bytes on the way out (e.g. ``audio.WavResampler``).
+
+    ``src`` has ``read(n)``; ``dst`` has ``write(bytes)`` and must be written in order.
+    ``settings`` (optional attribute) is recorded with each output.
+    """
+
+    def __call__(self, src: Any, dst: Any, name: str, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    name: str  # the member's name in the archive
+    path: Path  # where it was written (absolute)
+    kind: Literal["file", "dir", "symlink", "hardlink"]
+    size: int  # bytes of the output file
+    sha256: str | None  # of the output file; None for dirs and links
+    crc32: int | None  # the archive's CRC32 of the member (zip); None for tar
+    source_size: int  # the member's uncompressed size in the archive
+    skipped: bool = False  # already out and checked by an earlier run
+    settings: dict[str, Any] | None = None  # the transform's settings, if any
+    link_target: str | None = None
+
+
+@dataclass
+class _Entry:
+    """One member to extract, after the safety checks."""
+
+    name: str
+    rel: str  # output path relative to the target, POSIX form
+    kind: Literal["file", "dir", "symlink", "hardlink"]
+    source_size: int
+    compress_size: int | None
+    crc32: int | None
+    link_target: str | None = None  # symlink text, or hardlink's target rel path
+    mode: int = 0
+    handle: Any = field(default=None, repr=False)  # ZipMember or TarInfo
+
+
+def journal_path(into: Path, archive_name: str) -> Path:
+    return Path(into) / f".easy-oww-unpack.{archive_name}.jsonl"
+
+
+def extract(
+    source: Path | Sequence[Path],
+    into: Path,
+    *,
+    fmt: Literal["zip", "tar"] = "zip",
+    transform: Transform | None = None,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+    on_member: Callable[[MemberResult], None] | None = None,
+    strip_components: int = 0,
+    select: Callable[[str], bool] | None = None,
+    workers: int | None = None,
+    durable: bool = True,
+) -> list[MemberResult]:
+    """Extract ``source`` (an archive, or a split zip's volumes in order, the .zip last) into
+    ``into`` and return one ``MemberResult`` per member, in archive order.
+
+    ``strip_components`` drops leading folders from member names (as ``tar`` does); members
+    left with no name, or that ``select(name)`` rejects, are not extracted. ``on_member`` is
+    called (in the calling thread) as each member is committed or found already done.
+    ``durable`` fsyncs each output before its rename (off only for benchmarks).
+    """
+    into = Path(into).absolute()
+    volumes = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
+    if fmt == "zip":
+        archive: _Archive = _ZipArchive(volumes)
+    elif fmt == "tar":
+        archive = _TarArchive(volumes)
+    else:
+        raise ArchiveError(f"unknown archive format {fmt!r}: use zip or tar")
+    with archive:
+        run = _Extraction(archive, into, transform=transform, max_ratio=max_ratio,
+                          on_member=on_member, strip=strip_components, select=select,
+                          workers=workers or os.cpu_count() or 1, durable=durable)
+        return run.go()
+
+
+# -- archives --------------------------------------------------------------------------------
+
+
+class _Archive:
+    name: str
+    compressed_bytes: int
+
+    def entries(self) -> Iterator[tuple[str, Literal["file", "dir", "symlink", "hardlink"] | str,
+                                        int, int | None, int | None, str | None, int, Any]]:
+        raise NotImplementedError
+
+    def stream(self, entry: _Entry) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _ZipArchive(_Archive):
+    def __init__(self, volumes: list[Path]) -> None:
+        self.reader = SplitZipReader(volumes)
+        self.name = self.reader.name
+        self.compressed_bytes = self.reader.compressed_bytes
+
+    def entries(self) -> Iterator[tuple[Any, ...]]:
+        for m in self.reader.members():
+            kind = "dir" if m.is_dir else "symlink" if m.is_symlink else "file"
+            target = None
+            if kind == "symlink":
+                if m.file_size > MAX_LINK_TARGET:
+                    raise UnsafeArchiveError(f"{m.name} in {self.name}: symlink target of "
+                                             f"{m.file_size:,} bytes: refused")
+                target = self.reader.read(m).decode("utf-8", errors="surrogateescape")
+            yield m.name, kind, m.file_size, m.compress_size, m.crc, target, m.mode, m
+
+    def stream(self, entry: _Entry) -> Iterator[bytes]:
+        member: ZipMember = entry.handle
+        return self.reader.iter_data(member)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class _TarArchive(_Archive):
+    def __init__(self, volumes: list[Path]) -> None:
+        if len(volumes) != 1:
+            raise ArchiveError("a tar archive is one file; split tars are not supported")
+        path = volumes[0]
+        if not path.is_file():
+            raise ArchiveVolumeError(f"{path.name} is missing: download it again into "
+                                     f"{path.parent}")
+        self.name = path.name
+        self.compressed_bytes = path.stat().st_size
+        try:
+            self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed in close()
+        except (tarfile.TarError, EOFError) as exc:
+            raise ArchiveVolumeError(f"{path.name} is truncated or not a tar archive ({exc}):"
+                                     " download it again") from None
+
+    def entries(self) -> Iterator[tuple[Any, ...]]:
+        try:
+            for info in self.tar:
+                if info.isdir():
+                    kind = "dir"
+                elif info.issym():
+                    kind = "symlink"
+                elif info.islnk():
+                    kind = "hardlink"
+                elif info.isreg():
+                    kind = "file"
+                else:
+                    kind = "special"
+                target = info.linkname if kind in ("symlink", "hardlink") else None
+                yield info.name, kind, info.size, None, None, target, info.mode & 0o7777, info
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveVolumeError(f"{self.name} is truncated or damaged ({exc}): download "
+                                     "it again") from None
+
+    def stream(self, entry: _Entry) -> Iterator[bytes]:
+        handle = self.tar.extractfile(entry.handle)
+        if handle is None:
+            return iter(())
+        return _tar_chunks(handle, entry, self.name)
+
+    def close(self) -> None:
+        self.tar.close()
+
+
+def _tar_chunks(handle: BinaryIO, entry: _Entry, archive: str) -> Iterator[bytes]:
+    got = 0
+    try:
+        while chunk := handle.read(1 << 20):
+            got += len(chunk)
+            yield chunk
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ArchiveVolumeError(f"{archive} is truncated or damaged at {entry.name} ({exc}): "
+                                 "download it again") from None
+    if got != entry.source_size:
+        raise ArchiveVolumeError(f"{archive} is truncated: {entry.name} has {got:,} of "
+                                 f"{entry.source_size:,} bytes; download it again")
+
+
+# -- member names ----------------------------------------------------------------------------
+
+
+def _clean_name(name: str, archive: str) -> list[str]:
+    """Path components of a member name, or UnsafeArchiveError."""
+    text = name.replace("\\", "/")  # Windows archivers; "a\\..\\b" must not slip through
+    if "\x00" in text:
+        raise UnsafeArchiveError(f"{name!r} in {archive} has a NUL in its name: refused")
+    if text.startswith("/") or _DRIVE.match(text):
+        raise UnsafeArchiveError(f"{name} in {archive} is an absolute path: refused; nothing "
+                                 "was written outside the target")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchiveError(f"{name} in {archive} climbs out with '..': refused; nothing "
+                                 "was written outside the target")
+    return parts
+
+
+class _LinkGuard:
+    """Links may only point inside the target, and nothing may be reached through a link.
+
+    Checked on names alone (before anything is written): a link's target is walked component
+    by component from the link's folder; the walk may not leave the target and may not pass
+    through another link member, and no member may live under a link member. With no link
+    through a link, where a link points is where its text says.
+    """
+
+    def __init__(self, archive: str) -> None:
+        self.archive = archive
+        self.links: set[str] = set()
+        self.walked: dict[str, str] = {}  # path prefix a link's walk used -> that link
+        self.entries: set[str] = set()  # every output path so far (rel)
+
+    def check_path(self, name: str, rel: str) -> None:
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in self.links:
+                raise UnsafeArchiveError(f"{name} in {self.archive} lies under the symlink "
+                                         f"{prefix}: refused")
+        self.entries.add(rel)
+
+    def check_link(self, name: str, rel: str, target: str, hard: bool) -> str:
+        """Return the link's target as a path relative to the target folder."""
+        text = target.replace("\\", "/")
+        if not text or text.startswith("/") or _DRIVE.match(text) or "\x00" in text:
+            raise UnsafeArchiveError(f"{name} in {self.archive} links to {target!r}, outside "
+                                     "the target: refused")
+        # a hard link's name is from the archive root, a symlink's from its own folder
+        here: list[str] = [] if hard else rel.split("/")[:-1]
+        for part in text.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not here:
+                    raise UnsafeArchiveError(f"{name} in {self.archive} links to {target!r}, "
+                                             "outside the target: refused")
+                here.pop()
+                continue
+            here.append(part)
+            prefix = "/".join(here)
+            if prefix in self.links and prefix != rel:
+                raise UnsafeArchiveError(f"{name} in {self.archive} links through another "
+                                         f"link ({prefix}): refused")
+            self.walked.setdefault(prefix, rel)
+        if rel in self.walked and self.walked[rel] != rel:
+            raise UnsafeArchiveError(f"{name} in {self.archive} is a link that another link "
+                                     f"({self.walked[rel]}) passes through: refused")
+        resolved = "/".join(here)
+        for other in self.entries:  # a link over a folder that already holds members
+            if other.startswith(rel + "/"):
+                raise UnsafeArchiveError(f"{name} in {self.archive} is a link over the "
+                                         f"folder of {other}: refused")
+        self.links.add(rel)
+        self.entries.add(rel)
+        return resolved
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+class _HashingFile:
+    """Writes to a temp file, hashing as it goes (the transform's ``dst``)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.handle.write(data)
+
+
+class _Guard:
+    """The zip-bomb guard, fed with every uncompressed byte that leaves the archive."""
+
+    def __init__(self, archive: str, compressed: int, max_ratio: float) -> None:
+        self.archive = archive
+        self.max_ratio = max_ratio
+        self.total_limit = max(max_ratio * compressed, RATIO_FLOOR)
+        self.total = 0
+
+    def member_limit(self, entry: _Entry) -> float:
+        if entry.compress_size is None:  # tar: members are not compressed one by one
+            return float("inf")
+        return max(self.max_ratio * entry.compress_size, RATIO_FLOOR)
+
+    def declared(self, entry: _Entry) -> None:
+        if entry.source_size > self.member_limit(entry):
+            raise ZipBombError(
+                f"{entry.name} in {self.archive} would inflate {entry.compress_size:,} bytes to "
+                f"{entry.source_size:,} (over {self.max_ratio:g}×): refused as a zip bomb")
+
+    def count(self, entry: _Entry, produced: int, n: int) -> None:
+        self.total += n
+        if produced > self.member_limit(entry):
+            raise ZipBombError(
+                f"{entry.name} in {self.archive} inflated past {self.max_ratio:g}× its "
+                f"compressed {entry.compress_size:,} bytes: stopped as a zip bomb")
+        if self.total > self.total_limit:
+            raise ZipBombError(
+                f"{self.archive}: output passed {self.max_ratio:g}× the archive's "
+                f"{self.total_limit / self.max_ratio:,.0f} bytes at {entry.name}: stopped as a "
+                "zip bomb")
+
+
+class _Extraction:
+    def __init__(self, archive: _Archive, into: Path, *, transform: Transform | None,
+                 max_ratio: float, on_member: Callable[[MemberResult], None] | None,
+                 strip: int, select: Callable[[str], bool] | None, workers: int,
+                 durable: bool) -> None:
+        self.archive = archive
+        self.into = into
+        self.transform = transform
+        self.settings = getattr(transform, "settings", None) if transform else None
+        if transform is not None and self.settings is None:
+            self.settings = {"transform": getattr(transform, "__name__", repr(transform))}
+        self.on_member = on_member
+        self.strip = strip
+        self.select = select
+        self.workers = workers
+        self.durable = durable
+        self.guard = _Guard(archive.name, archive.compressed_bytes, max_ratio)
+        self.tmp_dir = into / TEMP_DIR_NAME
+        self.journal = journal_path(into, archive.name)
+        self._tmp_counter = 0
+        self._checked_dirs: set[Path] = set()
+        self._made_dirs: set[Path] = set()
+        self._root_real = ""
+        self._journal_lock = threading.Lock()
+        self._last_sync = time.monotonic()
+
+    # names and plan --------------------------------------------------------------------
+
+    def _plan(self, raw: Iterator[tuple[Any, ...]], links: _LinkGuard) -> Iterator[_Entry]:
+        for name, kind, size, csize, crc, target, mode, handle in raw:
+            parts = _clean_name(name, self.archive.name)
+            if kind == "special":
+                raise UnsafeArchiveError(f"{name} in {self.archive.name} is a device or fifo: "
+                                         "refused")
+            parts = parts[self.strip:]
+            if not parts:
+                continue
+            rel = "/".join(parts)
+            if self.select is not None and not self.select(name):
+                continue
+            entry = _Entry(name, rel, kind, size, csize, crc, target, mode, handle)
+            links.check_path(name, rel)
+            if kind == "symlink":
+                links.check_link(name, rel, target or "", hard=False)
+            elif kind == "hardlink":
+                tparts = _clean_name(target or "", self.archive.name)[self.strip:]
+                if not tparts:
+                    raise UnsafeArchiveError(f"{name} in {self.archive.name} hard-links to "
+                                             f"{target!r}, outside the target: refused")
+                entry.link_target = links.check_link(name, rel, "/".join(tparts), hard=True)
+            if kind == "file":
+                self.guard.declared(entry)
+            yield entry
+
+    # the run ---------------------------------------------------------------------------
+
+    def go(self) -> list[MemberResult]:
+        self.into.mkdir(parents=True, exist_ok=True)
+        self._root_real = os.path.realpath(self.into)
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)  # leftovers of a killed run
+        done = self._read_journal()
+        links = _LinkGuard(self.archive.name)
+        if isinstance(self.archive, _ZipArchive):
+            # The central directory is at hand: refuse a hostile archive before writing.
+            plan: Iterator[_Entry] | list[_Entry] = list(self._plan(self.archive.entries(),
+                                                                    links))
+        else:
+            plan = self._plan(self.archive.entries(), links)
+        self.tmp_dir.mkdir(exist_ok=True)
+        results: dict[int, MemberResult] = {}
+        order = 0
+        pending: dict[Future[MemberResult], int] = {}
+        deferred: list[tuple[int, _Entry]] = []
+        failure: BaseException | None = None
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        journal = open(self.journal, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+        try:
+            for entry in plan:
+                order += 1
+                old = done.get(entry.name)
+                if old is not None and self._still_good(entry, old):
+                    results[order] = old
+                    self._emit(old)
+                    continue
+                if entry.kind == "dir":
+                    self._mkdir(self.into / entry.rel)
+                    results[order] = self._record(journal, self._dir_result(entry))
+                    continue
+                if entry.kind in ("symlink", "hardlink"):
+                    deferred.append((order, entry))  # after the files: they may point at them
+                    continue
+                pending[self._submit_file(pool, entry)] = order
+                while len(pending) >= 2 * self.workers:
+                    self._harvest(pending, results, journal, block=True)
+            while pending:
+                self._harvest(pending, results, journal, block=True)
+            for number, entry in deferred:
+                results[number] = self._record(journal, self._make_link(entry))
+        except BaseException as exc:
+            failure = exc
+            # Let members already in flight finish and be recorded: they are good.
+            while pending:
+                try:
+                    self._harvest(pending, results, journal, block=True)
+                except BaseException:  # noqa: S112 - the first failure is the one reported
+                    continue
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            journal.flush()
+            with contextlib.suppress(OSError):
+                os.fsync(journal.fileno())
+            journal.close()
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            if self.durable and failure is None:
+                for folder in self._made_dirs | {self.into}:
+                    fsync_dir(folder)
+        return [results[k] for k in sorted(results)]
+
+    def _harvest(self, pending: dict[Future[MemberResult], int],
+                 results: dict[int, MemberResult], journal: Any, block: bool) -> None:
+        finished, _ = wait(list(pending), return_when=FIRST_COMPLETED,
+                           timeout=None if block else 0)
+        first: BaseException | None = None
+        for future in finished:
+            number = pending.pop(future)
+            try:
+                results[number] = self._record(journal, future.result())
+            except BaseException as exc:  # noqa: BLE001 - re-raised after the others are in
+                first = first or exc
+        if first is not None:
+            raise first
+
+    # files -----------------------------------------------------------------------------
+
+    def _submit_file(self, pool: ThreadPoolExecutor, entry: _Entry) -> Future[MemberResult]:
+        final = self.into / entry.rel
+        self._check_parent(entry, final)
+        tmp = self._tmp_path()
+        chunks = self.archive.stream(entry)
+        if self.transform is not None and entry.source_size <= BUFFER_LIMIT:
+            # Inflate here (CRC checked), convert on a worker: both cores busy.
+            data = b"".join(self._guarded(entry, chunks))
+            return pool.submit(self._convert_and_commit, entry, data, tmp, final)
+        handle = open(tmp, "wb")  # noqa: SIM115 - closed by the committer
+        try:
+            writer = _HashingFile(handle)
+            if self.transform is not None:
+                stream = _ChunkReader(self._guarded(entry, chunks))
+                self.transform(stream, writer, entry.name)
+                stream.drain()  # the CRC check runs at the end of the member
+            else:
+                for chunk in self._guarded(entry, chunks):
+                    writer.write(chunk)
+        except BaseException:
+            handle.close()
+            _unlink(tmp)
+            raise
+        return pool.submit(self._commit, entry, handle, writer, tmp, final)
+
+    def _guarded(self, entry: _Entry, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        produced = 0
+        for chunk in chunks:
+            produced += len(chunk)
+            self.guard.count(entry, produced, len(chunk))
+            yield chunk
+
+    def _convert_and_commit(self, entry: _Entry, data: bytes, tmp: Path,
+                            final: Path) -> MemberResult:
+        assert self.transform is not None
+        handle = open(tmp, "wb")  # noqa: SIM115 - closed by _commit
+        try:
+            writer = _HashingFile(handle)
+            self.transform(io.BytesIO(data), writer, entry.name)
+        except BaseException:
+            handle.close()
+            _unlink(tmp)
+            raise
+        return self._commit(entry, handle, writer, tmp, final)
+
+    def _commit(self, entry: _Entry, handle: BinaryIO, writer: _HashingFile, tmp: Path,
+                final: Path) -> MemberResult:
+        try:
+            handle.flush()
+            if self.durable:
+                os.fsync(handle.fileno())
+            handle.close()
+            os.chmod(tmp, _FILE_MODE)
+            os.replace(tmp, final)
+        except BaseException:
+            handle.close()
+            _unlink(tmp)
+            raise
+        return MemberResult(
+            name=entry.name, path=final, kind="file", size=writer.size,
+            sha256=writer.sha.hexdigest(), crc32=entry.crc32, source_size=entry.source_size,
+            settings=self.settings,
+        )
+
+    # dirs and links --------------------------------------------------------------------
+
+    def _dir_result(self, entry: _Entry) -> MemberResult:
+        return MemberResult(name=entry.name, path=self.into / entry.rel, kind="dir", size=0,
+                            sha256=None, crc32=entry.crc32, source_size=0)
+
+    def _make_link(self, entry: _Entry) -> MemberResult:
+        final = self.into / entry.rel
+        self._check_parent(entry, final)
+        tmp = self._tmp_path()
+        if entry.kind == "symlink":
+            os.symlink(entry.link_target or "", tmp)
+        else:
+            source = self.into / (entry.link_target or "")
+            if not source.is_file() or source.is_symlink():
+                raise UnsafeArchiveError(f"{entry.name} in {self.archive.name} hard-links to "
+                                         f"{entry.link_target}, which is not an extracted "
+                                         "file: refused")
+            os.link(source, tmp)
+        os.replace(tmp, final)
+        return MemberResult(name=entry.name, path=final, kind=entry.kind, size=0, sha256=None,
+                            crc32=entry.crc32, source_size=entry.source_size,
+                            link_target=entry.link_target)
+
+    def _mkdir(self, folder: Path) -> None:
+        if folder in self._made_dirs:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        self._made_dirs.add(folder)
+
+    def _check_parent(self, entry: _Entry, final: Path) -> None:
+        # Belt and braces behind the name checks: the real folder must be inside the target.
+        parent = final.parent
+        self._mkdir(parent)
+        if parent in self._checked_dirs:
+            return
+        real = os.path.realpath(parent)
+        if real != self._root_real and not real.startswith(self._root_real + os.sep):
+            raise UnsafeArchiveError(f"{entry.name} in {self.archive.name} would be written "
+                                     f"to {real}, outside the target: refused")
+        self._checked_dirs.add(parent)
+
+    def _tmp_path(self) -> Path:
+        self._tmp_counter += 1
+        return self.tmp_dir / f"{self._tmp_counter:08d}.tmp"
+
+    # journal ---------------------------------------------------------------------------
+
+    def _read_journal(self) -> dict[str, MemberResult]:
+        done: dict[str, MemberResult] = {}
+        try:
+            with open(self.journal, encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        row = json.loads(line)
+                        row["path"] = self.into / row["path"]
+                        done[row["name"]] = MemberResult(**{**row, "skipped": True})
+                    except (ValueError, TypeError, KeyError):
+                        continue  # a line cut short by a crash
+        except FileNotFoundError:
+            pass
+        return done
+
+    def _still_good(self, entry: _Entry, old: MemberResult) -> bool:
+        if (old.kind != entry.kind or old.crc32 != entry.crc32
+                or old.source_size != entry.source_size
+                or old.path != self.into / entry.rel):
+            return False
+        if entry.kind == "file":
+            if old.settings != self.settings:
+                return False
+            try:
+                st = os.lstat(old.path)
+            except OSError:
+                return False
+            return st.st_size == old.size and not os.path.islink(old.path)
+        if entry.kind == "dir":
+            return old.path.is_dir()
+        return os.path.lexists(old.path)
+
+    def _record(self, journal: Any, result: MemberResult) -> MemberResult:
+        row = asdict(result)
+        row["path"] = posixpath.join(*Path(result.path).relative_to(self.into).parts)
+        row.pop("skipped")
+        with self._journal_lock:
+            journal.write(json.dumps(row, separators=(",", ":")) + "\n")
+            journal.flush()
+            now = time.monotonic()
+            if self.durable and now - self._last_sync > 1.0:
+                os.fsync(journal.fileno())
+                self._last_sync = now
+        self._emit(result)
+        return result
+
+    def _emit(self, result: MemberResult) -> None:
+        if self.on_member is not None:
+            self.on_member(result)
+
+
+class _ChunkReader:
+    """``read(n)`` over an iterator of chunks, for transforms fed from a member stream."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            for chunk in self._chunks:
+                self._buffer += chunk
+            out = bytes(self._buffer)
+            self._buffer.clear()
+            return out
+        while len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+    def drain(self) -> None:
+        for _ in self._chunks:
+            pass
+        self._buffer.clear()
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _file_mode() -> int:
+    # mkstemp makes 0600 files; outputs get what a plain open() would give.
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
