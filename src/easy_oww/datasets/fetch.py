@@ -32,7 +32,7 @@ import urllib3
 from filelock import FileLock, Timeout
 
 from easy_oww.atomic import atomic_write_text, fsync_dir
-from easy_oww.datasets.hashes import KnownHash
+from easy_oww.datasets.hashes import KnownHash, new_hasher
 from easy_oww.errors import (
     DownloadError,
     HashMismatchError,
@@ -203,8 +203,8 @@ class _OrderedHasher:
     for one connection and for many (whose bytes arrive out of order).
     """
 
-    def __init__(self, path: Path, algorithm: str, chunk: int = 4 * MiB) -> None:
-        self.path, self.digest = path, hashlib.new(algorithm)
+    def __init__(self, path: Path, digest: hashlib._Hash, chunk: int = 4 * MiB) -> None:
+        self.path, self.digest = path, digest
         self.hashed = 0
         self._ready = 0
         self._closed = False
@@ -321,7 +321,7 @@ class _Download:
             if os.fstat(self.fd).st_size < self.size:
                 os.ftruncate(self.fd, self.size)  # sparse; ranges fill it in any order
         self.save_sidecar(force=True)
-        self.hasher = _OrderedHasher(self.part, self.algorithm)
+        self.hasher = _OrderedHasher(self.part, new_hasher(self.algorithm, self.size))
         self.hasher.advance_to(self.done.prefix())
 
     def close_part(self) -> None:
@@ -474,7 +474,7 @@ class Fetcher:
     def fetch(self, request: FetchRequest) -> FetchResult:
         request.dest.parent.mkdir(parents=True, exist_ok=True)
         label = request.label or request.dest.name
-        lock_dir = self.lock_dir or request.dest.parent
+        lock_dir = self.lock_dir or request.dest.parent / ".locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
         lock_name = hashlib.sha1(str(request.dest.resolve()).encode()).hexdigest()[:16]
         lock = FileLock(str(lock_dir / f"{lock_name}.lock"))

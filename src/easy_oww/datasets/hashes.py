@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ALGORITHMS = {"sha256": 64, "md5": 32, "sha1": 40}
+ALGORITHMS = {"sha256": 64, "md5": 32, "sha1": 40, "gitsha1": 40}
 _HEX = re.compile(r"^[0-9a-f]+$")
 CHUNK = 4 * 1024 * 1024
 
@@ -24,7 +24,7 @@ class KnownHash:
         if ":" in text:
             algorithm, _, digest = text.partition(":")
         else:
-            by_length = {length: name for name, length in ALGORITHMS.items()}
+            by_length = {64: "sha256", 32: "md5", 40: "sha1"}
             algorithm, digest = by_length.get(len(text), ""), text
         if algorithm not in ALGORITHMS:
             raise ValueError(
@@ -36,16 +36,25 @@ class KnownHash:
             )
         return cls(algorithm, digest)
 
-    def new(self) -> "hashlib._Hash":
-        return hashlib.new(self.algorithm)
-
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hexdigest}"
 
 
+def new_hasher(algorithm: str, size: int | None = None) -> "hashlib._Hash":
+    """A hashlib object; ``gitsha1`` is git's blob id (sha1 of a header plus the bytes),
+    which the Hugging Face Hub gives for files not stored in LFS."""
+    if algorithm == "gitsha1":
+        if size is None:
+            raise ValueError("a git blob hash needs the file size up front")
+        digest = hashlib.sha1()
+        digest.update(b"blob %d\0" % size)
+        return digest
+    return hashlib.new(algorithm)
+
+
 def file_hash(path: Path, algorithm: str = "sha256", chunk: int = CHUNK) -> str:
     """``algo:hex`` of a whole file, read in fixed chunks so memory stays flat."""
-    digest = hashlib.new(algorithm)
+    digest = new_hasher(algorithm, Path(path).stat().st_size)
     buffer = bytearray(chunk)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:

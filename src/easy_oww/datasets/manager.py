@@ -1,0 +1,444 @@
+"""`DatasetManager`: status, download, verify — everything the CLI does, from Python."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from easy_oww.datasets import validate
+from easy_oww.datasets.cache import CacheManager
+from easy_oww.datasets.catalog import Catalog, Dataset
+from easy_oww.datasets.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest, RangeSet
+from easy_oww.datasets.hashes import file_hash
+from easy_oww.datasets.sources import ResolvedFile, SourceResolver, hf_auth_headers
+from easy_oww.errors import (
+    EasyOwwError,
+    FileSystemLimitError,
+    NotEnoughSpaceError,
+)
+from easy_oww.progress import NullProgress
+from easy_oww.workspace import Workspace, drive_info
+
+STATUSES = ("cached", "partial", "missing", "corrupt", "stale")
+GB = 1e9
+
+
+@dataclass
+class DatasetStatus:
+    key: str
+    name: str
+    priority: str
+    size_bytes: int | None
+    status: str
+    path: str
+    done_bytes: int
+    description: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("description")
+        return data
+
+
+@dataclass
+class FileOutcome:
+    dataset: str
+    path: str
+    ok: bool
+    skipped: bool = False
+    transferred: int = 0
+    error: str | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class DownloadReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    dataset_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.dataset_errors and all(o.ok for o in self.outcomes)
+
+    @property
+    def errors(self) -> list[str]:
+        return list(self.dataset_errors.values()) + [
+            o.error for o in self.outcomes if o.error and o.dataset not in self.dataset_errors]
+
+    @property
+    def exit_code(self) -> int:
+        codes = [o.exit_code for o in self.outcomes if not o.ok]
+        return 0 if self.ok else (75 if codes and all(c == 75 for c in codes) else 1)
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n} B"
+
+
+class DatasetManager:
+    """Central orchestrator for the datasets (the seed's ``DatasetManager``).
+
+    The workspace is the parent of `datasets_dir`; without arguments the workspace is
+    resolved as the CLI does (``EASY_OWW_WORKSPACE``, the folder remembered by ``init``,
+    ``~/.easy-oww``). Quiet unless a `progress` display is passed.
+    """
+
+    def __init__(self, datasets_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                 *, workspace: str | Path | Workspace | None = None,
+                 catalog: Catalog | None = None, catalog_file: str | Path | None = None,
+                 connections: int = 4, jobs: int = 3, options: FetchOptions | None = None,
+                 progress: NullProgress | None = None) -> None:
+        if isinstance(workspace, Workspace):
+            self.workspace = workspace
+        elif workspace is not None:
+            self.workspace = Workspace(Path(workspace).expanduser().absolute())
+        elif datasets_dir is not None:
+            self.workspace = Workspace(Path(datasets_dir).expanduser().absolute().parent)
+        else:
+            self.workspace = Workspace.resolve()
+        self.datasets_dir = (Path(datasets_dir).expanduser().absolute() if datasets_dir
+                             else self.workspace.datasets_dir)
+        self.cache_dir = (Path(cache_dir).expanduser().absolute() if cache_dir
+                          else self.workspace.cache_dir)
+        user_catalog = self.workspace.user_catalog
+        self.catalog = catalog or Catalog.load(
+            user_catalog if user_catalog.exists() else None, catalog_file)
+        self.cache = CacheManager(self.cache_dir, self.datasets_dir)
+        self.options = options or FetchOptions(connections=connections)
+        self.jobs = max(1, jobs)
+        self.progress = progress or NullProgress()
+        self.resolver = SourceResolver(self.cache_dir / "listings")
+        self._fetcher: Fetcher | None = None
+        self._fetcher_lock = threading.Lock()
+
+    # -- the seed's downloader faces -----------------------------------------------------------
+    @property
+    def acav100m(self) -> Any:
+        from easy_oww.datasets.acav100m_features import ACAV100MDownloader
+        return ACAV100MDownloader(manager=self)
+
+    @property
+    def rir(self) -> Any:
+        from easy_oww.datasets.rir import RIRDownloader
+        return RIRDownloader(manager=self)
+
+    @property
+    def fsd50k(self) -> Any:
+        from easy_oww.datasets.fsd50k import FSD50kDownloader
+        return FSD50kDownloader(manager=self)
+
+    @property
+    def fetcher(self) -> Fetcher:
+        with self._fetcher_lock:
+            if self._fetcher is None:
+                self._fetcher = Fetcher(self.options, progress=self.progress,
+                                        lock_dir=self.cache_dir / "locks")
+            return self._fetcher
+
+    def cancel(self) -> None:
+        """Stop downloads in flight (Ctrl-C): parts and sidecars stay for the next run."""
+        self.fetcher.cancel.set()
+
+    def path_of(self, key: str) -> Path:
+        return self.datasets_dir / self.catalog.get(key).location
+
+    # -- status ---------------------------------------------------------------------------------
+    def files_of(self, dataset: Dataset, *, online: bool = False) -> list[ResolvedFile] | None:
+        return self.resolver.resolve(dataset, online=online)
+
+    def status(self, keys: list[str] | None = None) -> list[DatasetStatus]:
+        manifest = self.cache.load()
+        datasets = self.catalog.select(keys=keys) if keys else self.catalog.ordered()
+        return [self._status_of(d, manifest) for d in datasets]
+
+    def _status_of(self, dataset: Dataset, manifest: dict[str, Any]) -> DatasetStatus:
+        entry = self.cache.entry(dataset.key, manifest) or {}
+        recorded = entry.get("files", {})
+        files = self.files_of(dataset)
+        size = None if files is None or any(f.size is None for f in files) else sum(
+            f.size or 0 for f in files)
+        problems: list[str] = [f"{rel}: {f.get('reason')}" for rel, f in
+                               entry.get("failed", {}).items()]
+        # Every recorded file (downloaded or unpacked) must still be there at its size;
+        # archives removed after a verified extraction are the exception.
+        for rel, record in recorded.items():
+            if record.get("removed"):
+                continue
+            try:
+                actual = self.cache.absolute(rel).stat().st_size
+            except OSError:
+                problems.append(f"{rel}: missing")
+                continue
+            if actual != record.get("size"):
+                problems.append(f"{rel}: {actual:,} bytes, recorded {record.get('size'):,}")
+        stale = False
+        byte_done = 0
+        for item in files or []:
+            record = recorded.get(item.path)
+            if record is None:
+                byte_done += _part_done(self.datasets_dir / item.path)
+                continue
+            byte_done += record.get("size", 0)
+            if item.catalog_hash and record.get("catalog_hash") not in (None, item.catalog_hash):
+                stale = True
+        complete = bool(entry.get("complete")) and files is not None and all(
+            f.path in recorded for f in files)
+        if problems:
+            state = "corrupt"
+        elif stale:
+            state = "stale"
+        elif complete:
+            state = "cached"
+        elif byte_done > 0 or recorded:
+            state = "partial"
+        else:
+            state = "missing"
+        if state == "cached" and size is not None:
+            byte_done = size
+        return DatasetStatus(dataset.key, dataset.name, dataset.priority, size, state,
+                             str(self.datasets_dir / dataset.location), min(byte_done, size)
+                             if size is not None else byte_done, dataset.description, problems)
+
+    def show_status(self, console: Console | None = None) -> None:
+        console = console or Console()
+        table = Table(title=f"Datasets in {self.datasets_dir}")
+        for column in ("Dataset", "Size", "Priority", "Status", "Path"):
+            table.add_column(column)
+        marks = {"cached": "[green]✓ cached", "missing": "-", "corrupt": "[red]✗ corrupt",
+                 "stale": "[yellow]stale"}
+        for row in self.status():
+            if row.status == "partial":
+                pct = f" {100 * row.done_bytes / row.size_bytes:.0f}%" if row.size_bytes else ""
+                mark = f"[yellow]partial{pct}"
+            else:
+                mark = marks[row.status]
+            table.add_row(row.name, _human(row.size_bytes), row.priority.capitalize(), mark,
+                          row.path)
+        console.print(table)
+
+    def get_dataset_info(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.status():
+            out.append({
+                "key": row.key, "name": row.name, "description": row.description,
+                "priority": row.priority, "size_bytes": row.size_bytes,
+                "size_gb": round(row.size_bytes / GB, 2) if row.size_bytes is not None else None,
+                "cached": row.status == "cached", "status": row.status, "path": row.path,
+            })
+        return out
+
+    def is_cached(self, key: str) -> bool:
+        return self.status([key])[0].status == "cached"
+
+    # -- download -------------------------------------------------------------------------------
+    def download_required(self, force: bool = False) -> DownloadReport:
+        return self.download(self.catalog.select(), force=force)
+
+    def download_all(self, force: bool = False) -> DownloadReport:
+        return self.download(self.catalog.select(all_=True), force=force)
+
+    def download(self, datasets: list[Dataset | str], *, force: bool = False,
+                 raise_on_error: bool = False) -> DownloadReport:
+        """Fetch every file of `datasets` that is not cached yet; failures of one file do
+        not stop the others. `force` skips the free-space check (never the FAT32 one)."""
+        chosen = [d if isinstance(d, Dataset) else self.catalog.get(d) for d in datasets]
+        report = DownloadReport()
+        plan: list[tuple[Dataset, list[ResolvedFile]]] = []
+        for dataset in chosen:
+            try:
+                files = self.files_of(dataset, online=True)
+            except EasyOwwError as exc:
+                report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
+                continue
+            assert files is not None
+            plan.append((dataset, files))
+        manifest = self.cache.load()
+        todo = [(d, f) for d, files in plan for f in files
+                if not self._already_done(f, manifest)]
+        self._preflight(todo, force)
+
+        work: queue.Queue[tuple[Dataset, ResolvedFile]] = queue.Queue()
+        for item in todo:
+            work.put(item)
+        results: list[FileOutcome] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                try:
+                    dataset, item = work.get_nowait()
+                except queue.Empty:
+                    return
+                outcome = self._download_one(dataset, item)
+                with lock:
+                    results.append(outcome)
+
+        threads = [threading.Thread(target=worker, daemon=True, name=f"job-{i}")
+                   for i in range(min(self.jobs, max(1, len(todo))))]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
+        except BaseException:
+            self.cancel()  # Ctrl-C / SIGTERM: let the threads save their sidecars
+            for thread in threads:
+                thread.join(5)
+            raise
+        report.outcomes = results
+        failed = {o.dataset for o in results if not o.ok}
+        for dataset, files in plan:
+            if dataset.key in failed:
+                continue
+            try:
+                self._finalize(dataset, files)
+            except EasyOwwError as exc:
+                report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
+        if raise_on_error and not report.ok:
+            raise EasyOwwError(report.errors[0])
+        return report
+
+    def _already_done(self, item: ResolvedFile, manifest: dict[str, Any]) -> bool:
+        entry = self.cache.entry(item.dataset, manifest) or {}
+        record = entry.get("files", {}).get(item.path)
+        if record is None:
+            return False
+        if item.catalog_hash and record.get("catalog_hash") not in (None, item.catalog_hash):
+            return False  # stale: the catalog's hash changed since it was downloaded
+        if record.get("removed"):
+            return True  # an archive deleted after its members were extracted and checked
+        try:
+            return (self.datasets_dir / item.path).stat().st_size == record.get("size")
+        except OSError:
+            return False
+
+    def _preflight(self, todo: list[tuple[Dataset, ResolvedFile]], force: bool) -> None:
+        if not todo:
+            return
+        drive = drive_info(self.datasets_dir)
+        limit = drive.max_file_bytes
+        for dataset, item in todo:
+            if limit is not None and item.size is not None and item.size > limit:
+                raise FileSystemLimitError(
+                    f"{dataset.key}: {item.path} is {_human(item.size)} but {drive.mountpoint} "
+                    f"is {drive.fstype}, which holds files up to 4 GiB; reformat the drive as "
+                    "exFAT, NTFS, APFS or ext4, or choose another --workspace")
+        need = 0
+        for _dataset, item in todo:
+            if item.size is not None:
+                need += item.size - _part_done(self.datasets_dir / item.path)
+        unpacking = {d.key: d for d, _ in todo if d.unpack}
+        for dataset in unpacking.values():
+            archives = {p for u in dataset.unpack for p in u.files}
+            need += sum(i.size or 0 for d, i in todo if d.key == dataset.key and i.path in archives)
+        if need > drive.free_bytes and not force:
+            raise NotEnoughSpaceError(
+                f"need {_human(need)} on {drive.mountpoint} for {self.datasets_dir}, have "
+                f"{_human(drive.free_bytes)} free; free some space, choose another drive "
+                "with --workspace, or pass --force to try anyway")
+
+    def _download_one(self, dataset: Dataset, item: ResolvedFile) -> FileOutcome:
+        dest = self.datasets_dir / item.path
+        try:
+            if self._adopt(dataset, item, dest):
+                return FileOutcome(dataset.key, item.path, True, skipped=True)
+            request = FetchRequest(item.url, dest, item.size, item.hash,
+                                   label=f"{dataset.key}: {Path(item.path).name}",
+                                   auth_headers=hf_auth_headers() if item.auth_host else {},
+                                   auth_host=item.auth_host)
+            result = self.fetcher.fetch(request)
+            self._check_format(item, dest)
+            self.cache.record_file(dataset.key, dest, size=result.size, hash=result.hash,
+                                   source=item.url, validator=result.validator,
+                                   catalog_hash=item.catalog_hash,
+                                   extra={"archive": True} if _is_archive(dataset, item) else None)
+            return FileOutcome(dataset.key, item.path, True, transferred=result.transferred)
+        except Cancelled:
+            return FileOutcome(dataset.key, item.path, False, error="cancelled", exit_code=130)
+        except EasyOwwError as exc:
+            if exc.__class__.__name__ in ("HashMismatchError", "SizeMismatchError", "FormatError"):
+                self.cache.record_failure(dataset.key, dest, str(exc))
+            return FileOutcome(dataset.key, item.path, False, error=str(exc),
+                               exit_code=exc.exit_code)
+
+    def _adopt(self, dataset: Dataset, item: ResolvedFile, dest: Path) -> bool:
+        """A final file with no manifest record (manifest lost or rebuilt): keep it if its
+        size and hash check out, instead of downloading it again."""
+        if not dest.is_file() or item.size is None or dest.stat().st_size != item.size:
+            return False
+        algorithm = item.hash.algorithm if item.hash else "sha256"
+        actual = file_hash(dest, algorithm)
+        if item.hash and actual != str(item.hash):
+            return False
+        self._check_format(item, dest)
+        self.cache.record_file(dataset.key, dest, size=item.size, hash=actual, source=item.url,
+                               catalog_hash=item.catalog_hash,
+                               extra={"archive": True} if _is_archive(dataset, item) else None)
+        return True
+
+    def _check_format(self, item: ResolvedFile, path: Path) -> None:
+        """Header checks the catalog asks for (npy shape/dtype, wav rate/channels)."""
+        entry = item.entry
+        if entry.format == "npy":
+            pins: dict[str, Any] = {"shape": entry.shape, "dtype": entry.dtype}
+        elif entry.format == "wav":
+            pins = {"sample_rate": entry.sample_rate, "channels": entry.channels}
+        else:
+            return
+        result = validate.check_file(path, entry.format, **pins)
+        if not result.ok:
+            raise validate.FormatError(path, result.message.split(": ", 1)[-1],
+                                       expected=result.expected, found=result.found)
+
+    def _finalize(self, dataset: Dataset, files: list[ResolvedFile]) -> None:
+        """All files are in: unpack what the catalog says to, then mark the dataset done."""
+        if dataset.unpack:
+            from easy_oww.datasets import unpacking
+            unpacking.unpack_dataset(self, dataset, files)
+        self.cache.mark_complete(dataset.key, True)
+
+    # -- verify ---------------------------------------------------------------------------------
+    def verify(self, keys: list[str] | None = None) -> list[dict[str, Any]]:
+        """Re-hash every recorded file; rows with ok / problem. Missing datasets are rows too."""
+        datasets = self.catalog.select(keys=keys) if keys else [
+            d for d in self.catalog.ordered() if self.cache.entry(d.key)]
+        rows: list[dict[str, Any]] = []
+        for dataset in datasets:
+            found = self.cache.verify_files(dataset.key)
+            if not found:
+                found = [{"dataset": dataset.key, "path": str(self.path_of(dataset.key)),
+                          "ok": False, "problem": "not downloaded", "size": None,
+                          "expected": None, "actual": None}]
+            for row in found:
+                if not row["ok"] and row["problem"] in ("hash mismatch",) or str(
+                        row["problem"]).startswith("size "):
+                    self.cache.record_failure(dataset.key, row["path"], row["problem"])
+            rows.extend(found)
+        return rows
+
+
+def _part_done(dest: Path) -> int:
+    """Bytes a resumable part file already holds, as its sidecar vouches."""
+    import json
+    try:
+        data = json.loads(Path(str(dest) + ".part.json").read_text(encoding="utf-8"))
+        return RangeSet(data.get("done", [])).total()
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
+def _is_archive(dataset: Dataset, item: ResolvedFile) -> bool:
+    return any(item.path in u.files for u in dataset.unpack)
