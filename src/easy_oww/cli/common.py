@@ -15,7 +15,7 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]
     # An option given after the subcommand wins over the same option given before it.
     def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         if value is not None:
-            ctx.ensure_object(dict)[name] = value
+            ctx.find_root().ensure_object(dict)[name] = value
         return value
 
     return callback

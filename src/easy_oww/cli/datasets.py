@@ -1,7 +1,175 @@
-"""Dataset commands (placeholder until the engine lands)."""
+"""`easy-oww init`, `download`, `verify`: parsing and printing over `DatasetManager`."""
+
+from __future__ import annotations
+
+import json
+import sys
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from easy_oww.cli.common import common_options, get_flag, get_workspace
+from easy_oww.datasets.fetch import FetchOptions
+from easy_oww.datasets.manager import DatasetManager, _human
+from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+from easy_oww.progress import NullProgress, PlainProgress, RichProgress
+from easy_oww.workspace import drive_info, remember_workspace
+
+CATALOG_HELP = ("Extra catalog (TOML) whose datasets win over the built-in ones and "
+                "<workspace>/datasets.toml.")
+
+
+def _out() -> Console:
+    return Console(soft_wrap=True)
+
+
+@click.command(epilog="""\b
+Examples:
+  easy-oww init
+  easy-oww init --workspace /media/usb/easy-oww
+""")
+@common_options
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the workspace, remember it as the default, and show the drive it is on."""
+    workspace = get_workspace(ctx)
+    workspace.create()
+    remembered = remember_workspace(workspace.root)
+    drive = drive_info(workspace.root)
+    out = _out()
+    out.print(f"Workspace: {workspace.root}", highlight=False)
+    out.print(f"  datasets/  .cache/  freesound_library/ created; remembered in {remembered}",
+              highlight=False)
+    out.print(f"  Drive: {drive.mountpoint} ({drive.fstype}), {_human(drive.free_bytes)} free "
+              f"of {_human(drive.total_bytes)}", highlight=False)
+    if drive.max_file_bytes is not None:
+        out.print(f"  Warning: {drive.fstype} holds files up to 4 GiB; the 17.3 GB ACAV100M "
+                  "training file cannot go here. Use exFAT, NTFS, APFS or ext4.",
+                  style="yellow", highlight=False)
+
+
+def _manager(ctx: click.Context, catalog: str | None, connections: int = 4, jobs: int = 3,
+             retries: int = 6, progress: NullProgress | None = None) -> DatasetManager:
+    options = FetchOptions(connections=connections, attempts=retries)
+    return DatasetManager(workspace=get_workspace(ctx), catalog_file=catalog, options=options,
+                          jobs=jobs, progress=progress)
+
+
+def _print_status(manager: DatasetManager, as_json: bool, keys: list[str]) -> None:
+    rows = manager.status(keys or None)
+    if as_json:
+        click.echo(json.dumps([row.to_json() for row in rows], indent=1))
+        return
+    manager.show_status(_out())
+
+
+@click.command(epilog="""\b
+Examples:
+  easy-oww download                      # critical + recommended (same as --required-only)
+  easy-oww download --all                # adds the optional FSD50K
+  easy-oww download --dataset mit_rir --dataset acav100m_val
+  easy-oww download --status
+  easy-oww download --status --json
+  easy-oww download --workspace /media/usb/easy-oww --connections 8 --jobs 2
+
+\b
+Interrupted? Run the same command again: parts are kept and resumed.
+Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
+75 another process holds a file's lock, 130 Ctrl-C, 143 SIGTERM.""")
+@click.option("--required-only", "required_only", is_flag=True,
+              help="Critical and recommended datasets (the default).")
+@click.option("--all", "all_", is_flag=True, help="Also the optional datasets (FSD50K).")
+@click.option("--dataset", "keys", multiple=True, metavar="KEY",
+              help="Exactly these datasets (repeatable).")
+@click.option("--status", "status", is_flag=True, help="Show what is downloaded; fetch nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
+@click.option("--connections", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Connections per large file.")
+@click.option("--jobs", type=click.IntRange(1, 16), default=3, show_default=True,
+              help="Files downloaded at once.")
+@click.option("--retries", type=click.IntRange(1, 100), default=6, show_default=True,
+              help="Attempts without progress before a file is given up.")
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@click.option("--force", is_flag=True, help="Start even if the drive looks too full.")
+@common_options
+@click.pass_context
+def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[str, ...],
+             status: bool, as_json: bool, connections: int, jobs: int, retries: int,
+             catalog: str | None, force: bool) -> None:
+    """Download the training datasets: resumable, hash-checked, several at once."""
+    if sum([required_only, all_, bool(keys)]) > 1:
+        raise click.UsageError("choose one of --required-only, --all and --dataset")
+    if as_json and not status:
+        raise click.UsageError("--json goes with --status")
+    quiet, verbose = get_flag(ctx, "quiet"), get_flag(ctx, "verbose")
+    if status:
+        _print_status(_manager(ctx, catalog), as_json, list(keys))
+        return
+    manager = _manager(ctx, catalog, connections, jobs, retries)
+    chosen = manager.catalog.select(all_=all_, keys=keys)
+    if quiet:
+        progress: NullProgress = NullProgress()
+    elif sys.stderr.isatty():
+        progress = RichProgress()
+    else:
+        progress = PlainProgress(interval=2.0 if verbose else 10.0)
+    manager.progress = progress
+    names = ", ".join(d.key for d in chosen)
+    if not quiet:
+        progress.log(f"Downloading {names} into {manager.datasets_dir}")
+    try:
+        with progress:
+            report = manager.download(chosen, force=force)
+    except (KeyboardInterrupt, Terminated) as exc:
+        code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        click.echo("Stopped. Partial downloads are kept; run the same command again to "
+                   "resume.", err=True)
+        sys.exit(code)
+    fetched = [o for o in report.outcomes if o.ok and not o.skipped]
+    for message in report.errors:
+        click.echo(f"Error: {message}", err=True)
+    if not quiet or not report.ok:
+        rows = {row.key: row for row in manager.status([d.key for d in chosen])}
+        summary = ", ".join(f"{key} {row.status}" for key, row in rows.items())
+        moved = sum(o.transferred for o in report.outcomes)
+        click.echo(f"{len(fetched)} file(s) downloaded ({_human(moved)}); {summary}.")
+    if not report.ok:
+        sys.exit(report.exit_code)
+
+
+@click.command(epilog="""\b
+Examples:
+  easy-oww verify                 # every dataset in the manifest
+  easy-oww verify acav100m_val mit_rir
+  easy-oww verify --json""")
+@click.argument("keys", nargs=-1, metavar="[KEY]...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@common_options
+@click.pass_context
+def verify(ctx: click.Context, keys: tuple[str, ...], as_json: bool, catalog: str | None) -> None:
+    """Re-hash every downloaded file against the manifest; exit 1 on any problem."""
+    manager = _manager(ctx, catalog)
+    rows = manager.verify(list(keys) or None)
+    bad = [r for r in rows if not r["ok"]]
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+    elif not rows:
+        click.echo("Nothing downloaded yet: run `easy-oww download`.")
+    else:
+        table = Table(title=f"Verify {manager.datasets_dir}")
+        for column in ("Dataset", "File", "Size", "Result"):
+            table.add_column(column)
+        for row in rows:
+            result = "[green]ok" if row["ok"] else f"[red]{row['problem']}"
+            table.add_row(row["dataset"], row["path"], _human(row["size"]), result)
+        _out().print(table)
+        click.echo(f"{len(rows) - len(bad)} ok, {len(bad)} failed.")
+    if bad:
+        sys.exit(EXIT_FAILED)
 
 
 def register(group: click.Group) -> None:
-    pass
+    for command in (init, download, verify):
+        group.add_command(command)
