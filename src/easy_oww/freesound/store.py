@@ -751,6 +751,12 @@ class FreesoundLibrary:
                         previous_key, previous_id = key, sound_id
         return graph
 
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file (skipped quietly while readers hold it)."""
+        with self._lock:
+            if not self._conn.in_transaction:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     # ----------------------------------------------------------------- backup support
     def backup_to(self, target: Path) -> None:
         """A consistent snapshot via the SQLite online backup API (readers and writers go on)."""

@@ -1,0 +1,514 @@
+"""`easy-oww freesound …`: grow, inspect, check and back up the Freesound sample library.
+
+Parsing and printing only; the work is in `easy_oww.freesound`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from easy_oww.cli.common import common_options, get_flag, get_workspace
+from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED
+
+EXAMPLES = """\b
+Examples:
+  export FREESOUND_API_KEY=...        # https://freesound.org/apiv2/apply/
+  easy-oww freesound grow                        # 50 new samples (the default)
+  easy-oww freesound grow --samples 200 --query rain --license cc0,by
+  easy-oww freesound status --json
+  easy-oww freesound history
+  easy-oww freesound verify
+  easy-oww freesound backups list
+  easy-oww freesound backups restore freesound_library_backup_500nodes_20261110_143022.db.gz
+
+\b
+The library lives in <workspace>/freesound_library (or --library FOLDER).
+Stored API data is private under Freesound's API terms: keep the library to your team.
+Exit codes: 0 done, 1 failed, 2 bad usage, 75 try later (budget spent, library busy),
+130 Ctrl-C, 143 SIGTERM."""
+
+
+def _remember_library(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None:
+        ctx.ensure_object(dict)["library"] = value
+    return value
+
+
+def library_option(func: Any) -> Any:
+    return click.option(
+        "--library", type=click.Path(file_okay=False, path_type=str), default=None,
+        expose_value=False, callback=_remember_library,
+        help="Library folder (default: <workspace>/freesound_library).",
+    )(func)
+
+
+def freesound_options(func: Any) -> Any:
+    return library_option(common_options(func))
+
+
+def library_folder(ctx: click.Context) -> Path:
+    chosen = ctx.find_root().ensure_object(dict).get("library")
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    return get_workspace(ctx).library_dir
+
+
+def _echo_err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _human_bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+@click.group("freesound", epilog=EXAMPLES)
+@freesound_options
+def freesound() -> None:
+    """Grow and look after the Freesound sample library (background sounds for training)."""
+
+
+# --------------------------------------------------------------------------------------- grow
+def _split_licenses(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+    if not value:
+        return []
+    return [part.strip().lower() for part in value.split(",") if part.strip()]
+
+
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound grow
+  easy-oww freesound grow --samples 500 --query "room tone" --query rain
+  easy-oww freesound grow --license cc0 --min-duration 1 --max-duration 30 --tag field-recording
+  easy-oww freesound grow --json | tail -1        # the summary line
+  easy-oww freesound grow --api-url http://127.0.0.1:8000/apiv2 --api-key-file key.txt""")
+@click.option("--samples", "-n", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Store exactly this many new samples (fewer only if nothing is left to "
+                   "find or the daily budget runs out).")
+@click.option("--query", "queries", multiple=True, metavar="TEXT",
+              help="Text search for seeds; repeatable (default: ambience, room tone, rain, "
+                   "traffic, crowd; falling back to everything).")
+@click.option("--license", "licenses", callback=_split_licenses, metavar="LIST",
+              help="Only these licenses: comma list of cc0, by, by-nc, sampling+.")
+@click.option("--min-duration", type=click.FloatRange(min=0), help="Seconds, at least.")
+@click.option("--max-duration", type=click.FloatRange(min=0), help="Seconds, at most.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Required tag; repeatable.")
+@click.option("--checkpoint-interval", type=click.IntRange(min=1), default=1,
+              show_default=True, help="Samples per commit (1: every sample is durable at once).")
+@click.option("--backup-every", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Back up whenever the total crosses a multiple of this.")
+@click.option("--keep-backups", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Backups kept (newest first).")
+@click.option("--expand-every", type=click.IntRange(min=1), default=12, show_default=True,
+              help="Expand one sample by similarity per this many stored (smaller: denser "
+                   "graph, more requests).")
+@click.option("--similarity-space", type=click.Choice(["laion_clap", "freesound_classic"]),
+              default=None, help="Freesound's similarity space (default: the API's).")
+@click.option("--api-url", envvar="FREESOUND_API_URL", default=None, metavar="URL",
+              help="API base URL (default: $FREESOUND_API_URL, then "
+                   "https://freesound.org/apiv2).")
+@click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
+              help="Read the key from this file instead of $FREESOUND_API_KEY.")
+@click.option("--per-minute", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Requests a minute (Freesound's limit for a standard key).")
+@click.option("--daily-budget", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Requests a UTC day for this key, shared by every run and library.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON line per committed sample ({"id": 123, "edges": 7}), then a '
+                   "summary line.")
+@freesound_options
+@click.pass_context
+def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: list[str],
+         min_duration: float | None, max_duration: float | None, tags: tuple[str, ...],
+         checkpoint_interval: int, backup_every: int, keep_backups: int, expand_every: int,
+         similarity_space: str | None, api_url: str | None, api_key_file: str | None,
+         per_minute: int, daily_budget: int, as_json: bool) -> None:
+    """Add new samples to the library, continuing where the last run stopped.
+
+    Ctrl-C or SIGTERM finish the current sample, commit and exit 130 / 143. When the daily
+    budget is spent the run stops, everything saved, and exits 75 saying when it comes back.
+    """
+    from easy_oww.freesound import BudgetExhaustedError, GrowOptions, read_api_key
+    from easy_oww.freesound import grow as grow_library
+
+    options = GrowOptions(
+        samples=samples, queries=queries, licenses=licenses, min_duration=min_duration,
+        max_duration=max_duration, tags=tags, checkpoint_interval=checkpoint_interval,
+        backup_every=backup_every, keep_backups=keep_backups, expand_every=expand_every,
+        similarity_space=similarity_space,
+    )
+    options.check()
+    api_key = read_api_key(api_key_file)
+    folder = library_folder(ctx)
+    quiet, verbose = get_flag(ctx, "quiet"), get_flag(ctx, "verbose")
+    log = _echo_err if verbose else None
+    display = _GrowDisplay(samples, as_json=as_json, quiet=quiet)
+
+    def on_commit(batch: list[tuple[int, int]]) -> None:
+        if as_json:
+            for sound_id, edges in batch:
+                sys.stdout.write(json.dumps({"id": sound_id, "edges": edges}) + "\n")
+            sys.stdout.flush()
+
+    error: BudgetExhaustedError | None = None
+    result = None
+    with display:
+        try:
+            result = grow_library(
+                folder, api_key, options, base_url=api_url, per_minute=per_minute,
+                per_day=daily_budget, on_commit=on_commit, on_progress=display.update, log=log,
+            )
+        except BudgetExhaustedError as exc:
+            error = exc
+    if result is None:  # budget spent: report what is stored, then exit 75
+        result = _result_after_budget(folder, display)
+    summary = dict(result.as_dict(), summary=True, library=str(folder))
+    if error is not None:
+        summary["stopped"] = "budget"
+        summary["budget_resets_at"] = error.resets_at
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet or error is None:
+        stopped = {"done": "", "exhausted": " (nothing left to find)"}.get(summary["stopped"], "")
+        click.echo(
+            f"Stored {summary['stored']} new samples{stopped} with {summary['requests']} "
+            f"requests; the library has {summary['samples']} samples and {summary['edges']} "
+            f"edges ({folder})."
+        )
+        if summary.get("budget_left") is not None:
+            click.echo(f"Budget left today: {summary['budget_left']} requests.")
+    if error is not None:
+        raise error
+    if result.stopped == "interrupted":
+        _echo_err("Interrupted; every committed sample is saved.")
+        ctx.exit(EXIT_INTERRUPTED)
+    if result.stopped == "terminated":
+        _echo_err("Terminated; every committed sample is saved.")
+        ctx.exit(EXIT_TERMINATED)
+
+
+def _result_after_budget(folder: Path, display: _GrowDisplay) -> Any:
+    from easy_oww.freesound import FreesoundLibrary, GrowResult
+
+    with FreesoundLibrary(folder) as lib:
+        stats = lib.stats()
+    last = display.last
+    return GrowResult(
+        stored=last.stored if last else 0, requests=last.requests if last else 0,
+        stopped="budget", samples=stats.samples, edges=stats.edges, frontier=stats.frontier,
+        budget_left=0,
+    )
+
+
+class _GrowDisplay:
+    """A rich progress bar on a terminal; plain lines every 10 samples otherwise."""
+
+    def __init__(self, total: int, *, as_json: bool, quiet: bool) -> None:
+        self.total = total
+        self.quiet = quiet or as_json
+        self.bar = None
+        self.last: Any = None
+        self._printed = 0
+        self._started = time.monotonic()
+        if not self.quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("samples"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                console=Console(stderr=True),
+            )
+            self.task = self.bar.add_task("grow", total=total, info="")
+
+    def __enter__(self) -> _GrowDisplay:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def update(self, result: Any) -> None:
+        self.last = result
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.update(self.task, completed=result.stored,
+                            info=f"requests {result.requests}")
+        elif result.stored - self._printed >= 10 or result.stored == self.total:
+            if result.stored != self._printed:
+                self._printed = result.stored
+                elapsed = time.monotonic() - self._started
+                _echo_err(f"  {result.stored}/{self.total} samples, {result.requests} requests, "
+                          f"{elapsed:.0f} s")
+
+
+# --------------------------------------------------------------------------------------- status
+def _open_existing(folder: Path) -> Any:
+    from easy_oww.freesound import FreesoundLibrary
+    from easy_oww.freesound.store import DB_NAME
+
+    if not (folder / DB_NAME).exists():
+        return None
+    return FreesoundLibrary(folder, create=False)
+
+
+def _budget_status(fingerprint: str | None) -> dict[str, Any]:
+    from easy_oww.freesound.api import (
+        DEFAULT_PER_DAY,
+        ENV_API_KEY,
+        RateBudget,
+        key_fingerprint,
+        next_utc_midnight,
+    )
+
+    key = os.environ.get(ENV_API_KEY, "").strip()
+    fingerprint = key_fingerprint(key) if key else fingerprint
+    if not fingerprint:
+        return {"requests_today": 0, "daily_budget": DEFAULT_PER_DAY,
+                "budget_resets_at": next_utc_midnight().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    budget = RateBudget(fingerprint)
+    try:
+        saved = json.loads(budget.path.read_text(encoding="utf-8")).get("daily_budget")
+        if isinstance(saved, int) and saved > 0:
+            budget = RateBudget(fingerprint, per_day=saved)
+    except (OSError, ValueError):
+        pass
+    status = budget.status()
+    return {key: status[key] for key in ("requests_today", "daily_budget", "budget_resets_at")}
+
+
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound status
+  easy-oww freesound status --json
+  easy-oww freesound status --library /data/team_library""")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@freesound_options
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Samples, edges, crawl frontier, today's budget, backups and size. Safe during grow."""
+    from easy_oww.freesound import list_backups
+
+    folder = library_folder(ctx)
+    lib = _open_existing(folder)
+    if lib is None:
+        counts: dict[str, Any] = {"samples": 0, "edges": 0, "expanded": 0, "frontier": 0,
+                                  "seen": 0, "pending_edges": 0, "deleted": 0, "problems": 0,
+                                  "db_bytes": 0, "runs": 0, "last_run": None}
+        fingerprint = None
+    else:
+        with lib:
+            counts = lib.stats().as_dict()
+            fingerprint = lib.get_meta("key_fingerprint")
+    doc = {
+        "library": str(folder),
+        "exists": lib is not None,
+        **{k: counts[k] for k in ("samples", "edges", "expanded", "frontier", "seen")},
+        **_budget_status(fingerprint),
+        "backups": len(list_backups(folder)),
+        "db_bytes": counts["db_bytes"],
+        "last_run": counts["last_run"],
+        "pending_edges": counts["pending_edges"],
+        "deleted": counts["deleted"],
+        "problems": counts["problems"],
+        "runs": counts["runs"],
+    }
+    if as_json:
+        click.echo(json.dumps(doc))
+        return
+    if lib is None:
+        click.echo(f"No Freesound library yet at {folder}; grow one with "
+                   "`easy-oww freesound grow`.")
+    click.echo(f"Library:   {folder}")
+    click.echo(f"Samples:   {doc['samples']}  ({doc['expanded']} expanded, "
+               f"{doc['frontier']} waiting to be expanded, {doc['deleted']} deleted upstream)")
+    click.echo(f"Edges:     {doc['edges']}  ({doc['pending_edges']} links waiting for samples)")
+    click.echo(f"Seen:      {doc['seen']} ids known, not stored")
+    click.echo(f"Budget:    {doc['requests_today']}/{doc['daily_budget']} requests today, "
+               f"resets {doc['budget_resets_at']}")
+    click.echo(f"Backups:   {doc['backups']}")
+    click.echo(f"Size:      {_human_bytes(doc['db_bytes'])}")
+    click.echo(f"Last run:  {doc['last_run'] or 'never'}  ({doc['runs']} runs, "
+               f"{doc['problems']} skipped items)")
+
+
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound history
+  easy-oww freesound history --json""")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per run.")
+@freesound_options
+@click.pass_context
+def history(ctx: click.Context, as_json: bool) -> None:
+    """The growth table: one row per run (samples, edges, cache size, file size)."""
+    folder = library_folder(ctx)
+    lib = _open_existing(folder)
+    rows = []
+    if lib is not None:
+        with lib:
+            rows = lib.history()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo(f"No runs yet in {folder}.")
+        return
+    header = (f"{'Run':>4}  {'Date (UTC)':<20} {'Added':>6} {'Samples':>8} {'Edges':>8} "
+              f"{'Cache':>7} {'File size':>10} {'Requests':>8}  Status")
+    click.echo(header)
+    for row in rows:
+        cache = (row["samples"] or 0) + (row["seen"] or 0) if row["samples"] is not None else None
+        click.echo(
+            f"{row['run']:>4}  {row['started_at']:<20} {row['samples_added']:>6} "
+            f"{_dash(row['samples']):>8} {_dash(row['edges']):>8} {_dash(cache):>7} "
+            f"{_human_bytes(row['db_bytes']):>10} {row['requests']:>8}  "
+            f"{row['status'] or 'running'}"
+        )
+    click.echo("Cache = samples stored + ids seen (metadata kept, no request needed later).")
+
+
+def _dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound verify
+  easy-oww freesound verify --json""")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@freesound_options
+@click.pass_context
+def verify(ctx: click.Context, as_json: bool) -> None:
+    """Integrity check, edges to missing samples, counts. Exit 1 on any problem."""
+    from easy_oww.freesound import FreesoundLibrary
+    from easy_oww.freesound.store import DB_NAME
+
+    folder = library_folder(ctx)
+    if not (folder / DB_NAME).exists():
+        raise click.exceptions.BadParameter(f"no Freesound library at {folder}",
+                                            param_hint="--library")
+    with FreesoundLibrary(folder, create=False) as lib:
+        problems = lib.verify()
+        counts = lib.stats().as_dict()
+    if as_json:
+        click.echo(json.dumps({"ok": not problems, "problems": problems, **counts}))
+    else:
+        for problem in problems:
+            click.echo(f"PROBLEM: {problem}")
+        click.echo(f"{'OK' if not problems else 'FAILED'}: {counts['samples']} samples, "
+                   f"{counts['edges']} edges, {counts['seen']} seen, integrity "
+                   f"{'ok' if not problems else 'see above'} ({folder / DB_NAME})")
+    if problems:
+        ctx.exit(EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------------------- backups
+@freesound.group(invoke_without_command=True, epilog="""\b
+Examples:
+  easy-oww freesound backups                 # same as `backups list`
+  easy-oww freesound backups create
+  easy-oww freesound backups prune --keep 3
+  easy-oww freesound backups restore freesound_library_backup_500nodes_20261110_143022.db.gz""")
+@freesound_options
+@click.pass_context
+def backups(ctx: click.Context) -> None:
+    """List, create, restore and prune backups (gzip-compressed SQLite snapshots)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(backups_list)
+
+
+@backups.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+@freesound_options
+@click.pass_context
+def backups_list(ctx: click.Context, as_json: bool = False) -> None:
+    """Backups, newest first."""
+    from easy_oww.freesound import list_backups
+
+    folder = library_folder(ctx)
+    found = list_backups(folder)
+    if as_json:
+        click.echo(json.dumps([
+            {"name": b.name, "nodes": b.nodes, "taken_at": b.taken_at.isoformat(),
+             "bytes": b.size} for b in found]))
+        return
+    if not found:
+        click.echo(f"No backups in {folder / 'backups'}.")
+        return
+    for info in found:
+        click.echo(f"{info.name}  {info.nodes:>7} samples  {_human_bytes(info.size):>9}")
+
+
+@backups.command("create")
+@click.option("--keep", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Backups kept afterwards.")
+@freesound_options
+@click.pass_context
+def backups_create(ctx: click.Context, keep: int) -> None:
+    """Take a backup now (safe while grow runs)."""
+    from easy_oww.freesound import FreesoundLibrary, create_backup
+
+    folder = library_folder(ctx)
+    with FreesoundLibrary(folder, create=False) as lib:
+        info = create_backup(lib, keep=keep)
+    click.echo(f"Created {info.path} ({info.nodes} samples, {_human_bytes(info.size)}).")
+
+
+@backups.command("prune")
+@click.option("--keep", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Backups kept (newest).")
+@freesound_options
+@click.pass_context
+def backups_prune(ctx: click.Context, keep: int) -> None:
+    """Delete all but the newest backups."""
+    from easy_oww.freesound import prune_backups
+
+    deleted = prune_backups(library_folder(ctx), keep)
+    for info in deleted:
+        click.echo(f"Deleted {info.name}")
+    click.echo(f"Kept the newest {keep}; deleted {len(deleted)}.")
+
+
+@backups.command("restore")
+@click.argument("name")
+@freesound_options
+@click.pass_context
+def backups_restore(ctx: click.Context, name: str) -> None:
+    """Replace the library with backup NAME (checked first; the old file is kept aside)."""
+    from easy_oww.freesound import restore_backup
+    from easy_oww.freesound.crawl import grow_lock
+
+    folder = library_folder(ctx)
+    with grow_lock(folder):
+        aside = restore_backup(folder, name)
+    click.echo(f"Restored {name} into {folder}.")
+    if aside is not None:
+        click.echo(f"The replaced database was kept as {aside}.")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(freesound)
+
+

@@ -1,0 +1,134 @@
+"""The Freesound sample library: grows every run, loses nothing, spends the API quota wisely.
+
+Python use, the same calls the CLI makes::
+
+    from easy_oww.freesound import FreesoundLibrary, GrowOptions, grow
+
+    result = grow("~/.easy-oww/freesound_library", api_key, GrowOptions(samples=50))
+    with FreesoundLibrary("~/.easy-oww/freesound_library") as lib:
+        print(lib.stats(), lib.get(result_id))
+        graph = lib.graph(derived=True)
+
+Stored API data is private to you and your team under Freesound's API terms: do not publish
+the library or its exports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import urllib3
+
+from easy_oww.freesound.api import (
+    DEFAULT_API_URL,
+    DEFAULT_PER_DAY,
+    DEFAULT_PER_MINUTE,
+    FreesoundClient,
+    RateBudget,
+    key_fingerprint,
+    read_api_key,
+)
+from easy_oww.freesound.backup import (
+    BackupInfo,
+    create_backup,
+    list_backups,
+    newest_good_backup,
+    prune_backups,
+    restore_backup,
+)
+from easy_oww.freesound.crawl import (
+    DEFAULT_QUERIES,
+    Committed,
+    Crawler,
+    GrowOptions,
+    GrowResult,
+    Progress,
+    grow_lock,
+)
+from easy_oww.freesound.errors import (
+    ApiUnavailableError,
+    BackupError,
+    BudgetExhaustedError,
+    KeyRefusedError,
+    LibraryDamagedError,
+    LibraryLockedError,
+    MissingKeyError,
+)
+from easy_oww.freesound.store import FreesoundLibrary, LibraryStats
+
+__all__ = [
+    "DEFAULT_API_URL", "DEFAULT_QUERIES", "ApiUnavailableError", "BackupError", "BackupInfo",
+    "BudgetExhaustedError", "Crawler", "FreesoundClient", "FreesoundLibrary", "GrowOptions",
+    "GrowResult", "KeyRefusedError", "LibraryDamagedError", "LibraryLockedError",
+    "LibraryStats", "MissingKeyError", "RateBudget", "create_backup", "grow", "key_fingerprint",
+    "list_backups", "newest_good_backup", "prune_backups", "read_api_key", "restore_backup",
+]
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[list[str]]:
+    """Ctrl-C / SIGTERM set `stop` (the current sample finishes and commits); a second
+    Ctrl-C interrupts at once. Only the main thread can install handlers."""
+    caught: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def on_signal(signum: int, frame: object) -> None:
+        name = "terminated" if signum == signal.SIGTERM else "interrupted"
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        caught.append(name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def grow(
+    folder: str | Path,
+    api_key: str,
+    options: GrowOptions | None = None,
+    *,
+    base_url: str | None = None,
+    http: urllib3.PoolManager | None = None,
+    per_minute: int = DEFAULT_PER_MINUTE,
+    per_day: int = DEFAULT_PER_DAY,
+    on_commit: Committed | None = None,
+    on_progress: Progress | None = None,
+    log: Callable[[str], None] | None = None,
+    backoff: float = 1.0,
+    handle_signals: bool = True,
+) -> GrowResult:
+    """Add up to `options.samples` new samples to the library in `folder`.
+
+    Returns the result; ``result.stopped`` says why it ended ("done", "exhausted",
+    "interrupted", "terminated"). Raises BudgetExhaustedError (everything committed so far
+    stays) when the daily budget is spent, LibraryLockedError if another grow runs.
+    """
+    options = options or GrowOptions()
+    options.check()
+    folder = Path(folder).expanduser().absolute()
+    with grow_lock(folder), FreesoundLibrary(folder) as library:
+        stop = threading.Event()
+        budget = RateBudget.for_key(api_key, per_minute=per_minute, per_day=per_day)
+        client = FreesoundClient(api_key, base_url=base_url, http=http, budget=budget,
+                                 stop=stop, log=log, backoff=backoff)
+        if library.get_meta("key_fingerprint") != budget.fingerprint:
+            library.set_meta("key_fingerprint", budget.fingerprint)
+        crawler = Crawler(library, client, options, on_commit=on_commit,
+                          on_progress=on_progress, stop=stop, log=log)
+        signals = _stop_on_signals(stop) if handle_signals else contextlib.nullcontext([])
+        with signals as caught:
+            result = crawler.run()
+        if caught:
+            result.stopped = caught[0]
+        return result
