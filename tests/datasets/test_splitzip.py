@@ -1,0 +1,278 @@
+"""SplitZipReader against archives made by the real Info-ZIP ``zip -s``."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from easy_oww.datasets.splitzip import (
+    ArchiveVolumeError,
+    ChecksumError,
+    SplitZipReader,
+    UnsupportedArchiveError,
+)
+from easy_oww.errors import EXIT_FAILED, EasyOwwError
+
+# -- helpers shared with test_unpack ---------------------------------------------------------
+
+
+def make_wavs(folder: Path, count: int, *, seconds: float = 1.0, rate: int = 44100,
+              seed: int = 0) -> list[Path]:
+    """Noise WAVs (compress poorly, like real audio), 16-bit mono."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        n = int(rate * seconds * rng.uniform(0.5, 1.5))
+        data = (rng.standard_normal(n) * 3000).astype(np.int16)
+        path = folder / f"clip{i:03d}.wav"
+        sf.write(path, data, rate, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
+def zip_split(workdir: Path, archive: str, names: list[str], *, split: str = "64k",
+              args: tuple[str, ...] = ()) -> list[Path]:
+    """Run the real ``zip -s`` in ``workdir``; return the volumes in order, the .zip last."""
+    subprocess.run(["zip", "-q", "-r", "-s", split, *args, archive, *names], cwd=workdir,
+                   check=True)
+    stem = archive[:-4]
+    parts = sorted(workdir.glob(f"{stem}.z[0-9][0-9]"))
+    return [*parts, workdir / archive]
+
+
+def source_tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def wav_tree(tmp_path: Path) -> Path:
+    make_wavs(tmp_path / "clips" / "a", 4, seed=1)
+    make_wavs(tmp_path / "clips" / "b", 3, seed=2)
+    (tmp_path / "clips" / "notes.txt").write_text("hello\n" * 5000)
+    (tmp_path / "clips" / "empty.txt").write_bytes(b"")
+    return tmp_path
+
+
+def read_all(volumes: list[Path] | Path) -> dict[str, bytes]:
+    with SplitZipReader(volumes) as reader:
+        return {m.name: reader.read(m) for m in reader.members() if not m.is_dir}
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [(), ("-0",), ("-fz",)], ids=["deflate", "stored", "zip64"])
+def test_split_archive_reads_back_every_member(wav_tree: Path, args: tuple[str, ...]) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"], args=args)
+    assert len(volumes) >= 4
+    assert volumes[0].read_bytes()[:4] == b"PK\x07\x08"  # zip -s's spanning marker
+    expected = {f"clips/{k}": v for k, v in source_tree(wav_tree / "clips").items()}
+    assert read_all(volumes) == expected
+
+
+def test_member_spanning_volumes_is_streamed_across(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"], args=("-0",))
+    size = volumes[0].stat().st_size
+    with SplitZipReader(volumes) as reader:
+        big = [m for m in reader.members() if m.compress_size > size]
+        assert big, "a stored member larger than a volume must span volumes"
+        for m in big:
+            chunks = list(reader.iter_data(m))
+            assert b"".join(chunks) == (wav_tree / m.name).read_bytes()
+            assert max(map(len, chunks)) <= 1 << 20
+
+
+def test_zip64_records_are_parsed(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"], args=("-fz",))
+    assert b"PK\x06\x06" in volumes[-1].read_bytes()  # zip64 end record really there
+    cd = volumes[-1].read_bytes()
+    at = cd.find(b"PK\x01\x02")
+    csize, usize = struct.unpack_from("<LL", cd, at + 20)
+    assert 0xFFFFFFFF in (csize, usize)  # sizes really live in the zip64 extra field
+    with SplitZipReader(volumes) as reader:
+        assert len(reader.members()) == 12  # 3 folders, 7 clips, 2 texts
+
+
+def test_members_metadata(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"])
+    with SplitZipReader(volumes) as reader:
+        members = {m.name: m for m in reader.members()}
+    assert members["clips/a/"].is_dir and not members["clips/a/"].is_symlink
+    note = members["clips/notes.txt"]
+    data = (wav_tree / "clips/notes.txt").read_bytes()
+    assert (note.file_size, note.crc, note.method_name) == (len(data), zlib.crc32(data),
+                                                            "deflate")
+    assert note.compress_size < note.file_size
+    assert members["clips/empty.txt"].file_size == 0
+    assert reader.compressed_bytes == sum(v.stat().st_size for v in volumes)
+
+
+def test_passing_only_the_last_volume_finds_the_others(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"])
+    assert read_all(volumes[-1]) == read_all(volumes)
+
+
+def test_ordinary_zip_is_the_one_volume_case(tmp_path: Path) -> None:
+    path = tmp_path / "plain.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x/stored.bin", os.urandom(5000), compress_type=zipfile.ZIP_STORED)
+        z.writestr("x/deflated.txt", b"abc" * 100000, compress_type=zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(path) as z:
+        expected = {n: z.read(n) for n in z.namelist()}
+    assert read_all(path) == expected
+
+
+def test_member_stream_reads_in_pieces(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"])
+    with SplitZipReader(volumes) as reader:
+        m = next(m for m in reader.members() if m.name == "clips/notes.txt")
+        stream = reader.open(m)
+        head = stream.read(7)
+        rest = stream.read()
+    assert head + rest == (wav_tree / "clips/notes.txt").read_bytes()
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sizes=st.lists(st.integers(0, 150_000), min_size=1, max_size=6),
+    compressible=st.lists(st.booleans(), min_size=6, max_size=6),
+    stored=st.booleans(),
+)
+def test_any_member_sizes_round_trip(tmp_path_factory: pytest.TempPathFactory,
+                                     sizes: list[int], compressible: list[bool],
+                                     stored: bool) -> None:
+    work = tmp_path_factory.mktemp("prop")
+    files = work / "f"
+    files.mkdir()
+    for i, size in enumerate(sizes):
+        data = b"z" * size if compressible[i] else os.urandom(size)
+        (files / f"m{i}.bin").write_bytes(data)
+    volumes = zip_split(work, "p.zip", ["f"], args=("-0",) if stored else ())
+    expected = {f"f/{k}": v for k, v in source_tree(files).items()}
+    assert read_all(volumes) == expected
+
+
+# -- damage ----------------------------------------------------------------------------------
+
+
+def test_missing_volume_is_named(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"])
+    volumes[2].unlink()
+    with pytest.raises(ArchiveVolumeError, match=r"^clips\.z03 is missing") as info:
+        SplitZipReader(volumes)
+    assert info.value.exit_code == EXIT_FAILED and "\n" not in str(info.value)
+    with pytest.raises(ArchiveVolumeError, match=r"^clips\.z03 is missing"):
+        SplitZipReader(volumes[-1])  # sibling discovery names it too
+
+
+def test_missing_last_volume_is_named(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"])
+    volumes[-1].unlink()
+    with pytest.raises(ArchiveVolumeError, match=r"^clips\.zip is missing"):
+        SplitZipReader(volumes)
+
+
+def test_wrong_volume_count_is_explained(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"])
+    with pytest.raises(ArchiveVolumeError, match="list every volume"):
+        SplitZipReader(volumes[1:])
+
+
+@pytest.mark.parametrize("which", [0, 2])
+def test_truncated_volume_is_named(wav_tree: Path, which: int) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"])
+    with open(volumes[which], "r+b") as handle:
+        handle.truncate(volumes[which].stat().st_size - 1000)
+    with pytest.raises(ArchiveVolumeError, match=rf"^clips\.z0{which + 1} is truncated"):
+        read_all(volumes)
+
+
+def test_truncated_first_of_two_volumes_is_named(tmp_path: Path) -> None:
+    make_wavs(tmp_path / "d", 1, seconds=1.0)
+    volumes = zip_split(tmp_path, "two.zip", ["d"], args=("-0",))
+    assert len(volumes) == 2  # nothing to compare its size with: the layout tells
+    with open(volumes[0], "r+b") as handle:
+        handle.truncate(volumes[0].stat().st_size - 300)
+    with pytest.raises(ArchiveVolumeError, match=r"^two\.z01 is truncated"):
+        read_all(volumes)
+
+
+def test_truncated_last_volume_is_named(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"])
+    with open(volumes[-1], "r+b") as handle:
+        handle.truncate(volumes[-1].stat().st_size - 10)
+    with pytest.raises(ArchiveVolumeError, match=r"^clips\.zip is truncated"):
+        SplitZipReader(volumes)
+
+
+def flip_byte_in(volumes: list[Path], needle: bytes) -> None:
+    """Flip one byte inside the stored copy of ``needle`` wherever it lies."""
+    for volume in volumes:
+        data = bytearray(volume.read_bytes())
+        at = data.find(needle)
+        if at >= 0:
+            data[at + len(needle) // 2] ^= 0xFF
+            volume.write_bytes(bytes(data))
+            return
+    raise AssertionError("needle not found")
+
+
+def test_crc_error_names_the_member(wav_tree: Path) -> None:
+    volumes = zip_split(wav_tree, "clips.zip", ["clips"], args=("-0",))
+    victim = (wav_tree / "clips/b/clip001.wav").read_bytes()
+    flip_byte_in(volumes, victim[20000:20064])
+    with SplitZipReader(volumes) as reader:
+        member = next(m for m in reader.members() if m.name == "clips/b/clip001.wav")
+        with pytest.raises(ChecksumError, match=r"^clips/b/clip001\.wav in clips\.zip: CRC "):
+            reader.read(member)
+        ok = next(m for m in reader.members() if m.name == "clips/a/clip000.wav")
+        assert reader.read(ok) == (wav_tree / ok.name).read_bytes()
+
+
+def test_lying_sizes_cannot_inflate_past_declared(tmp_path: Path) -> None:
+    path = tmp_path / "lie.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("big.bin", b"\0" * 3_000_000)
+    data = bytearray(path.read_bytes())
+    cd = data.find(b"PK\x01\x02")
+    struct.pack_into("<L", data, cd + 24, 1000)  # central directory: uncompressed size
+    struct.pack_into("<L", data, 22, 1000)  # local header too
+    path.write_bytes(bytes(data))
+    with SplitZipReader(path) as reader, pytest.raises(ChecksumError, match="inflates past"):
+        reader.read(reader.members()[0])
+
+
+def test_unsupported_method_and_encryption_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bz.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_BZIP2) as z:
+        z.writestr("a.txt", b"abc" * 1000)
+    with SplitZipReader(path) as reader, pytest.raises(UnsupportedArchiveError, match="bzip2"):
+        reader.read(reader.members()[0])
+    (tmp_path / "s.txt").write_text("secret")
+    subprocess.run(["zip", "-q", "-P", "pw", "enc.zip", "s.txt"], cwd=tmp_path, check=True)
+    with SplitZipReader(tmp_path / "enc.zip") as reader, pytest.raises(
+        UnsupportedArchiveError, match="encrypted"
+    ):
+        reader.read(reader.members()[0])
+
+
+def test_not_a_zip(tmp_path: Path) -> None:
+    path = tmp_path / "junk.zip"
+    path.write_bytes(os.urandom(1000).replace(b"PK", b"pk"))
+    with pytest.raises(EasyOwwError, match=r"^junk\.zip is truncated or not a zip"):
+        SplitZipReader(path)
