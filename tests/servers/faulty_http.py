@@ -398,9 +398,14 @@ class FaultyServer:
         with self._lock:
             self._conns.discard(conn)
 
+    def _uncount(self, record: RequestRecord, n: int) -> None:
+        with self._lock:
+            self._bytes[record.resource] -= n
+            record.bytes_sent -= n
+
     def _account(self, record: RequestRecord, n: int, plan: _Plan) -> _Resource | None:
-        """Count n sent bytes; fire change_after_bytes rules.  Returns the new version if
-        one was installed by a change_in_place rule."""
+        """Count n bytes about to be sent; fire change_after_bytes rules.  Returns the new
+        version if a change_in_place rule installed one (it applies after these n bytes)."""
         replaced = None
         with self._lock:
             path = record.resource
@@ -750,19 +755,28 @@ class _Handler(BaseHTTPRequestHandler):
                 if source.size - offset <= 0:
                     raise _Abort  # an in-place change made the file shorter
                 limit = min(limit, source.size - offset)
-                if source.data is not None:
-                    n = sock.send(
-                        memoryview(source.data)[offset : offset + min(limit, _MEMORY_CHUNK)]
-                    )
-                else:
-                    if fd is None:
-                        assert source.file is not None
-                        fd = os.open(source.file, os.O_RDONLY)
-                    n = os.sendfile(sock.fileno(), fd, offset, min(limit, _SENDFILE_CHUNK))
-                    if n == 0:
-                        raise _Abort  # file shrank on disk
-                sent += n
-                replaced = owner._account(record, n, plan)
+                limit = min(limit, _MEMORY_CHUNK if source.data is not None else _SENDFILE_CHUNK)
+                # Count before writing, so a client that has read the last byte never sees a
+                # stale count; bytes that fail to go out are taken back below.
+                replaced = owner._account(record, limit, plan)
+                done = 0
+                try:
+                    while done < limit:
+                        if source.data is not None:
+                            view = memoryview(source.data)[offset + done : offset + limit]
+                            done += sock.send(view)
+                        else:
+                            if fd is None:
+                                assert source.file is not None
+                                fd = os.open(source.file, os.O_RDONLY)
+                            n = os.sendfile(sock.fileno(), fd, offset + done, limit - done)
+                            if n == 0:
+                                raise _Abort  # the file shrank on disk
+                            done += n
+                except BaseException:
+                    owner._uncount(record, limit - done)
+                    raise
+                sent += limit
                 if replaced is not None:
                     source = replaced
                     if fd is not None:
