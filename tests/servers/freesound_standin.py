@@ -35,8 +35,9 @@ Django ``301`` to the slashed path):
   ``page_size``, ``group_by_pack``, ``similar_to`` (sound id or ``[f,f,...]`` vector),
   ``similarity_space`` (``laion_clap`` default, ``freesound_classic``).
 - ``GET /sounds/<id>/``, ``/sounds/<id>/similar/``, ``/sounds/<id>/download/`` (always 401,
-  originals need OAuth2), ``/users/<name>/``, ``/users/<name>/sounds/``, ``/packs/<id>/``,
-  ``/packs/<id>/sounds/``.
+  originals need OAuth2), ``/users/<name>/``, ``/users/<name>/sounds/``,
+  ``/users/<name>/packs/``, ``/packs/<id>/``, ``/packs/<id>/sounds/`` (these three lists page
+  like Django REST framework: 404 ``{"detail": "Invalid page."}`` past the end).
 - Previews and images live on this server outside ``/apiv2`` (like the real CDN), need no key,
   and honour ``HEAD`` and single ``Range`` requests: ``/previews/<id//1000>/<id>_<uid>-hq.mp3``
   etc. Previews are real, decodable MP3/Ogg Vorbis bytes, deterministic per seed, cut to
@@ -1543,6 +1544,13 @@ class FreesoundStandin:
             raise ApiError(404, NOT_FOUND_PAGE)
         return self._drf_list(params, u["sounds"], f"/apiv2/users/{quote(name, safe='')}/sounds/")
 
+    def _ep_user_packs(self, params: dict, name: str) -> dict:
+        u = self.corpus.user_by_name.get(name)
+        if u is None:
+            raise ApiError(404, NOT_FOUND_PAGE)
+        return self._drf_list(params, u["packs"], f"/apiv2/users/{quote(name, safe='')}/packs/",
+                              packs=True)
+
     def _ep_pack(self, params: dict, pid: str) -> dict:
         p = self.corpus.packs.get(int(pid))
         if p is None:
@@ -1643,10 +1651,13 @@ class FreesoundStandin:
             "results": results,
         }
 
-    def _drf_list(self, params: dict, ids: list[int], path: str) -> dict:
+    def _drf_list(self, params: dict, ids: list[int], path: str, packs: bool = False) -> dict:
         with self._lock:
-            live = [self.corpus.by_id[i] for i in ids if i not in self._deleted]
-        live.sort(key=lambda s: s["created"], reverse=True)
+            if packs:
+                live = [self.corpus.packs[i] for i in ids]
+            else:
+                live = [self.corpus.by_id[i] for i in ids if i not in self._deleted]
+        live.sort(key=lambda s: (s["created"], s["id"]), reverse=True)
         try:
             page = int(params.get("page", "1"))
         except ValueError:
@@ -1672,7 +1683,8 @@ class FreesoundStandin:
             "count": len(live),
             "next": link(page + 1) if page < num_pages else None,
             "previous": link(page - 1) if page > 1 else None,
-            "results": [self._render(s, fields) for s in chunk],
+            "results": [self._ep_pack({}, str(s["id"])) if packs else self._render(s, fields)
+                        for s in chunk],
         }
 
     def _render(self, s: dict, fields: tuple[str, ...], score: float | None = None) -> dict:
@@ -1822,6 +1834,7 @@ _ROUTES = (
     ("download", re.compile(r"^/apiv2/sounds/(\d+)/download/$")),
     ("user", re.compile(r"^/apiv2/users/([^/]+)/$")),
     ("user_sounds", re.compile(r"^/apiv2/users/([^/]+)/sounds/$")),
+    ("user_packs", re.compile(r"^/apiv2/users/([^/]+)/packs/$")),
     ("pack", re.compile(r"^/apiv2/packs/(\d+)/$")),
     ("pack_sounds", re.compile(r"^/apiv2/packs/(\d+)/sounds/$")),
 )

@@ -452,6 +452,9 @@ def test_users_and_packs(small):
     assert pack["name"] == s["pack_name"] and pack["username"] == s["username"]
     listed = get_json(pack["sounds"], page_size="150")
     assert s["id"] in {r["id"] for r in listed["results"]}
+    packs = get_json(user["packs"])
+    assert pack["id"] in {p["id"] for p in packs["results"]}
+    assert get(pack["sounds"], page="99").json() == {"detail": "Invalid page."}
     assert get(f"{small.base_url}/users/nobody-at-all/").status == 404
     odd = get_json(small.base_url + "/users/mr%2Bnoise/")
     assert odd["username"] == "mr+noise"
@@ -476,23 +479,29 @@ def test_concurrent_requests_are_all_counted(small):
 
 def test_runs_as_a_process():
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "tests.servers.freesound_standin", "--port", "0", "--sounds",
          "200", "--key", "proc-key", "--per-minute", "2"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        first = proc.stdout.readline().split()
-        assert first[0] == "PORT"
-        base = f"http://127.0.0.1:{first[1]}"
-        hdr = {"Authorization": "Token proc-key"}
-        statuses = [get(base + "/apiv2/search/", headers=hdr).status for _ in range(3)]
-        assert statuses == [200, 200, 429]
-        stats = json.loads(get(base + "/__stats", headers={}).data)
-        assert stats["api"] == 3 and stats["throttled_minute"] == 1
-        ctl = HTTP.request("POST", base + "/__control",
-                           body=json.dumps({"action": "reset_minute_window"}))
-        assert ctl.status == 200
-        assert get(base + "/apiv2/search/", headers=hdr).status == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        cwd=REPO, env=env, stdout=subprocess.PIPE, text=True,
+    ) as proc:
+        try:
+            _process_checks(proc)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    assert proc.returncode == 0  # SIGTERM is a clean stop
+
+
+def _process_checks(proc: subprocess.Popen) -> None:
+    first = proc.stdout.readline().split()
+    assert first[0] == "PORT"
+    base = f"http://127.0.0.1:{first[1]}"
+    hdr = {"Authorization": "Token proc-key"}
+    statuses = [get(base + "/apiv2/search/", headers=hdr).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    stats = json.loads(get(base + "/__stats", headers={}).data)
+    assert stats["api"] == 3 and stats["throttled_minute"] == 1
+    ctl = HTTP.request("POST", base + "/__control",
+                       body=json.dumps({"action": "reset_minute_window"}))
+    assert ctl.status == 200
+    assert get(base + "/apiv2/search/", headers=hdr).status == 200
