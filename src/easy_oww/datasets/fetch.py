@@ -262,6 +262,16 @@ class _OrderedHasher:
         self._thread.join()
 
 
+def _let_go(response: urllib3.BaseHTTPResponse) -> None:
+    """Return the connection to the pool only when its body was read to the end; unread
+    bytes would poison the next request sent on it."""
+    if getattr(response, "length_remaining", None) == 0:
+        response.read()  # marks an empty (HEAD) body finished so the connection is reusable
+    else:
+        response.close()
+    response.release_conn()
+
+
 def _parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -400,7 +410,7 @@ class Fetcher:
                 # Hugging Face puts the LFS size on the redirect, not on the CDN's answer.
                 linked = response.headers.get("X-Linked-Size", "")
                 linked_size = int(linked) if linked.isdigit() else linked_size
-                response.release_conn()
+                _let_go(response)
                 url = urljoin(url, location)
                 continue
             response.final_url = url  # type: ignore[attr-defined]
@@ -411,11 +421,11 @@ class Fetcher:
     def _check_status(self, response: urllib3.BaseHTTPResponse, request: FetchRequest) -> None:
         status = response.status
         if status in RETRY_STATUSES or 500 <= status < 600:
-            response.release_conn()
+            _let_go(response)
             raise _Retryable(f"HTTP {status} from {request.url}",
                              _parse_retry_after(response.headers.get("Retry-After")))
         if status in FATAL_STATUSES or 400 <= status < 500 and status != 416:
-            response.release_conn()
+            _let_go(response)
             what = {401: "needs a login or token", 403: "is forbidden", 404: "was not found",
                     410: "is gone"}.get(status, f"was refused (HTTP {status})")
             raise DownloadError(f"{request.url} {what} (HTTP {status}); check the URL in the "
@@ -425,11 +435,11 @@ class Fetcher:
         """HEAD the URL (a tiny ranged GET where HEAD is refused) to learn size and validator."""
         response = self._open("HEAD", request, {})
         if response.status in (405, 501, 400):
-            response.release_conn()
+            _let_go(response)
             response = self._open("GET", request, {"Range": "bytes=0-0"})
         self._check_status(response, request)
         headers = response.headers
-        response.release_conn()
+        _let_go(response)
         size: int | None = None
         content_range = _parse_content_range(headers.get("Content-Range"))
         if response.status == 206 and content_range:
@@ -509,10 +519,7 @@ class Fetcher:
     def _run(self, job: _Download) -> FetchResult:
         request = job.request
         remote = self._retrying(request.url, lambda: self.probe(request), lambda: 0, job.cancel)
-        if remote.size is not None and request.size is not None and remote.size != request.size:
-            raise SizeMismatchError(
-                f"{request.url} has {remote.size:,} bytes on the server but the catalog says "
-                f"{request.size:,}; the file changed upstream: update the catalog entry")
+        self._check_remote_size(request, remote)
         job.size = request.size if request.size is not None else remote.size
         job.validator = remote.validator
         job.task.reset(0, job.size)
@@ -554,8 +561,9 @@ class Fetcher:
             except (_NoRanges, _Restart) as exc:
                 restarts += 1
                 if restarts > MAX_RESTARTS:
-                    raise DownloadError(f"{request.url} keeps changing while it downloads; "
-                                        "try again later") from None
+                    raise DownloadError(f"{request.url}: {exc} again after {MAX_RESTARTS} "
+                                        "fresh starts; the server is inconsistent, try again "
+                                        "later") from None
                 if isinstance(exc, _NoRanges):
                     # The server ignores ranges: one connection from zero, not a retry loop.
                     self.progress.log(f"{label_of(job)}: the server ignores byte ranges; "
@@ -563,11 +571,23 @@ class Fetcher:
                     use_segments = False
                 else:
                     self.progress.log(f"{label_of(job)}: {exc}; starting again from zero")
+                    remote = self._retrying(request.url, lambda: self.probe(request), lambda: 0,
+                                            job.cancel)
+                    self._check_remote_size(request, remote)
+                    job.size = request.size if request.size is not None else remote.size
+                    job.validator = remote.validator
                 job.sequential = not use_segments
                 job.open_part(fresh=True, preallocate=use_segments)
                 job.task.reset(0, job.size)
                 resumed_from = 0
         return self._finish(job, resumed_from)
+
+    @staticmethod
+    def _check_remote_size(request: FetchRequest, remote: Remote) -> None:
+        if remote.size is not None and request.size is not None and remote.size != request.size:
+            raise SizeMismatchError(
+                f"{request.url} has {remote.size:,} bytes on the server but the catalog says "
+                f"{request.size:,}; the file changed upstream: update the catalog entry")
 
     def _single(self, job: _Download) -> None:
         """One connection, from the end of the contiguous front to the end of the file."""
@@ -600,7 +620,7 @@ class Fetcher:
                     raise _Retryable(f"unexpected HTTP {response.status}")
                 self._copy(job, response, start, job.size)
             finally:
-                response.release_conn()
+                _let_go(response)
 
         self._retrying(job.request.url, attempt, lambda: job.done.total(), job.cancel)
         if job.size is None:
@@ -700,7 +720,7 @@ class Fetcher:
                         raise _Restart("the server sent a range that does not line up")
                     self._copy(job, response, piece.pos, None, piece)
                 finally:
-                    response.release_conn()
+                    _let_go(response)
 
             self._retrying(job.request.url, attempt, lambda: piece.pos, job.cancel)
 
