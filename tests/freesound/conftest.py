@@ -47,3 +47,73 @@ def sound():
 @pytest.fixture
 def library_dir(tmp_path: Path) -> Path:
     return tmp_path / "ws" / "freesound_library"
+
+
+KEY = "test-key-0123456789abcdef"  # long and unusual, so a search for it in files is meaningful
+
+
+@pytest.fixture(scope="session")
+def standin_session():
+    from tests.servers.freesound_standin import FreesoundStandin
+
+    server = FreesoundStandin(n_sounds=3000, seed=0, api_key=KEY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fs(standin_session):
+    """The shared stand-in with clean counters, no limits and no pending faults."""
+    standin_session.set_limits(None, None)
+    standin_session.reset_stats()
+    standin_session.reset_minute_window()
+    standin_session.reset_day_window()
+    with standin_session._lock:
+        standin_session._faults.clear()
+        standin_session._malformed.clear()
+    return standin_session
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """An isolated workspace and state folder, and the key in the environment."""
+    workspace = tmp_path / "ws"
+    config = tmp_path / "config"
+    monkeypatch.setenv("EASY_OWW_WORKSPACE", str(workspace))
+    monkeypatch.setenv("EASY_OWW_CONFIG_DIR", str(config))
+    monkeypatch.setenv("FREESOUND_API_KEY", KEY)
+    monkeypatch.delenv("FREESOUND_API_URL", raising=False)
+    return {"workspace": workspace, "config": config, "library": workspace / "freesound_library",
+            "state": config / "state"}
+
+
+def run_cli(args, env_vars=None, timeout=120):
+    """`easy-oww …` in a real subprocess (signals, exit codes), stdout and stderr captured."""
+    import os
+    import subprocess
+    import sys
+
+    environment = dict(os.environ)
+    environment.update(env_vars or {})
+    return subprocess.run(
+        [sys.executable, "-m", "easy_oww", *map(str, args)], capture_output=True, text=True,
+        timeout=timeout, env=environment,
+    )
+
+
+def files_containing(roots, needle: bytes):
+    """Every file under `roots` whose bytes (gunzipped too) contain `needle`."""
+    import gzip
+    from pathlib import Path
+
+    hits = []
+    for root in roots:
+        for path in Path(root).rglob("*"):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            if path.suffix == ".gz":
+                data += gzip.decompress(data)
+            if needle in data:
+                hits.append(path)
+    return hits

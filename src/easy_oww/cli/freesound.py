@@ -37,7 +37,8 @@ Exit codes: 0 done, 1 failed, 2 bad usage, 75 try later (budget spent, library b
 
 def _remember_library(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if value is not None:
-        ctx.ensure_object(dict)["library"] = value
+        # on the root's dict, wherever the option was given (before or after the subcommand)
+        ctx.find_root().ensure_object(dict)["library"] = value
     return value
 
 

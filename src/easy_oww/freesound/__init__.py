@@ -131,4 +131,6 @@ def grow(
             result = crawler.run()
         if caught:
             result.stopped = caught[0]
+            library.update_run(crawler.run_id, samples_added=result.stored,
+                               requests=result.requests, status=caught[0])
         return result

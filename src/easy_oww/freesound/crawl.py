@@ -248,11 +248,18 @@ class Crawler:
         return None
 
     def _candidate(self, linked: bool) -> dict[str, Any] | None:
-        for sound_id, links, sound in self.lib.best_candidates(limit=100):
+        # ids first; the JSON only for the one we take (or test against the filters)
+        rows = self.lib._read(
+            "SELECT id, links FROM seen WHERE status = 'candidate' "
+            "ORDER BY links DESC, best_rank, downloads DESC, id LIMIT 200"
+        )
+        for sound_id, links in rows:
             if linked and links == 0:
                 return None
             if sound_id in self._skip:
                 continue
+            raw = self.lib._read("SELECT raw FROM seen WHERE id = ?", (sound_id,))[0][0]
+            sound = json.loads(raw)
             if self.options.accepts(sound):
                 return sound
             self._skip.add(sound_id)
@@ -266,6 +273,7 @@ class Crawler:
         result = self.lib.add_sample(sound, run_id=self.run_id)
         if result.added:
             self.result.stored += 1
+            self._total += 1
             self._batch.append((result.id, result.edges))
         else:  # cannot happen with a consistent library; never loop on it
             self._skip.add(result.id)
@@ -288,7 +296,7 @@ class Crawler:
             self.on_progress(self.result)
 
     def _maybe_backup(self, added: int) -> None:
-        total = self.lib.stats().samples
+        total = self._total
         every = self.options.backup_every
         if total // every > (total - added) // every:
             info = create_backup(self.lib, keep=self.options.keep_backups)
@@ -304,11 +312,13 @@ class Crawler:
         except SoundNotFoundError:
             self.lib.mark_expanded(sound_id, state=2, note="deleted on Freesound (404)",
                                    deleted=True)
+            self._expanded += 1
             self.lib.record_problem("similar: 404, marked deleted", sound_id=sound_id,
                                     run_id=self.run_id)
             return
         except MalformedAnswerError as exc:
             self.lib.mark_expanded(sound_id, state=2, note=f"malformed answer: {exc}")
+            self._expanded += 1
             self.lib.record_problem(f"similar: {exc}", sound_id=sound_id, run_id=self.run_id)
             self.result.problems += 1
             return
@@ -323,6 +333,7 @@ class Crawler:
                     self.lib.remember_seen(item, other, note=f"similar:{sound_id}")
                 self.lib.add_edge(sound_id, other, SIMILAR, weight, rank=rank)
             self.lib.mark_expanded(sound_id)
+        self._expanded += 1
         self.result.requests = self.client.requests
         self.on_progress(self.result)
 
@@ -333,12 +344,7 @@ class Crawler:
             self.result.requests = self.client.requests
 
     def _expansions_behind(self) -> bool:
-        rows = self.lib._read(
-            "SELECT (SELECT count(*) FROM samples), "
-            "(SELECT count(*) FROM samples WHERE expanded != 0)"
-        )
-        samples, expanded = rows[0]
-        return (expanded + 1) * self.options.expand_every <= samples
+        return (self._expanded + 1) * self.options.expand_every <= self._total
 
     def _next_page_query(self) -> tuple[str, int] | None:
         for query in self.queries:
@@ -352,6 +358,8 @@ class Crawler:
     # -- the loop
     def run(self) -> GrowResult:
         self.run_id = self.lib.start_run()
+        stats = self.lib.stats()
+        self._total, self._expanded = stats.samples, stats.expanded
         status = "failed"
         try:
             self._loop()
