@@ -57,7 +57,11 @@ __all__ = [
 DEFAULT_MAX_RATIO = 200.0  # deflate tops out near 1,032:1; audio and features stay far below
 RATIO_FLOOR = 1 << 20  # members that inflate to under 1 MiB are harmless whatever their ratio
 TEMP_DIR_NAME = ".easy-oww-unpack-tmp"
-BUFFER_LIMIT = 64 << 20  # a member this small is read into memory and converted on a worker
+# A member this small is inflated into memory by the reading thread and handed to a worker
+# that converts, hashes, writes and fsyncs it: reading and writing then overlap on two cores.
+BUFFER_LIMIT = 64 << 20
+IN_FLIGHT_BYTES = 256 << 20  # members buffered and not yet committed, at most
+IN_FLIGHT_COUNT = 64
 MAX_LINK_TARGET = 4096
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -409,6 +413,8 @@ class _Extraction:
         self._made_dirs: set[Path] = set()
         self._root_real = ""
         self._journal_lock = threading.Lock()
+        self._flight_lock = threading.Lock()
+        self._in_flight = 0
         self._last_sync = time.monotonic()
 
     # names and plan --------------------------------------------------------------------
@@ -459,7 +465,8 @@ class _Extraction:
         pending: dict[Future[MemberResult], int] = {}
         deferred: list[tuple[int, _Entry]] = []
         failure: BaseException | None = None
-        pool = ThreadPoolExecutor(max_workers=self.workers)
+        # fsync mostly waits on the disk: a few threads beyond the cores keep the disk busy.
+        pool = ThreadPoolExecutor(max_workers=self.workers + (4 if self.durable else 0))
         journal = open(self.journal, "a", encoding="utf-8")  # noqa: SIM115 - closed below
         try:
             for entry in plan:
@@ -477,7 +484,7 @@ class _Extraction:
                     deferred.append((order, entry))  # after the files: they may point at them
                     continue
                 pending[self._submit_file(pool, entry)] = order
-                while len(pending) >= 2 * self.workers:
+                while len(pending) >= IN_FLIGHT_COUNT or self._in_flight > IN_FLIGHT_BYTES:
                     self._harvest(pending, results, journal, block=True)
             while pending:
                 self._harvest(pending, results, journal, block=True)
@@ -525,10 +532,11 @@ class _Extraction:
         self._check_parent(entry, final)
         tmp = self._tmp_path()
         chunks = self.archive.stream(entry)
-        if self.transform is not None and entry.source_size <= BUFFER_LIMIT:
-            # Inflate here (CRC checked), convert on a worker: both cores busy.
-            data = b"".join(self._guarded(entry, chunks))
-            return pool.submit(self._convert_and_commit, entry, data, tmp, final)
+        if entry.source_size <= BUFFER_LIMIT:
+            data = b"".join(self._guarded(entry, chunks))  # CRC checked by the time it returns
+            with self._flight_lock:
+                self._in_flight += len(data)
+            return pool.submit(self._write_and_commit, entry, data, tmp, final)
         handle = open(tmp, "wb")  # noqa: SIM115 - closed by the committer
         try:
             writer = _HashingFile(handle)
@@ -552,18 +560,24 @@ class _Extraction:
             self.guard.count(entry, produced, len(chunk))
             yield chunk
 
-    def _convert_and_commit(self, entry: _Entry, data: bytes, tmp: Path,
-                            final: Path) -> MemberResult:
-        assert self.transform is not None
-        handle = open(tmp, "wb")  # noqa: SIM115 - closed by _commit
+    def _write_and_commit(self, entry: _Entry, data: bytes, tmp: Path,
+                          final: Path) -> MemberResult:
         try:
-            writer = _HashingFile(handle)
-            self.transform(io.BytesIO(data), writer, entry.name)
-        except BaseException:
-            handle.close()
-            _unlink(tmp)
-            raise
-        return self._commit(entry, handle, writer, tmp, final)
+            handle = open(tmp, "wb")  # noqa: SIM115 - closed by _commit
+            try:
+                writer = _HashingFile(handle)
+                if self.transform is not None:
+                    self.transform(io.BytesIO(data), writer, entry.name)
+                else:
+                    writer.write(data)
+            except BaseException:
+                handle.close()
+                _unlink(tmp)
+                raise
+            return self._commit(entry, handle, writer, tmp, final)
+        finally:
+            with self._flight_lock:
+                self._in_flight -= len(data)
 
     def _commit(self, entry: _Entry, handle: BinaryIO, writer: _HashingFile, tmp: Path,
                 final: Path) -> MemberResult:
