@@ -3,9 +3,9 @@
 Contract, per member:
 - the name is checked before anything is written: ``..``, absolute paths, drive letters and
   links that point out of the target are refused (``UnsafeArchiveError``, the member named);
-- the bytes go to a temp file in ``<into>/.easy-oww-unpack-tmp/``, are checked (zip CRC32 and
-  size) and hashed (sha256) as they are written, then fsynced and renamed to the final name,
-  so a crash never leaves a half file under a final name;
+- the bytes go to a temp file in ``<into>/.easy-oww-unpack-tmp.<archive>/``, are checked
+  (zip CRC32 and size) and hashed (sha256) as they are written, then fsynced and renamed to
+  the final name, so a crash never leaves a half file under a final name;
 - output that grows past ``max_ratio`` × the compressed size stops the run (``ZipBombError``);
 - each finished member is appended to a progress journal in the target
   (``.easy-oww-unpack.<archive>.jsonl``: member, output path, size, sha256, CRC, conversion
@@ -52,11 +52,12 @@ __all__ = [
     "ZipBombError",
     "extract",
     "journal_path",
+    "temp_dir",
 ]
 
 DEFAULT_MAX_RATIO = 200.0  # deflate tops out near 1,032:1; audio and features stay far below
 RATIO_FLOOR = 1 << 20  # members that inflate to under 1 MiB are harmless whatever their ratio
-TEMP_DIR_NAME = ".easy-oww-unpack-tmp"
+TEMP_DIR_NAME = ".easy-oww-unpack-tmp"  # + ".<archive>": one per archive, in the target
 # A member this small is inflated into memory by the reading thread and handed to a worker
 # that converts, hashes, writes and fsyncs it: reading and writing then overlap on two cores.
 BUFFER_LIMIT = 64 << 20
@@ -114,7 +115,13 @@ class _Entry:
 
 
 def journal_path(into: Path, archive_name: str) -> Path:
+    """The progress journal of ``archive_name`` extracted into ``into``."""
     return Path(into) / f".easy-oww-unpack.{archive_name}.jsonl"
+
+
+def temp_dir(into: Path, archive_name: str) -> Path:
+    """Where members are written before their rename; removed at the end of every run."""
+    return Path(into) / f"{TEMP_DIR_NAME}.{archive_name}"
 
 
 def extract(
@@ -406,7 +413,7 @@ class _Extraction:
         self.workers = workers
         self.durable = durable
         self.guard = _Guard(archive.name, archive.compressed_bytes, max_ratio)
-        self.tmp_dir = into / TEMP_DIR_NAME
+        self.tmp_dir = temp_dir(into, archive.name)
         self.journal = journal_path(into, archive.name)
         self._tmp_counter = 0
         self._checked_dirs: set[Path] = set()
@@ -484,6 +491,7 @@ class _Extraction:
                     deferred.append((order, entry))  # after the files: they may point at them
                     continue
                 pending[self._submit_file(pool, entry)] = order
+                self._harvest(pending, results, journal, block=False)  # record what is done
                 while len(pending) >= IN_FLIGHT_COUNT or self._in_flight > IN_FLIGHT_BYTES:
                     self._harvest(pending, results, journal, block=True)
             while pending:
