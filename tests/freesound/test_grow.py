@@ -246,6 +246,7 @@ def test_damaged_library_gives_the_restore_command_and_is_not_touched(fs, env):
         lib.checkpoint()
     db.write_bytes(db.read_bytes()[:5000])
     before = db.read_bytes()
+    fs.reset_stats()
     for args in (["freesound", "status"], ["freesound", "grow", "--api-url", fs.base_url]):
         out = run_cli(args)
         assert out.returncode == 1

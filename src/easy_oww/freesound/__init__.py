@@ -38,6 +38,7 @@ from easy_oww.freesound.backup import (
     list_backups,
     newest_good_backup,
     prune_backups,
+    remove_partial_backups,
     restore_backup,
 )
 from easy_oww.freesound.crawl import (
@@ -118,6 +119,7 @@ def grow(
     options.check()
     folder = Path(folder).expanduser().absolute()
     with grow_lock(folder), FreesoundLibrary(folder) as library:
+        remove_partial_backups(folder)
         stop = threading.Event()
         budget = RateBudget.for_key(api_key, per_minute=per_minute, per_day=per_day)
         client = FreesoundClient(api_key, base_url=base_url, http=http, budget=budget,

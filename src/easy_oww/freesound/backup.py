@@ -104,6 +104,19 @@ def create_backup(library: FreesoundLibrary, *, keep: int | None = DEFAULT_KEEP)
     return info
 
 
+def remove_partial_backups(folder: Path) -> list[Path]:
+    """Temp files of backups a killed process left behind. Call only under the grow lock."""
+    directory = backups_dir(folder)
+    removed = []
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if path.name.startswith((".snapshot.", ".check.")) or path.name.endswith(".gz.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
 def prune_backups(folder: Path, keep: int = DEFAULT_KEEP) -> list[BackupInfo]:
     """Delete all but the newest `keep` backups; returns the deleted ones."""
     if keep < 1:
