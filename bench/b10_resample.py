@@ -89,7 +89,8 @@ def main() -> None:
     b, rb = sf.read(sox_out / files[0].name, dtype="float32")
     n = min(len(a), len(b))
     diff_db = 20 * np.log10(np.sqrt(np.mean((a[:n] - b[:n]) ** 2)) / np.sqrt(np.mean(b[:n] ** 2)))
-    sox_v = subprocess.run(["sox", "--version"], capture_output=True, text=True).stdout.strip()
+    sox_v = subprocess.run(["sox", "--version"], capture_output=True, text=True).stdout
+    sox_v = sox_v.split(":", 1)[-1].strip()  # "sox:      SoX v14.4.2"
     print()
     print(f"date        {dt.datetime.now().astimezone().isoformat(timespec='seconds')}")
     print(f"command     {' '.join([sys.executable, *sys.argv])}")
