@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import subprocess
@@ -276,3 +277,25 @@ def test_not_a_zip(tmp_path: Path) -> None:
     path.write_bytes(os.urandom(1000).replace(b"PK", b"pk"))
     with pytest.raises(EasyOwwError, match=r"^junk\.zip is truncated or not a zip"):
         SplitZipReader(path)
+
+
+def test_data_descriptors_from_a_streamed_zip(tmp_path: Path) -> None:
+    class Unseekable(io.RawIOBase):
+        def __init__(self, handle: io.BufferedWriter) -> None:
+            self.handle = handle
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            return self.handle.write(data)
+
+    path = tmp_path / "streamed.zip"
+    payload = {"a.bin": os.urandom(70_000), "b.txt": b"xyz" * 50_000}
+    with open(path, "wb") as raw, zipfile.ZipFile(Unseekable(raw), "w",
+                                                  zipfile.ZIP_DEFLATED) as z:
+        for name, data in payload.items():
+            z.writestr(name, data)
+    with SplitZipReader(path) as reader:
+        assert all(m.flags & 0x08 for m in reader.members())  # sizes came after the data
+        assert {m.name: reader.read(m) for m in reader.members()} == payload

@@ -395,3 +395,15 @@ def test_sigkill_at_random_points_then_rerun(tmp_path: Path) -> None:
 
 def test_result_type_is_public() -> None:
     assert MemberResult.__dataclass_fields__.keys() >= {"path", "size", "sha256"}
+
+
+def test_truncated_tar_is_named(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_wavs(src / "rir", 3)
+    archive = tmp_path / "rir.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src / "rir", arcname="rir")
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(ArchiveVolumeError, match=r"^rir\.tar\.gz is truncated"):
+        extract(archive, tmp_path / "out", fmt="tar")
+    assert no_temp(tmp_path / "out")
