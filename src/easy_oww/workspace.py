@@ -132,6 +132,7 @@ FILE_SIZE_LIMITS = {
     "fat32": 2**32 - 1,
     "msdos": 2**32 - 1,
     "msdosfs": 2**32 - 1,
+    "fuse.fusefat": 2**32 - 1,
 }
 
 

@@ -91,12 +91,14 @@ Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
 @click.option("--retries", type=click.IntRange(1, 100), default=6, show_default=True,
               help="Attempts without progress before a file is given up.")
 @click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@click.option("--lock-timeout", type=click.FloatRange(0), default=3600, show_default=True,
+              help="Seconds to wait for another easy-oww process downloading the same file.")
 @click.option("--force", is_flag=True, help="Start even if the drive looks too full.")
 @common_options
 @click.pass_context
 def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[str, ...],
              status: bool, as_json: bool, connections: int, jobs: int, retries: int,
-             catalog: str | None, force: bool) -> None:
+             lock_timeout: float, catalog: str | None, force: bool) -> None:
     """Download the training datasets: resumable, hash-checked, several at once."""
     if sum([required_only, all_, bool(keys)]) > 1:
         raise click.UsageError("choose one of --required-only, --all and --dataset")
@@ -107,6 +109,7 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
         _print_status(_manager(ctx, catalog), as_json, list(keys))
         return
     manager = _manager(ctx, catalog, connections, jobs, retries)
+    manager.options.lock_timeout = lock_timeout
     chosen = manager.catalog.select(all_=all_, keys=keys)
     if quiet:
         progress: NullProgress = NullProgress()

@@ -131,13 +131,15 @@ class Catalog:
     @classmethod
     def load(cls, *extra: Path | str | None) -> "Catalog":
         """The built-in catalog overlaid by each existing file in `extra`, in order."""
+        layers = [parse_file(Path(p)) for p in extra if p is not None]
         catalog = cls()
-        builtin = resources.files("easy_oww.datasets").joinpath("catalog.toml")
-        catalog.merge(_parse(builtin.read_text(encoding="utf-8"), "built-in catalog"))
-        for path in extra:
-            if path is None:
-                continue
-            catalog.merge(parse_file(Path(path)))
+        # A layer with `include_builtin = false` stands alone (a mirror, a test, an offline
+        # site); otherwise layers add to or replace entries of the built-in catalog.
+        if all(include for include, _ in layers):
+            builtin = resources.files("easy_oww.datasets").joinpath("catalog.toml")
+            catalog.merge(_parse(builtin.read_text(encoding="utf-8"), "built-in catalog")[1])
+        for _, datasets in layers:
+            catalog.merge(datasets)
         return catalog
 
     def merge(self, datasets: Iterable[Dataset]) -> None:
@@ -165,7 +167,7 @@ class Catalog:
         return [d for d in self.ordered() if all_ or d.is_required]
 
 
-def parse_file(path: Path) -> list[Dataset]:
+def parse_file(path: Path) -> tuple[bool, list[Dataset]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -175,19 +177,23 @@ def parse_file(path: Path) -> list[Dataset]:
     return _parse(text, str(path))
 
 
-def _parse(text: str, origin: str) -> list[Dataset]:
+def _parse(text: str, origin: str) -> tuple[bool, list[Dataset]]:
+    """(include the built-in catalog?, datasets) of one catalog file."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{origin}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"datasets"}
+    unknown = set(data) - {"datasets", "include_builtin"}
     if unknown:
         raise CatalogError(f"{origin}: unknown top-level key {sorted(unknown)[0]!r} "
-                           "(a catalog holds only [datasets.<key>] tables)")
+                           "(allowed: include_builtin and [datasets.<key>] tables)")
+    include = data.get("include_builtin", True)
+    if not isinstance(include, bool):
+        raise CatalogError(f"{origin}: key 'include_builtin' must be true or false")
     tables = data.get("datasets", {})
     if not isinstance(tables, dict):
         raise CatalogError(f"{origin}: 'datasets' must be a table of [datasets.<key>] tables")
-    return [_parse_dataset(key, value, origin) for key, value in tables.items()]
+    return include, [_parse_dataset(key, value, origin) for key, value in tables.items()]
 
 
 class _Where:

@@ -467,7 +467,9 @@ class Fetcher:
                 now = progress_fn()
                 failures = 1 if now > seen else failures + 1
                 seen = now
-                if failures >= self.options.attempts:
+                # An unknown host name is almost always "offline": say so after two tries.
+                limit = 2 if "cannot resolve" in str(exc) else self.options.attempts
+                if failures >= min(limit, self.options.attempts):
                     cls = NetworkError if "offline?" in str(exc) else DownloadError
                     raise cls(f"{what}: {exc}; gave up after {failures} attempts. "
                               "Run the same command again to resume.") from None
@@ -512,7 +514,15 @@ class Fetcher:
             result = self._run(job)
             ok = True
             return result
+        except OSError as exc:  # disk full, drive unplugged, permissions: not a network fault
+            raise DownloadError(f"{request.dest}: {exc.strerror or exc}; what was downloaded is "
+                                "kept: fix that and run again to resume") from None
         finally:
+            if not ok and job.fd >= 0:
+                try:
+                    job.save_sidecar(force=True)  # record every byte we have, for next time
+                except OSError:
+                    pass  # the last periodic save stands
             job.close_part()
             task.finish(ok)
 
@@ -653,7 +663,9 @@ class Fetcher:
                 want = chunk if limit is None else min(chunk, limit - pos)
                 if want <= 0:
                     break
-                data = response.read(want)
+                # read1: whatever has arrived (up to `want`), so progress, the sidecar and a
+                # slow connection's losses on a kill move in small steps, not 1 MiB ones.
+                data = response.read1(want)
                 if not data:
                     break
                 try:

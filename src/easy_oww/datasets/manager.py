@@ -281,7 +281,11 @@ class DatasetManager:
                     dataset, item = work.get_nowait()
                 except queue.Empty:
                     return
-                outcome = self._download_one(dataset, item)
+                try:
+                    outcome = self._download_one(dataset, item)
+                except Exception as exc:  # noqa: BLE001 - one file's failure is reported, not fatal
+                    outcome = FileOutcome(dataset.key, item.path, False,
+                                          error=f"{item.path}: {exc}", exit_code=1)
                 with lock:
                     results.append(outcome)
 
@@ -299,10 +303,11 @@ class DatasetManager:
                 thread.join(5)
             raise
         report.outcomes = results
-        failed = {o.dataset for o in results if not o.ok}
+        succeeded = {(o.dataset, o.path) for o in results if o.ok}
+        pending = {(d.key, f.path) for d, f in todo} - succeeded
         for dataset, files in plan:
-            if dataset.key in failed:
-                continue
+            if any(key == dataset.key for key, _ in pending):
+                continue  # a file is missing: the dataset must not be marked complete
             try:
                 self._finalize(dataset, files)
             except EasyOwwError as exc:
@@ -376,15 +381,17 @@ class DatasetManager:
 
     def _adopt(self, dataset: Dataset, item: ResolvedFile, dest: Path) -> bool:
         """A final file with no manifest record (manifest lost or rebuilt): keep it if its
-        size and hash check out, instead of downloading it again."""
-        if not dest.is_file() or item.size is None or dest.stat().st_size != item.size:
+        size and hash check out, instead of downloading it again. Only a verified download
+        is ever renamed to the final name, so with nothing to check against it is kept too."""
+        if not dest.is_file() or item.size is not None and dest.stat().st_size != item.size:
             return False
         algorithm = item.hash.algorithm if item.hash else "sha256"
         actual = file_hash(dest, algorithm)
         if item.hash and actual != str(item.hash):
             return False
         self._check_format(item, dest)
-        self.cache.record_file(dataset.key, dest, size=item.size, hash=actual, source=item.url,
+        self.cache.record_file(dataset.key, dest, size=dest.stat().st_size, hash=actual,
+                               source=item.url,
                                catalog_hash=item.catalog_hash,
                                extra={"archive": True} if _is_archive(dataset, item) else None)
         return True

@@ -1,0 +1,68 @@
+"""Running the real `easy-oww` command in a subprocess against loopback catalogs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("EASY_OWW_WORKSPACE", "HF_ENDPOINT", "HF_TOKEN", "ZENODO_ENDPOINT")}
+    env["EASY_OWW_CONFIG_DIR"] = str(tmp / "config")
+    env["HOME"] = str(tmp / "home")
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def cli_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "easy_oww", *args]
+
+
+def run_cli(tmp: Path, *args: str, timeout: float = 120, **env: str) -> Run:
+    done = subprocess.run(cli_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          env=cli_env(tmp, **env), cwd=tmp)
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def write_catalog(path: Path, datasets: dict[str, dict], builtin: bool = False) -> Path:
+    """datasets: key -> {"priority":..., "files": [{"url":..., "path":..., ...}], ...}"""
+    lines: list[str] = [] if builtin else ["include_builtin = false", ""]
+    for key, spec in datasets.items():
+        lines.append(f"[datasets.{key}]")
+        for field, value in spec.items():
+            if field not in ("files", "unpack"):
+                lines.append(f"{field} = {json.dumps(value)}")
+        for entry in spec.get("files", []):
+            lines.append(f"[[datasets.{key}.files]]")
+            for field, value in entry.items():
+                lines.append(f"{field} = {json.dumps(value)}")
+        for unpack in spec.get("unpack", []):
+            lines.append(f"[[datasets.{key}.unpack]]")
+            for field, value in unpack.items():
+                lines.append(f"{field} = {json.dumps(value)}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
