@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -132,7 +131,8 @@ def test_python_api_file_downloaded_and_partial_percent(tmp_path, served, blobs,
 
 @pytest.mark.parametrize("body, needle", [
     ('[datasets.x]\nfiles = [{url = "http://h/x", path = "x", colour = "red"}]', "'files[0].colour'"),
-    ('[datasets.x]\nfiles = [{url = "http://h/x", path = "x", size = "big"}]', "'files[0].size'"),
+    ('[datasets.x]\nfiles = [{url = "http://h/x", path = "x", size = "big"}]',
+     "'files[0].size'"),
     ('[datasets.x]\nfiles = [{url = "http://h/x", path = "../../etc/x"}]', "escapes"),
     ('[datasets.x]\nfiles = [{url = "http://h/x", path = "x", hash = "sha256:xyz"}]',
      "'files[0].hash'"),

@@ -327,7 +327,8 @@ def test_rangeset_merges_and_finds_gaps():
 FAULTS = st.lists(st.sampled_from(["drop", "status500", "ignore_range", "stall"]), max_size=4)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=st.integers(min_value=1, max_value=400_000), faults=FAULTS,
        connections=st.sampled_from([1, 3]))
 def test_any_cut_any_faults_exact_bytes_or_clear_error(faulty_server, tmp_path_factory, cut,

@@ -103,7 +103,8 @@ class CacheManager:
 
     # -- paths -----------------------------------------------------------------------------
     def relative(self, path: str | Path) -> str:
-        path = Path(path).expanduser().absolute()
+        path = Path(path).expanduser()
+        path = path if path.is_absolute() else self.datasets_dir / path
         try:
             return path.relative_to(self.datasets_dir).as_posix()
         except ValueError:
@@ -157,6 +158,17 @@ class CacheManager:
 
         self.update(change)
 
+    def mark_removed(self, dataset: str, path: str | Path) -> None:
+        """An archive deleted after a verified extraction: keep its record, flagged."""
+        rel = self.relative(path)
+
+        def change(data: dict[str, Any]) -> None:
+            record = data["datasets"].get(dataset, {}).get("files", {}).get(rel)
+            if record is not None:
+                record["removed"] = True
+
+        self.update(change)
+
     def record_failure(self, dataset: str, path: str | Path, reason: str) -> None:
         rel = self.relative(path)
 
@@ -189,6 +201,8 @@ class CacheManager:
         if not files:
             return False
         for rel, record in files.items():
+            if record.get("removed"):
+                continue
             try:
                 if self.absolute(rel).stat().st_size != record.get("size"):
                     return False
@@ -201,7 +215,7 @@ class CacheManager:
         """Record a file you placed yourself. The file must exist; a checksum given as
         ``sha256:<hex>``, ``md5:<hex>`` or bare hex is checked; without one, sha256 is
         computed so `verify_integrity` can later tell if the file rotted."""
-        path = Path(filepath).expanduser()
+        path = Path(filepath).expanduser().absolute()
         if not path.is_file():
             raise CacheEntryError(
                 f"cannot add {dataset_name!r} to the cache: {path} does not exist (download "
@@ -227,6 +241,8 @@ class CacheManager:
         entry = self.entry(dataset_name) or {}
         rows = []
         for rel, record in sorted(entry.get("files", {}).items()):
+            if record.get("removed"):
+                continue  # an archive deleted after its members were checked
             path = self.absolute(rel)
             row = {"dataset": dataset_name, "path": str(path), "size": record.get("size"),
                    "expected": record.get("hash"), "actual": None, "ok": False, "problem": ""}

@@ -26,6 +26,7 @@ PRIORITIES = ("critical", "recommended", "optional")
 REQUIRED_PRIORITIES = ("critical", "recommended")  # the seed's "required" set
 FORMATS = ("npy", "wav", "zip", "tar")
 HF_DEFAULT_ENDPOINT = "https://huggingface.co"
+DEFAULT_MAX_RATIO = 200.0  # zip-bomb guard: output bytes per archive byte
 ZENODO_DEFAULT_ENDPOINT = "https://zenodo.org"
 
 _FILE_TYPES: dict[str, type | tuple[type, ...]] = {
