@@ -214,8 +214,9 @@ class DatasetManager:
     def show_status(self, console: Console | None = None) -> None:
         console = console or Console()
         table = Table(title=f"Datasets in {self.datasets_dir}")
-        for column in ("Dataset", "Size", "Priority", "Status", "Path"):
-            table.add_column(column)
+        for column in ("Dataset", "Size", "Priority", "Status"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("Path", overflow="fold")
         marks = {"cached": "[green]✓ cached", "missing": "-", "corrupt": "[red]✗ corrupt",
                  "stale": "[yellow]stale"}
         for row in self.status():
