@@ -467,8 +467,9 @@ class Fetcher:
                 now = progress_fn()
                 failures = 1 if now > seen else failures + 1
                 seen = now
-                # An unknown host name is almost always "offline": say so after two tries.
-                limit = 2 if "cannot resolve" in str(exc) else self.options.attempts
+                # No route at all (unknown host, refused) is almost always "offline": say so
+                # after two tries instead of backing off for a minute.
+                limit = 2 if "offline?" in str(exc) else self.options.attempts
                 if failures >= min(limit, self.options.attempts):
                     cls = NetworkError if "offline?" in str(exc) else DownloadError
                     raise cls(f"{what}: {exc}; gave up after {failures} attempts. "
