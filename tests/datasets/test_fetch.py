@@ -357,3 +357,21 @@ def test_any_cut_any_faults_exact_bytes_or_clear_error(faulty_server, tmp_path_f
         assert not dest.exists()
         return
     assert dest.read_bytes() == data
+
+
+def test_token_goes_to_the_hub_host_only_never_to_the_cdn(faulty_server, tmp_path, payload):
+    faulty_server.set_file("f.bin", payload)
+    faulty_server.set_faults("f.bin", redirect_to_cdn=True, cdn_host="localhost",
+                             cdn_token_uses=100)
+    fetcher = Fetcher(fast(connections=2), lock_dir=tmp_path / "locks")
+    dest = tmp_path / "f.bin"
+    fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(payload), sha(payload),
+                               auth_headers={"Authorization": "Bearer hf_secret"},
+                               auth_host="127.0.0.1"))
+    assert dest.read_bytes() == payload
+    hub = [r for r in faulty_server.requests if not r.cdn]
+    cdn = [r for r in faulty_server.requests if r.cdn]
+    assert hub and cdn
+    assert all(r.headers.get("authorization") == "Bearer hf_secret" for r in hub)
+    assert not any("authorization" in r.headers for r in cdn)
+    assert all("hf_secret" not in r.path for r in faulty_server.requests)
