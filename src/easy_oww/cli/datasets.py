@@ -12,6 +12,9 @@ from rich.table import Table
 from easy_oww.cli.common import common_options, get_flag, get_workspace
 from easy_oww.datasets.fetch import FetchOptions
 from easy_oww.datasets.manager import DatasetManager, _human
+from easy_oww.datasets.tidy import clean as clean_workspace
+from easy_oww.datasets.tidy import remove_dataset
+from easy_oww.datasets.unpacking import UnpackOptions
 from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from easy_oww.progress import NullProgress, PlainProgress, RichProgress
 from easy_oww.workspace import drive_info, remember_workspace
@@ -91,6 +94,13 @@ Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
 @click.option("--retries", type=click.IntRange(1, 100), default=6, show_default=True,
               help="Attempts without progress before a file is given up.")
 @click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@click.option("--fsd50k-split", type=click.Choice(["dev", "eval", "both"]), default="both",
+              show_default=True, help="Which FSD50K clips to download and unpack.")
+@click.option("--sample-rate", type=click.IntRange(8000, 48000), default=None,
+              help="Resample unpacked audio to this rate, mono 16-bit (16000 saves about "
+              "2.75x disk on FSD50K).")
+@click.option("--keep-archives", is_flag=True,
+              help="Keep the downloaded archives after a verified extraction.")
 @click.option("--lock-timeout", type=click.FloatRange(0), default=3600, show_default=True,
               help="Seconds to wait for another easy-oww process downloading the same file.")
 @click.option("--force", is_flag=True, help="Start even if the drive looks too full.")
@@ -98,6 +108,7 @@ Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
 @click.pass_context
 def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[str, ...],
              status: bool, as_json: bool, connections: int, jobs: int, retries: int,
+             fsd50k_split: str, sample_rate: int | None, keep_archives: bool,
              lock_timeout: float, catalog: str | None, force: bool) -> None:
     """Download the training datasets: resumable, hash-checked, several at once."""
     if sum([required_only, all_, bool(keys)]) > 1:
@@ -110,6 +121,9 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
         return
     manager = _manager(ctx, catalog, connections, jobs, retries)
     manager.options.lock_timeout = lock_timeout
+    manager.unpack_options = UnpackOptions(
+        splits=None if fsd50k_split == "both" else {"fsd50k": fsd50k_split},
+        sample_rate=sample_rate, keep_archives=keep_archives)
     chosen = manager.catalog.select(all_=all_, keys=keys)
     if quiet:
         progress: NullProgress = NullProgress()
@@ -145,16 +159,19 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
 Examples:
   easy-oww verify                 # every dataset in the manifest
   easy-oww verify acav100m_val mit_rir
+  easy-oww verify --deep          # also parse every .npy header and decode every WAV
   easy-oww verify --json""")
 @click.argument("keys", nargs=-1, metavar="[KEY]...")
+@click.option("--deep", is_flag=True, help="Also check formats: .npy headers, decode WAVs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
 @click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
 @common_options
 @click.pass_context
-def verify(ctx: click.Context, keys: tuple[str, ...], as_json: bool, catalog: str | None) -> None:
+def verify(ctx: click.Context, keys: tuple[str, ...], deep: bool, as_json: bool,
+           catalog: str | None) -> None:
     """Re-hash every downloaded file against the manifest; exit 1 on any problem."""
     manager = _manager(ctx, catalog)
-    rows = manager.verify(list(keys) or None)
+    rows = manager.verify(list(keys) or None, deep=deep)
     bad = [r for r in rows if not r["ok"]]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
@@ -173,6 +190,65 @@ def verify(ctx: click.Context, keys: tuple[str, ...], as_json: bool, catalog: st
         sys.exit(EXIT_FAILED)
 
 
+@click.command(epilog="""\b
+Examples:
+  easy-oww paths
+  easy-oww paths --json      # {"acav100m_val": "/abs/.../validation_set_features.npy", ...}""")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@common_options
+@click.pass_context
+def paths(ctx: click.Context, as_json: bool, catalog: str | None) -> None:
+    """Where each downloaded (cached) dataset lives, for training scripts."""
+    rows = {r.key: r.path for r in _manager(ctx, catalog).status() if r.status == "cached"}
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        click.echo("Nothing downloaded yet: run `easy-oww download`.")
+    for key, path in rows.items():
+        click.echo(f"{key}\t{path}")
+
+
+@click.command(epilog="""\b
+Examples:
+  easy-oww clean --dry-run   # list what would go
+  easy-oww clean""")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@common_options
+@click.pass_context
+def clean(ctx: click.Context, dry_run: bool, catalog: str | None) -> None:
+    """Delete partial downloads nothing wants, orphan temp folders and extracted archives."""
+    removals = clean_workspace(_manager(ctx, catalog), dry_run=dry_run)
+    for item in removals:
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {item.path} "
+                   f"({_human(item.bytes)}): {item.reason}")
+    total = sum(item.bytes for item in removals)
+    click.echo(f"{'Would free' if dry_run else 'Freed'} {_human(total)}.")
+
+
+@click.command(epilog="""\b
+Examples:
+  easy-oww remove fsd50k
+  easy-oww remove fsd50k --yes   # no question (scripts)""")
+@click.argument("key")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@common_options
+@click.pass_context
+def remove(ctx: click.Context, key: str, yes: bool, catalog: str | None) -> None:
+    """Delete a dataset's files and its manifest entry."""
+    manager = _manager(ctx, catalog)
+    manager.catalog.get(key)  # unknown key: exit 2 before asking anything
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(f"removing {key} deletes its files; pass --yes to confirm")
+        click.confirm(f"Delete every file of {key} under {manager.datasets_dir}?", abort=True)
+    removed = remove_dataset(manager, key)
+    click.echo(f"Removed {key}: {len(removed)} file(s), {_human(sum(r.bytes for r in removed))}.")
+
+
 def register(group: click.Group) -> None:
-    for command in (init, download, verify):
+    for command in (init, download, verify, paths, clean, remove):
         group.add_command(command)

@@ -41,7 +41,7 @@ _DATASET_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 _UNPACK_TYPES: dict[str, type | tuple[type, ...]] = {
     "format": str, "into": str, "files": list, "strip_components": int,
-    "sample_rate": int, "max_ratio": (int, float),
+    "max_ratio": (int, float), "split": str, "audio": bool,
 }
 
 
@@ -80,8 +80,9 @@ class UnpackSpec:
     into: str
     files: tuple[str, ...]
     strip_components: int = 0
-    sample_rate: int | None = None
     max_ratio: float | None = None
+    split: str | None = None  # a part users may choose alone (FSD50K's "dev" / "eval")
+    audio: bool = False  # its WAV members may be resampled on the way out (--sample-rate)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,22 @@ class Dataset:
     @property
     def is_required(self) -> bool:
         return self.priority in REQUIRED_PRIORITIES
+
+    @property
+    def splits(self) -> list[str]:
+        return sorted({u.split for u in self.unpack if u.split})
+
+    def unpack_for(self, split: str | None) -> tuple[UnpackSpec, ...]:
+        """The unpack steps of one split (None: all); steps without a split always run."""
+        return tuple(u for u in self.unpack if split is None or u.split in (None, split))
+
+    def paths_for(self, split: str | None) -> set[str]:
+        """The file paths needed for one split (None: every file)."""
+        if split is None:
+            return {f.path for f in self.files}
+        other = {p for u in self.unpack if u.split not in (None, split) for p in u.files}
+        mine = {p for u in self.unpack_for(split) for p in u.files}
+        return {f.path for f in self.files if f.path in mine or f.path not in other}
 
 
 def _common_folder(paths: list[str]) -> str:
@@ -212,7 +229,9 @@ class _Where:
                 allowed = ", ".join(sorted(types))
                 raise self.error(prefix + key, f"unknown key (allowed: {allowed})")
             expected = types[key]
-            if isinstance(value, bool) or not isinstance(value, expected):
+            # TOML's true/false are Python ints too: only a bool field accepts them.
+            wants_bool = expected is bool
+            if isinstance(value, bool) != wants_bool or not isinstance(value, expected):
                 names = expected.__name__ if isinstance(expected, type) else " or ".join(
                     t.__name__ for t in expected)
                 raise self.error(prefix + key, f"must be {names}, got {type(value).__name__}")
@@ -316,8 +335,8 @@ def _parse_unpack(where: _Where, index: int, table: Any, paths: list[str]) -> Un
             raise where.error(prefix + "files", f"{name!r} is not the path of a dataset file")
     return UnpackSpec(
         format=fmt, into=into, files=tuple(files),
-        strip_components=table.get("strip_components", 0),
-        sample_rate=table.get("sample_rate"), max_ratio=table.get("max_ratio"),
+        strip_components=table.get("strip_components", 0), max_ratio=table.get("max_ratio"),
+        split=table.get("split"), audio=table.get("audio", False),
     )
 
 

@@ -489,8 +489,7 @@ class Fetcher:
         label = request.label or request.dest.name
         lock_dir = self.lock_dir or request.dest.parent / ".locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
-        lock_name = hashlib.sha1(str(request.dest.resolve()).encode()).hexdigest()[:16]
-        lock = FileLock(str(lock_dir / f"{lock_name}.lock"))
+        lock = FileLock(str(lock_path(lock_dir, request.dest)))
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -810,6 +809,11 @@ class Fetcher:
             return f"kept it as {corrupt.name}"
         job.part.unlink(missing_ok=True)
         return "deleted the download for safety"
+
+
+def lock_path(lock_dir: Path, dest: Path) -> Path:
+    """The lock file guarding one target file (shared by every process on the workspace)."""
+    return lock_dir / (hashlib.sha1(str(dest.resolve()).encode()).hexdigest()[:16] + ".lock")
 
 
 def label_of(job: _Download) -> str:

@@ -17,6 +17,7 @@ from easy_oww.datasets.catalog import Catalog, Dataset
 from easy_oww.datasets.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest, RangeSet
 from easy_oww.datasets.hashes import file_hash
 from easy_oww.datasets.sources import ResolvedFile, SourceResolver, hf_auth_headers
+from easy_oww.datasets.unpacking import UnpackOptions, unpack_dataset
 from easy_oww.errors import (
     EasyOwwError,
     FileSystemLimitError,
@@ -120,6 +121,7 @@ class DatasetManager:
         self.jobs = max(1, jobs)
         self.progress = progress or NullProgress()
         self.resolver = SourceResolver(self.cache_dir / "listings")
+        self.unpack_options = UnpackOptions()
         self._fetcher: Fetcher | None = None
         self._fetcher_lock = threading.Lock()
 
@@ -155,8 +157,15 @@ class DatasetManager:
         return self.datasets_dir / self.catalog.get(key).location
 
     # -- status ---------------------------------------------------------------------------------
-    def files_of(self, dataset: Dataset, *, online: bool = False) -> list[ResolvedFile] | None:
-        return self.resolver.resolve(dataset, online=online)
+    def files_of(self, dataset: Dataset, *, online: bool = False, split: str | None = None
+                 ) -> list[ResolvedFile] | None:
+        """The concrete files of `dataset` (only those one split needs, when given)."""
+        files = self.resolver.resolve(dataset, online=online)
+        if files is None or split is None:
+            return files
+        wanted = dataset.paths_for(split)
+        catalog_paths = {f.path for f in dataset.files}
+        return [f for f in files if f.path in wanted or f.path not in catalog_paths]
 
     def status(self, keys: list[str] | None = None) -> list[DatasetStatus]:
         manifest = self.cache.load()
@@ -166,7 +175,9 @@ class DatasetManager:
     def _status_of(self, dataset: Dataset, manifest: dict[str, Any]) -> DatasetStatus:
         entry = self.cache.entry(dataset.key, manifest) or {}
         recorded = entry.get("files", {})
-        files = self.files_of(dataset)
+        # Judge a dataset by the split it was completed with (FSD50K "dev" alone is cached).
+        split = (entry.get("metadata") or {}).get("split")
+        files = self.files_of(dataset, split=split if split in dataset.splits else None)
         size = None if files is None or any(f.size is None for f in files) else sum(
             f.size or 0 for f in files)
         problems: list[str] = [f"{rel}: {f.get('reason')}" for rel, f in
@@ -259,7 +270,8 @@ class DatasetManager:
         plan: list[tuple[Dataset, list[ResolvedFile]]] = []
         for dataset in chosen:
             try:
-                files = self.files_of(dataset, online=True)
+                files = self.files_of(dataset, online=True,
+                                      split=self.unpack_options.split_of(dataset))
             except EasyOwwError as exc:
                 report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
                 continue
@@ -306,11 +318,11 @@ class DatasetManager:
         report.outcomes = results
         succeeded = {(o.dataset, o.path) for o in results if o.ok}
         pending = {(d.key, f.path) for d, f in todo} - succeeded
-        for dataset, files in plan:
+        for dataset, _files in plan:
             if any(key == dataset.key for key, _ in pending):
                 continue  # a file is missing: the dataset must not be marked complete
             try:
-                self._finalize(dataset, files)
+                self._finalize(dataset)
             except EasyOwwError as exc:
                 report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
         if raise_on_error and not report.ok:
@@ -411,16 +423,22 @@ class DatasetManager:
             raise validate.FormatError(path, result.message.split(": ", 1)[-1],
                                        expected=result.expected, found=result.found)
 
-    def _finalize(self, dataset: Dataset, files: list[ResolvedFile]) -> None:
+    def _finalize(self, dataset: Dataset) -> None:
         """All files are in: unpack what the catalog says to, then mark the dataset done."""
+        options = self.unpack_options
         if dataset.unpack:
-            from easy_oww.datasets import unpacking
-            unpacking.unpack_dataset(self, dataset, files)
-        self.cache.mark_complete(dataset.key, True)
+            unpack_dataset(self, dataset, options)
+        metadata: dict[str, Any] = {}
+        if dataset.splits:
+            metadata["split"] = options.split_of(dataset) or "both"
+        if dataset.unpack and options.sample_rate:
+            metadata["sample_rate"] = options.sample_rate
+        self.cache.mark_complete(dataset.key, True, metadata or None)
 
     # -- verify ---------------------------------------------------------------------------------
-    def verify(self, keys: list[str] | None = None) -> list[dict[str, Any]]:
-        """Re-hash every recorded file; rows with ok / problem. Missing datasets are rows too."""
+    def verify(self, keys: list[str] | None = None, deep: bool = False) -> list[dict[str, Any]]:
+        """Re-hash every recorded file; rows with ok / problem. Missing datasets are rows too.
+        `deep` also checks every .npy header and decodes every WAV."""
         datasets = self.catalog.select(keys=keys) if keys else [
             d for d in self.catalog.ordered() if self.cache.entry(d.key)]
         rows: list[dict[str, Any]] = []
@@ -431,8 +449,12 @@ class DatasetManager:
                           "ok": False, "problem": "not downloaded", "size": None,
                           "expected": None, "actual": None}]
             for row in found:
-                if not row["ok"] and row["problem"] in ("hash mismatch",) or str(
-                        row["problem"]).startswith("size "):
+                suffix = Path(row["path"]).suffix.lower()
+                if deep and row["ok"] and suffix in (".wav", ".npy"):
+                    result = validate.check_file(Path(row["path"]), suffix[1:], deep=True)
+                    if not result.ok:
+                        row["ok"], row["problem"] = False, result.message
+                if not row["ok"] and row["problem"] != "not downloaded":
                     self.cache.record_failure(dataset.key, row["path"], row["problem"])
             rows.extend(found)
         return rows

@@ -4,35 +4,51 @@ marked removed, so a re-run does not fetch them again)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from easy_oww.datasets.audio import WavResampler
 from easy_oww.datasets.catalog import DEFAULT_MAX_RATIO, Dataset
-from easy_oww.datasets.sources import ResolvedFile
 from easy_oww.datasets.unpack import extract
 
 if TYPE_CHECKING:
     from easy_oww.datasets.manager import DatasetManager
 
 
-def unpack_dataset(manager: DatasetManager, dataset: Dataset, files: list[ResolvedFile],
-                   keep_archives: bool = False) -> None:
+@dataclass
+class UnpackOptions:
+    """Choices a user makes about unpacking (the CLI's --fsd50k-split, --sample-rate,
+    --keep-archives)."""
+
+    splits: dict[str, str] | None = None  # dataset key -> the one split wanted
+    sample_rate: int | None = None  # resample audio members to this rate, mono 16-bit
+    keep_archives: bool = False
+
+    def split_of(self, dataset: Dataset) -> str | None:
+        split = (self.splits or {}).get(dataset.key)
+        return split if split in dataset.splits else None
+
+
+def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOptions) -> None:
     entry = manager.cache.entry(dataset.key) or {}
     recorded = entry.get("files", {})
     archives: list[str] = []
-    for spec in dataset.unpack:
+    for spec in dataset.unpack_for(options.split_of(dataset)):
         if all(recorded.get(p, {}).get("removed") for p in spec.files):
             continue  # extracted by an earlier run, archives already gone
         volumes = [manager.datasets_dir / p for p in spec.files]
+        transform = WavResampler(options.sample_rate) if (
+            options.sample_rate and spec.audio) else None
         results = extract(volumes if len(volumes) > 1 else volumes[0],
                           manager.datasets_dir / spec.into, fmt=spec.format,  # type: ignore[arg-type]
-                          strip_components=spec.strip_components,
+                          strip_components=spec.strip_components, transform=transform,
                           max_ratio=spec.max_ratio or DEFAULT_MAX_RATIO)
         manager.cache.record_files(dataset.key, [
             {"path": r.path, "size": r.size, "hash": f"sha256:{r.sha256}", "member": True,
              "source": spec.files[-1], **({"settings": r.settings} if r.settings else {})}
             for r in results if r.kind == "file"])
         archives.extend(spec.files)
-    if keep_archives:
+    if options.keep_archives:
         return
     for rel in dict.fromkeys(archives):
         manager.cache.mark_removed(dataset.key, rel)

@@ -1,0 +1,127 @@
+"""`clean` and `remove`: give disk space back without touching anything in use."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from easy_oww.datasets.fetch import lock_path
+from easy_oww.datasets.manager import DatasetManager
+
+STALE_PART_DAYS = 30
+BUSY_SECONDS = 120  # a temp folder touched this recently may belong to a running extraction
+
+
+@dataclass
+class Removal:
+    path: Path
+    bytes: int
+    reason: str
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _in_use(manager: DatasetManager, dest: Path) -> bool:
+    lock = FileLock(str(lock_path(manager.cache_dir / "locks", dest)))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def plan_clean(manager: DatasetManager) -> list[Removal]:
+    """What `clean` would delete: abandoned parts, orphan temp folders, extracted archives."""
+    root = manager.datasets_dir
+    if not root.exists():
+        return []
+    wanted: set[Path] = set()
+    for dataset in manager.catalog.ordered():
+        files = manager.files_of(dataset)
+        if files is None:  # listing not fetched yet: keep everything under its folder
+            wanted.update(p.with_suffix("") for p in (root / dataset.location).rglob("*.part"))
+            continue
+        wanted.update(root / f.path for f in files)
+    now = time.time()
+    out: list[Removal] = []
+    for part in sorted(root.rglob("*.part")):
+        dest = part.with_suffix("")
+        if _in_use(manager, dest):
+            continue
+        old = now - part.stat().st_mtime > STALE_PART_DAYS * 86400
+        if dest not in wanted or old:
+            reason = "untouched for 30 days" if old else "no catalog entry wants it"
+            out.append(Removal(part, _size(part), f"partial download, {reason}"))
+            sidecar = Path(str(part) + ".json")
+            if sidecar.exists():
+                out.append(Removal(sidecar, _size(sidecar), "its resume record"))
+    for temp in sorted(root.rglob(".easy-oww-unpack-tmp.*")):
+        newest = max([p.stat().st_mtime for p in temp.rglob("*")] + [temp.stat().st_mtime])
+        if temp.is_dir() and now - newest > BUSY_SECONDS:
+            out.append(Removal(temp, _size(temp), "orphan temporary folder of an extraction"))
+    manifest = manager.cache.load()
+    for key, entry in manifest["datasets"].items():
+        if not entry.get("complete"):
+            continue
+        for rel, record in entry.get("files", {}).items():
+            path = manager.cache.absolute(rel)
+            if record.get("archive") and not record.get("removed") and path.exists():
+                out.append(Removal(path, _size(path), f"{key}: archive already extracted"))
+    return out
+
+
+def clean(manager: DatasetManager, dry_run: bool = False) -> list[Removal]:
+    removals = plan_clean(manager)
+    if dry_run:
+        return removals
+    manifest = manager.cache.load()
+    for item in removals:
+        if item.reason.endswith("archive already extracted"):
+            key = item.reason.split(":", 1)[0]
+            if key in manifest["datasets"]:
+                manager.cache.mark_removed(key, item.path)
+        if item.path.is_dir():
+            shutil.rmtree(item.path, ignore_errors=True)
+        else:
+            item.path.unlink(missing_ok=True)
+    return removals
+
+
+def remove_dataset(manager: DatasetManager, key: str) -> list[Removal]:
+    """Delete a dataset's files (downloaded, unpacked, partial) and its manifest entry."""
+    dataset = manager.catalog.get(key)
+    root = manager.datasets_dir
+    entry = manager.cache.entry(key) or {}
+    paths = {manager.cache.absolute(rel) for rel in entry.get("files", {})}
+    for item in manager.files_of(dataset) or []:
+        dest = root / item.path
+        paths.update({dest, Path(str(dest) + ".part"), Path(str(dest) + ".part.json")})
+    removed = []
+    for path in sorted(paths):
+        if path.is_file():
+            if _in_use(manager, path):
+                continue
+            removed.append(Removal(path, _size(path), "removed"))
+            path.unlink()
+    location = root / dataset.location
+    for folder in sorted({p.parent for p in paths} | ({location} if location.is_dir() else set()),
+                         key=lambda p: len(p.parts), reverse=True):
+        try:
+            if folder != root and folder.is_relative_to(root):
+                folder.rmdir()  # only when empty: never a user's own files
+        except OSError:
+            pass
+    manager.cache.remove_entry(key)
+    return removed
