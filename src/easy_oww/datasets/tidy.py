@@ -108,15 +108,24 @@ def remove_dataset(manager: DatasetManager, key: str) -> list[Removal]:
     for item in manager.files_of(dataset) or []:
         dest = root / item.path
         paths.update({dest, Path(str(dest) + ".part"), Path(str(dest) + ".part.json")})
+    for spec in dataset.unpack:  # extraction journals and temp folders
+        paths.update((root / spec.into).glob(".easy-oww-unpack*"))
     removed = []
     for path in sorted(paths):
+        if path.is_dir():
+            removed.append(Removal(path, _size(path), "removed"))
+            shutil.rmtree(path, ignore_errors=True)
+            continue
         if path.is_file():
             if _in_use(manager, path):
                 continue
             removed.append(Removal(path, _size(path), "removed"))
             path.unlink()
     location = root / dataset.location
-    for folder in sorted({p.parent for p in paths} | ({location} if location.is_dir() else set()),
+    folders = {p.parent for p in paths} | {root / u.into for u in dataset.unpack}
+    if location.is_dir():
+        folders.add(location)
+    for folder in sorted(folders,
                          key=lambda p: len(p.parts), reverse=True):
         try:
             if folder != root and folder.is_relative_to(root):
