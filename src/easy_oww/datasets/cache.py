@@ -144,6 +144,7 @@ class CacheManager:
                 record = dict(record)
                 rel = self.relative(record.pop("path"))
                 files[rel] = {"time": utc_now(), **record}
+                entry.get("failed", {}).pop(rel, None)
 
         self.update(change)
 

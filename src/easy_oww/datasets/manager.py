@@ -17,7 +17,7 @@ from easy_oww.datasets.catalog import Catalog, Dataset
 from easy_oww.datasets.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest, RangeSet
 from easy_oww.datasets.hashes import file_hash
 from easy_oww.datasets.sources import ResolvedFile, SourceResolver, hf_auth_headers
-from easy_oww.datasets.unpacking import UnpackOptions, unpack_dataset
+from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_dataset
 from easy_oww.errors import (
     EasyOwwError,
     FileSystemLimitError,
@@ -337,7 +337,10 @@ class DatasetManager:
         if item.catalog_hash and record.get("catalog_hash") not in (None, item.catalog_hash):
             return False  # stale: the catalog's hash changed since it was downloaded
         if record.get("removed"):
-            return True  # an archive deleted after its members were extracted and checked
+            # An archive deleted after extraction is done while its members are intact;
+            # a member lost or failed since means fetching the archive again.
+            dataset = self.catalog.get(item.dataset)
+            return members_intact(self.cache, dataset, entry, item.path)
         try:
             return (self.datasets_dir / item.path).stat().st_size == record.get("size")
         except OSError:

@@ -5,14 +5,16 @@ marked removed, so a re-run does not fetch them again)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from easy_oww.datasets.audio import WavResampler
 from easy_oww.datasets.catalog import DEFAULT_MAX_RATIO, Dataset
 from easy_oww.datasets.unpack import extract
 
 if TYPE_CHECKING:
+    from easy_oww.datasets.cache import CacheManager
     from easy_oww.datasets.manager import DatasetManager
+
 
 
 @dataclass
@@ -34,7 +36,8 @@ def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOpt
     recorded = entry.get("files", {})
     archives: list[str] = []
     for spec in dataset.unpack_for(options.split_of(dataset)):
-        if all(recorded.get(p, {}).get("removed") for p in spec.files):
+        if all(recorded.get(p, {}).get("removed") for p in spec.files) and members_intact(
+                manager.cache, dataset, entry, spec.files[0]):
             continue  # extracted by an earlier run, archives already gone
         volumes = [manager.datasets_dir / p for p in spec.files]
         transform = WavResampler(options.sample_rate) if (
@@ -53,3 +56,24 @@ def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOpt
     for rel in dict.fromkeys(archives):
         manager.cache.mark_removed(dataset.key, rel)
         (manager.datasets_dir / rel).unlink(missing_ok=True)
+
+
+def members_intact(cache: CacheManager, dataset: Dataset, entry: dict[str, Any],
+                   archive: str) -> bool:
+    """Every member extracted from the archive group holding `archive` is still present at
+    its recorded size, and none failed a check."""
+    spec = next((u for u in dataset.unpack if archive in u.files), None)
+    if spec is None:
+        return True
+    members = [(rel, r) for rel, r in entry.get("files", {}).items()
+               if r.get("member") and r.get("source") == spec.files[-1]]
+    into = spec.into.rstrip("/") + "/"
+    if not members or any(rel.startswith(into) for rel in entry.get("failed", {})):
+        return False
+    for rel, record in members:
+        try:
+            if cache.absolute(rel).stat().st_size != record.get("size"):
+                return False
+        except OSError:
+            return False
+    return True
