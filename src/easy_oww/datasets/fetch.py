@@ -426,7 +426,8 @@ class Fetcher:
                              _parse_retry_after(response.headers.get("Retry-After")))
         if status in FATAL_STATUSES or 400 <= status < 500 and status != 416:
             _let_go(response)
-            what = {401: "needs a login or token", 403: "is forbidden", 404: "was not found",
+            what = {401: "needs a login or token (for Hugging Face: set HF_TOKEN)",
+                    403: "is forbidden", 404: "was not found",
                     410: "is gone"}.get(status, f"was refused (HTTP {status})")
             raise DownloadError(f"{request.url} {what} (HTTP {status}); check the URL in the "
                                 "catalog or your network's proxy")

@@ -71,8 +71,11 @@ class SourceResolver:
         for index, entry in enumerate(dataset.files):
             if entry.kind == "url":
                 assert entry.url
-                out.append(ResolvedFile(dataset.key, entry.path, effective_url(entry.url),
-                                        entry.size, entry.hash, entry))
+                url = effective_url(entry.url)
+                # A Hub URL gets HF_TOKEN (gated repos), sent to the Hub host only.
+                hub = url.startswith(hf_endpoint() + "/")
+                out.append(ResolvedFile(dataset.key, entry.path, url, entry.size, entry.hash,
+                                        entry, urlsplit(url).hostname if hub else None))
                 continue
             listing = self._listing(dataset, index, entry, online)
             if listing is None:
@@ -190,9 +193,11 @@ class SourceResolver:
 
 
 def _source_id(entry: FileEntry) -> str:
+    # Not the endpoint: a mirror (HF_ENDPOINT) serves the same repository, and --status
+    # must read the cached listing whatever the environment says today.
     if entry.kind == "hf_folder":
-        return f"hf:{hf_endpoint()}:{entry.hf_repo}:{entry.hf_revision}:{entry.hf_folder}"
-    return f"zenodo:{zenodo_endpoint()}:{entry.zenodo_record}"
+        return f"hf:{entry.hf_repo_type}:{entry.hf_repo}:{entry.hf_revision}:{entry.hf_folder}"
+    return f"zenodo:{entry.zenodo_record}"
 
 
 def _hf_headers() -> dict[str, str]:
