@@ -268,3 +268,14 @@ def test_restore_refuses_a_bad_backup_and_changes_nothing(library_dir):
     assert (library_dir / DB_NAME).read_bytes() == before
     with pytest.raises(BackupError, match="no backup named"):
         restore_backup(library_dir, "freesound_library_backup_1nodes_20000101_000000.db.gz")
+
+
+def test_bulk_add_matches_one_by_one(library_dir, tmp_path):
+    edges = [(i, i + 1, "similar", 0.5, 1) for i in range(1, 60)] + [(1, 999, "similar", 0.1, 2)]
+    with FreesoundLibrary(library_dir) as lib:
+        lib.add_sample(make_sound(1))
+        assert lib.bulk_add([make_sound(i) for i in range(1, 51)], edges) == 49
+        stats = lib.stats()
+        assert (stats.samples, stats.edges, stats.pending_edges) == (50, 49, 11)
+        assert lib.add_sample(make_sound(51)).edges == 1  # 50 -> 51; 51 -> 52 waits
+        assert lib.verify() == []

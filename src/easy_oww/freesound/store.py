@@ -11,7 +11,10 @@ Tables (schema version in ``PRAGMA user_version``, migrations in ``MIGRATIONS``)
 - ``samples``: every stored sample, the fields the seed lists as columns plus the raw JSON.
   ``expanded`` is 0 while the sample waits in the crawl frontier, 1 once its similar sounds
   were fetched, 2 when it cannot be expanded (deleted on Freesound, malformed answer).
-- ``edges``: (source, target, kind) unique, only between stored samples.
+- ``edges``: (source, target, kind) unique, only between stored samples. Deliberately no
+  index on ``target`` (nor on username / pack): each one adds a random page to every commit,
+  and a per-sample commit must stay flat as the library grows; the queries that would use
+  them (graph, derived edges, verify) read whole tables anyway.
 - ``seen``: ids known but not stored, with the list-answer metadata when we have it (the seed's
   "sound cache": storing a seen sample later costs no request) and ``links``, how many stored
   samples point at it.
@@ -68,14 +71,11 @@ MIGRATIONS: list[str] = [
         note TEXT
     );
     CREATE INDEX samples_frontier ON samples (expanded, num_downloads DESC, id);
-    CREATE INDEX samples_user ON samples (username);
-    CREATE INDEX samples_pack ON samples (pack_id);
     CREATE TABLE edges (
         source INTEGER NOT NULL, target INTEGER NOT NULL, kind TEXT NOT NULL,
         weight REAL, rank INTEGER,
         PRIMARY KEY (source, target, kind)
     ) WITHOUT ROWID;
-    CREATE INDEX edges_target ON edges (target);
     CREATE TABLE seen (
         id INTEGER PRIMARY KEY,
         status TEXT NOT NULL DEFAULT 'known',
@@ -454,6 +454,49 @@ class FreesoundLibrary:
             )
         return added
 
+    def bulk_add(
+        self,
+        samples: Iterable[Mapping[str, Any]],
+        edges: Iterable[tuple[int, int, str, float | None, int | None]] = (),
+        *,
+        run_id: int | None = None,
+    ) -> int:
+        """Many samples and edges in one transaction (imports, benchmarks); returns samples added.
+
+        Samples already stored are skipped; edges whose ends are not both stored afterwards
+        wait in the pending table, exactly as with add_edge.
+        """
+        columns = list(SAMPLE_COLUMNS) + ["raw", "added_at", "run_id"]
+        insert = (f"INSERT OR IGNORE INTO samples ({', '.join(columns)}) "
+                  f"VALUES ({', '.join('?' * len(columns))})")
+        now = utc_now()
+        with self.transaction() as conn:
+            before = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+            rows = []
+            for data in samples:
+                row = normalise_sample(data)
+                raw = json.dumps(dict(data), sort_keys=True, separators=(",", ":"))
+                rows.append([row[name] for name in SAMPLE_COLUMNS] + [raw, now, run_id])
+                if len(rows) >= 5000:
+                    conn.executemany(insert, rows)
+                    rows = []
+            conn.executemany(insert, rows)
+            conn.execute(
+                "DELETE FROM seen WHERE EXISTS (SELECT 1 FROM samples WHERE samples.id = seen.id)"
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO pending_edges VALUES (?, ?, ?, ?, ?)", edges
+            )
+            both_stored = (
+                "EXISTS (SELECT 1 FROM samples a WHERE a.id = pending_edges.source) AND "
+                "EXISTS (SELECT 1 FROM samples b WHERE b.id = pending_edges.target)"
+            )
+            conn.execute(f"INSERT OR IGNORE INTO edges SELECT * FROM pending_edges "
+                         f"WHERE {both_stored}")
+            conn.execute(f"DELETE FROM pending_edges WHERE {both_stored}")
+            after = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+        return after - before
+
     def add_edge(
         self, src: int, dst: int, kind: str = SIMILAR, weight: float | None = None,
         rank: int | None = None,
@@ -687,15 +730,19 @@ class FreesoundLibrary:
             problems += [f"integrity: {r[0]}" for r in rows[:20]]
         checks = {
             "edges whose source is not stored":
-                "SELECT count(*) FROM edges WHERE source NOT IN (SELECT id FROM samples)",
+                "SELECT count(*) FROM edges e WHERE NOT EXISTS "
+                "(SELECT 1 FROM samples s WHERE s.id = e.source)",
             "edges whose target is not stored":
-                "SELECT count(*) FROM edges WHERE target NOT IN (SELECT id FROM samples)",
+                "SELECT count(*) FROM edges e WHERE NOT EXISTS "
+                "(SELECT 1 FROM samples s WHERE s.id = e.target)",
             "self-loops": "SELECT count(*) FROM edges WHERE source = target",
             "ids both stored and seen":
-                "SELECT count(*) FROM seen WHERE id IN (SELECT id FROM samples)",
+                "SELECT count(*) FROM seen "
+                "WHERE EXISTS (SELECT 1 FROM samples s WHERE s.id = seen.id)",
             "pending edges whose ends are both stored":
-                "SELECT count(*) FROM pending_edges WHERE source IN (SELECT id FROM samples) "
-                "AND target IN (SELECT id FROM samples)",
+                "SELECT count(*) FROM pending_edges p "
+                "WHERE EXISTS (SELECT 1 FROM samples s WHERE s.id = p.source) "
+                "AND EXISTS (SELECT 1 FROM samples s WHERE s.id = p.target)",
             "samples whose raw JSON does not parse":
                 "SELECT count(*) FROM samples WHERE json_valid(raw) = 0",
             "samples whose raw id differs":
