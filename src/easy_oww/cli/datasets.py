@@ -121,6 +121,7 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
         return
     manager = _manager(ctx, catalog, connections, jobs, retries)
     manager.options.lock_timeout = lock_timeout
+    manager.options.verbose = verbose
     manager.unpack_options = UnpackOptions(
         splits=None if fsd50k_split == "both" else {"fsd50k": fsd50k_split},
         sample_rate=sample_rate, keep_archives=keep_archives)

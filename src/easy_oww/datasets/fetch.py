@@ -64,6 +64,7 @@ class FetchOptions:
     chunk: int = 1 * MiB
     sidecar_interval: float = 0.5
     keep_corrupt: bool = False
+    verbose: bool = False  # log each decision: resume point, connections, validator
 
 
 @dataclass
@@ -321,11 +322,7 @@ class _Download:
         self.close_part()
         if fresh:
             self.done = RangeSet()
-            for stale in (self.part,):
-                try:
-                    stale.unlink()
-                except FileNotFoundError:
-                    pass
+            self.part.unlink(missing_ok=True)
         self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
         if preallocate and self.size:
             if os.fstat(self.fd).st_size < self.size:
@@ -560,6 +557,13 @@ class Fetcher:
         job.sequential = not use_segments
         job.task.reset(resumed_from, job.size)
         job.open_part(fresh=not resumed_from, preallocate=use_segments)
+        if self.options.verbose:
+            how = (f"{self.options.connections} connections" if use_segments
+                   else "one connection")
+            start = f"resuming at byte {resumed_from:,}" if resumed_from else "from the start"
+            size = f"{remote.size:,}" if remote.size is not None else "?"
+            self.progress.log(f"{label_of(job)}: {size} bytes, "
+                              f"validator {remote.validator or 'none'}; {start}, {how}")
 
         restarts = 0
         while True:
