@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 import soxr
 
-from easy_oww.atomic import fsync_dir
+from easy_oww.atomic import atomic_writer
 from easy_oww.datasets.validate import (
     WAVE_FORMAT_IEEE_FLOAT,
     WAVE_FORMAT_PCM,
@@ -186,27 +185,13 @@ def resample_wav(src: Path | BinaryIO, dst: Path, *, sample_rate: int = DEFAULT_
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     converter = WavResampler(sample_rate, quality=quality)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            writer = _HashingWriter(handle)
-            if isinstance(src, (str, Path)):
-                with open(src, "rb") as source:
-                    frames = converter(source, writer, src)
-            else:
-                frames = converter(src, writer, getattr(src, "name", "<stream>"))
-            handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if durable:
-        fsync_dir(dst.parent)
+    with atomic_writer(dst, durable=durable) as handle:
+        writer = _HashingWriter(handle)
+        if isinstance(src, (str, Path)):
+            with open(src, "rb") as source:
+                frames = converter(source, writer, src)
+        else:
+            frames = converter(src, writer, getattr(src, "name", "<stream>"))
     return ConvertedFile(dst, writer.size, writer.hash.hexdigest(), frames, converter.settings)
 
 
