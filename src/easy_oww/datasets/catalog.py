@@ -37,7 +37,7 @@ _FILE_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 _DATASET_TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "description": str, "priority": str, "license": str, "homepage": str,
-    "path": str, "files": list, "unpack": (dict, list),
+    "path": str, "files": list, "unpack": (dict, list), "approx_size": int,
 }
 _UNPACK_TYPES: dict[str, type | tuple[type, ...]] = {
     "format": str, "into": str, "files": list, "strip_components": int,
@@ -97,6 +97,7 @@ class Dataset:
     path: str | None = None
     unpack: tuple[UnpackSpec, ...] = ()
     source: str = "built-in"
+    approx_size: int | None = None  # shown until a listing gives the exact size
 
     @property
     def location(self) -> str:
@@ -264,6 +265,7 @@ def _parse_dataset(key: str, table: Any, origin: str) -> Dataset:
         key=key, name=table.get("name", key), priority=priority, files=files,
         description=table.get("description", ""), license=table.get("license", ""),
         homepage=table.get("homepage", ""), path=path, unpack=unpack, source=origin,
+        approx_size=table.get("approx_size"),
     )
 
 

@@ -236,8 +236,11 @@ class DatasetManager:
                 mark = f"[yellow]partial{pct}"
             else:
                 mark = marks[row.status]
-            table.add_row(row.name, _human(row.size_bytes), row.priority.capitalize(), mark,
-                          row.path)
+            size = _human(row.size_bytes)
+            approx = self.catalog.get(row.key).approx_size
+            if row.size_bytes is None and approx:
+                size = f"~{_human(approx)}"  # exact once the Hub/Zenodo listing is fetched
+            table.add_row(row.name, size, row.priority.capitalize(), mark, row.path)
         console.print(table)
 
     def get_dataset_info(self) -> list[dict[str, Any]]:
