@@ -158,6 +158,11 @@ def test_api_key_file(fs, env, tmp_path):
                    "--api-key-file", key_file, "--json"], {"FREESOUND_API_KEY": ""})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["samples"] == 5
+    verbose = run_cli(["freesound", "grow", "--api-url", fs.base_url, "--samples", "60",
+                       "--api-key-file", key_file, "--verbose"], {"FREESOUND_API_KEY": ""})
+    assert verbose.returncode == 0 and "GET " in verbose.stderr
+    assert KEY not in verbose.stderr + verbose.stdout  # the log shows URLs, never the key
+    assert files_containing([env["workspace"], env["config"]], KEY.encode()) == []
 
 
 def test_second_grow_is_refused_with_exit_75(fs, env):
@@ -177,6 +182,10 @@ def test_signal_finishes_the_sample_commits_and_exits(fs, env, sig, code):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     first = json.loads(proc.stdout.readline())
+    # another process reads the library while grow writes it
+    status = run_cli(["freesound", "status", "--json"])
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["samples"] >= 1
     proc.send_signal(sig)
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err

@@ -352,7 +352,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"Backups:   {doc['backups']}")
     click.echo(f"Size:      {_human_bytes(doc['db_bytes'])}")
     click.echo(f"Last run:  {doc['last_run'] or 'never'}  ({doc['runs']} runs, "
-               f"{doc['problems']} skipped items)")
+               f"{doc['problems']} problems recorded)")
 
 
 @freesound.command(epilog="""\b

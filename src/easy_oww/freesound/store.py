@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import sqlite3
@@ -769,6 +770,18 @@ class FreesoundLibrary:
         import networkx as nx
 
         graph = nx.DiGraph()
+        # A million small dicts and no cycles among them: the cyclic GC would only rescan the
+        # growing heap again and again (about 40% of the time at 1M edges).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._fill_graph(graph, derived)
+        finally:
+            if collecting:
+                gc.enable()
+        return graph
+
+    def _fill_graph(self, graph: nx.DiGraph, derived: bool) -> None:
         with self._snapshot() as conn:
             cur = conn.execute(
                 "SELECT id, name, username, pack_id, num_downloads, duration, license, "
@@ -780,9 +793,15 @@ class FreesoundLibrary:
                 for r in cur
             )
             cur = conn.execute("SELECT source, target, kind, weight, rank FROM edges")
-            graph.add_edges_from(
-                (r[0], r[1], {"kind": r[2], "weight": r[3], "rank": r[4]}) for r in cur
-            )
+            # Filled straight into networkx's adjacency dicts (what add_edges_from does, less
+            # its per-edge bookkeeping): about twice as fast for a million edges.
+            succ, pred = graph._succ, graph._pred
+            for source, target, kind, weight, rank in cur:
+                if source not in succ or target not in succ:  # not in a verified library
+                    graph.add_nodes_from((source, target))
+                data = {"kind": kind, "weight": weight, "rank": rank}
+                succ[source][target] = data
+                pred[target][source] = data
             if derived:
                 for kind, column in ((SAME_USER, "username"), (SAME_PACK, "pack_id")):
                     cur = conn.execute(
@@ -796,7 +815,6 @@ class FreesoundLibrary:
                                 if not graph.has_edge(a, b):
                                     graph.add_edge(a, b, kind=kind, weight=1.0, rank=None)
                         previous_key, previous_id = key, sound_id
-        return graph
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the database file (skipped quietly while readers hold it)."""
