@@ -642,7 +642,10 @@ class FreesoundLibrary:
 
     # ----------------------------------------------------------------- runs
     def start_run(self) -> int:
+        """Record a new run. Only `grow` calls this, under the grow lock: a run still marked
+        running belonged to a process that died (SIGKILL, power cut)."""
         with self.transaction() as conn:
+            conn.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
             cur = conn.execute(
                 "INSERT INTO runs (started_at, status) VALUES (?, 'running')", (utc_now(),)
             )
