@@ -25,6 +25,8 @@ Examples:
   easy-oww freesound status --json
   easy-oww freesound history
   easy-oww freesound verify
+  easy-oww freesound export library.json
+  easy-oww freesound visualize library.html
   easy-oww freesound backups list
   easy-oww freesound backups restore freesound_library_backup_500nodes_20261110_143022.db.gz
 
@@ -507,6 +509,52 @@ def backups_restore(ctx: click.Context, name: str) -> None:
     click.echo(f"Restored {name} into {folder}.")
     if aside is not None:
         click.echo(f"The replaced database was kept as {aside}.")
+
+
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound export library.json
+  easy-oww freesound export samples.jsonl --format jsonl
+  easy-oww freesound export graph.graphml --format graphml --derived""")
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "graphml"]),
+              default="json", show_default=True,
+              help="json: nodes + edges; jsonl: one raw API sample a line; graphml: for Gephi.")
+@click.option("--derived", is_flag=True, help="Add same_user / same_pack edges.")
+@freesound_options
+@click.pass_context
+def export(ctx: click.Context, output: str, fmt: str, derived: bool) -> None:
+    """Write the library to OUTPUT (private data: keep it within your team)."""
+    from easy_oww.freesound import FreesoundLibrary
+    from easy_oww.freesound.export import PRIVATE_NOTICE, export_library
+
+    with FreesoundLibrary(library_folder(ctx), create=False) as lib:
+        done = export_library(lib, output, fmt, derived=derived)
+    click.echo(f"Wrote {done['samples']} samples and {done['edges']} edges to {output}.")
+    click.echo(PRIVATE_NOTICE)
+
+
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound visualize library.html
+  easy-oww freesound visualize library.html --max-nodes 500 --derived""")
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--max-nodes", type=click.IntRange(min=1, max=5000), default=1500,
+              show_default=True, help="Draw at most this many (best connected) samples.")
+@click.option("--derived", is_flag=True, help="Also draw same_user / same_pack edges.")
+@freesound_options
+@click.pass_context
+def visualize(ctx: click.Context, output: str, max_nodes: int, derived: bool) -> None:
+    """Write an HTML page of the similarity graph; it works offline (no CDN)."""
+    from easy_oww.freesound import FreesoundLibrary
+    from easy_oww.freesound.export import PRIVATE_NOTICE
+    from easy_oww.freesound.visualize import write_visualization
+
+    with FreesoundLibrary(library_folder(ctx), create=False) as lib:
+        done = write_visualization(lib, output, max_nodes=max_nodes, derived=derived)
+    click.echo(f"Wrote {output}: {done['nodes']} samples, {done['edges']} edges; open it in a "
+               "browser (works offline).")
+    click.echo(PRIVATE_NOTICE)
 
 
 def register(group: click.Group) -> None:
