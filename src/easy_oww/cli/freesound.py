@@ -258,13 +258,14 @@ class _GrowDisplay:
             return
         if self.bar is not None:
             self.bar.update(self.task, completed=result.stored,
-                            info=f"requests {result.requests}")
+                            info=f"requests {result.requests}, budget left "
+                                 f"{_dash(result.budget_left)}")
         elif result.stored - self._printed >= 10 or result.stored == self.total:
             if result.stored != self._printed:
                 self._printed = result.stored
                 elapsed = time.monotonic() - self._started
                 _echo_err(f"  {result.stored}/{self.total} samples, {result.requests} requests, "
-                          f"{elapsed:.0f} s")
+                          f"budget left {_dash(result.budget_left)}, {elapsed:.0f} s")
 
 
 # --------------------------------------------------------------------------------------- status

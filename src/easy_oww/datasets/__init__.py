@@ -1,17 +1,45 @@
-"""Datasets for openWakeWord training: catalog, fetch engine, manifest and the seed's faces."""
+"""Datasets for openWakeWord training: catalog, fetch engine, manifest and the seed's faces.
 
-from easy_oww.datasets.acav100m_features import ACAV100MDownloader
-from easy_oww.datasets.cache import CacheEntryError, CacheManager
-from easy_oww.datasets.catalog import Catalog, Dataset, FileEntry
-from easy_oww.datasets.fetch import Fetcher, FetchOptions, FetchRequest, FetchResult
-from easy_oww.datasets.fsd50k import FSD50kDownloader
-from easy_oww.datasets.manager import DatasetManager, DatasetStatus, DownloadReport
-from easy_oww.datasets.reading import NotDownloadedError, iter_clips, open_features
-from easy_oww.datasets.rir import RIRDownloader
+Names are loaded on first use (PEP 562), so importing one submodule — as the CLI does on
+every start — does not pay for numpy and the audio stack.
+"""
 
-__all__ = [
-    "ACAV100MDownloader", "CacheEntryError", "CacheManager", "Catalog", "Dataset",
-    "DatasetManager", "DatasetStatus", "DownloadReport", "FSD50kDownloader", "FetchOptions",
-    "FetchRequest", "FetchResult", "Fetcher", "FileEntry", "NotDownloadedError",
-    "RIRDownloader", "iter_clips", "open_features",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_HOMES = {
+    "ACAV100MDownloader": "acav100m_features",
+    "CacheEntryError": "cache",
+    "CacheManager": "cache",
+    "Catalog": "catalog",
+    "Dataset": "catalog",
+    "FileEntry": "catalog",
+    "Fetcher": "fetch",
+    "FetchOptions": "fetch",
+    "FetchRequest": "fetch",
+    "FetchResult": "fetch",
+    "FSD50kDownloader": "fsd50k",
+    "DatasetManager": "manager",
+    "DatasetStatus": "manager",
+    "DownloadReport": "manager",
+    "NotDownloadedError": "reading",
+    "iter_clips": "reading",
+    "open_features": "reading",
+    "RIRDownloader": "rir",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

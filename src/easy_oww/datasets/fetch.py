@@ -15,6 +15,7 @@ urllib3 is the transport: on loopback it moved a 2 GB file about twice as fast a
 
 from __future__ import annotations
 
+import collections
 import email.utils
 import hashlib
 import json
@@ -61,7 +62,7 @@ class FetchOptions:
     connect_timeout: float = 15.0
     read_timeout: float = 30.0  # a connection silent this long is a stall
     lock_timeout: float = 3600.0
-    chunk: int = 1 * MiB
+    chunk: int = 512 * 1024  # largest single read; read1 returns what has arrived
     sidecar_interval: float = 0.5
     keep_corrupt: bool = False
     verbose: bool = False  # log each decision: resume point, connections, validator
@@ -198,16 +199,21 @@ class _Sidecar:
 
 
 class _OrderedHasher:
-    """Hashes the part file's contiguous front as it grows, in a thread of its own.
+    """Hashes the part file's bytes in order, in a thread of its own, as they arrive.
 
-    Reading back from the page cache costs little, keeps memory flat, and works the same
-    for one connection and for many (whose bytes arrive out of order).
+    One connection hands its chunks over as they are written (`feed`: no second copy);
+    several connections write out of order, so the hasher reads the finished front of the
+    file back (`advance_to`), and so it does for the bytes a resumed part already holds.
+    Both ways keep memory flat: at most `QUEUE` chunks wait.
     """
 
-    def __init__(self, path: Path, digest: hashlib._Hash, chunk: int = 4 * MiB) -> None:
+    QUEUE = 16
+
+    def __init__(self, path: Path, digest: hashlib._Hash, chunk: int = 1 * MiB) -> None:
         self.path, self.digest = path, digest
         self.hashed = 0
         self._ready = 0
+        self._fed: collections.deque[tuple[int, bytes]] = collections.deque()
         self._closed = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
@@ -219,29 +225,60 @@ class _OrderedHasher:
         with self._cond:
             if contiguous > self._ready:
                 self._ready = contiguous
-                self._cond.notify()
+                self._cond.notify_all()
+
+    def feed(self, offset: int, data: bytes) -> None:
+        """Bytes just written in order at `offset`; blocks while the queue is full."""
+        with self._cond:
+            while len(self._fed) >= self.QUEUE and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return
+            self._fed.append((offset, data))
+            self._ready = max(self._ready, offset + len(data))
+            self._cond.notify_all()
+
+    def _next(self) -> tuple[int, bytes | None] | None:
+        """What to hash next: a fed chunk starting where we are, else a span to read back."""
+        with self._cond:
+            while True:
+                while self._fed and self._fed[0][0] + len(self._fed[0][1]) <= self.hashed:
+                    self._fed.popleft()  # already covered by a read-back
+                    self._cond.notify_all()
+                if self._fed and self._fed[0][0] == self.hashed:
+                    offset, data = self._fed.popleft()
+                    self._cond.notify_all()
+                    return offset, data
+                limit = self._fed[0][0] if self._fed else self._ready
+                if limit > self.hashed:
+                    return min(limit - self.hashed, self._chunk), None
+                if self._closed:
+                    return None
+                self._cond.wait()
 
     def _run(self) -> None:
         buffer = bytearray(self._chunk)
         view = memoryview(buffer)
         try:
             with open(self.path, "rb", buffering=0) as handle:
-                while True:
-                    with self._cond:
-                        while self._ready <= self.hashed and not self._closed:
-                            self._cond.wait()
-                        if self._ready <= self.hashed and self._closed:
-                            return
-                        want = min(self._ready - self.hashed, self._chunk)
-                    n = os.preadv(handle.fileno(), [view[:want]], self.hashed)
-                    if n <= 0:
-                        raise OSError(f"{self.path} is shorter than the bytes written to it")
-                    self.digest.update(view[:n])
+                while (item := self._next()) is not None:
+                    want, data = item
+                    if data is not None:
+                        self.digest.update(data)
+                        n = len(data)
+                    else:
+                        n = os.preadv(handle.fileno(), [view[:want]], self.hashed)
+                        if n <= 0:
+                            raise OSError(f"{self.path} is shorter than the bytes written to it")
+                        self.digest.update(view[:n])
                     with self._cond:
                         self.hashed += n
                         self._cond.notify_all()
         except BaseException as exc:  # reported to the caller in finish()
             self._error = exc
+            with self._cond:
+                self._closed = True  # unblock feeders
+                self._cond.notify_all()
 
     def finish(self, size: int) -> str:
         self.advance_to(size)
@@ -259,6 +296,7 @@ class _OrderedHasher:
         with self._cond:
             self._closed = True
             self._ready = self.hashed
+            self._fed.clear()
             self._cond.notify_all()
         self._thread.join()
 
@@ -316,6 +354,11 @@ class _Download:
         self.last_sidecar = 0.0
         self.algorithm = request.hash.algorithm if request.hash else "sha256"
         self.cancel = fetcher.cancel
+        self.unsaved = 0
+        self.save_every = fetcher.options.chunk  # bytes; raised per connection count
+        self._saver: threading.Thread | None = None
+        self._saver_stop = threading.Event()
+        self._saver_wake = threading.Event()
 
     # -- bookkeeping -------------------------------------------------------------------
     def open_part(self, fresh: bool, preallocate: bool) -> None:
@@ -330,8 +373,35 @@ class _Download:
         self.save_sidecar(force=True)
         self.hasher = _OrderedHasher(self.part, new_hasher(self.algorithm, self.size))
         self.hasher.advance_to(self.done.prefix())
+        self._saver_stop.clear()
+        self._saver = threading.Thread(target=self._save_loop, name="sidecar", daemon=True)
+        self._saver.start()
+
+    def _save_loop(self) -> None:
+        """Saves the sidecar off the receiving threads (fdatasync can take 100 ms on a slow
+        disk): on a timer, and sooner once `save_every` bytes are unsaved, so a kill loses
+        little. Never more often than every 0.1 s."""
+        interval = self.fetcher.options.sidecar_interval
+        while not self._saver_stop.is_set():
+            self._saver_wake.wait(interval)
+            self._saver_wake.clear()
+            if self._saver_stop.is_set():
+                return
+            try:
+                self.save_sidecar(force=True)
+            except OSError:
+                return  # disk trouble: the receiving thread reports it on its next write
+            self._saver_stop.wait(min(0.1, interval))
+
+    def _stop_saver(self) -> None:
+        if self._saver is not None:
+            self._saver_stop.set()
+            self._saver_wake.set()
+            self._saver.join()
+            self._saver = None
 
     def close_part(self) -> None:
+        self._stop_saver()
         if self.hasher:
             self.hasher.abandon()
             self.hasher = None
@@ -339,16 +409,23 @@ class _Download:
             os.close(self.fd)
             self.fd = -1
 
-    def wrote(self, start: int, end: int) -> None:
+    def wrote(self, start: int, data: bytes) -> None:
+        """`data` is on disk at `start`: account for it, hash it, maybe wake the saver."""
+        end = start + len(data)
         with self.lock:
             self.done.add(start, end)
-            self.transferred += end - start
+            self.transferred += len(data)
+            self.unsaved += len(data)
             prefix = self.done.prefix()
+            wake = self.unsaved >= self.save_every
         assert self.hasher is not None
-        self.hasher.advance_to(prefix)
-        self.task.advance(end - start)
-        if time.monotonic() - self.last_sidecar >= self.fetcher.options.sidecar_interval:
-            self.save_sidecar()
+        if self.sequential:
+            self.hasher.feed(start, data)
+        else:
+            self.hasher.advance_to(prefix)
+        self.task.advance(len(data))
+        if wake:
+            self._saver_wake.set()
 
     def save_sidecar(self, force: bool = False) -> None:
         with self.lock:
@@ -356,6 +433,7 @@ class _Download:
             if not force and now - self.last_sidecar < self.fetcher.options.sidecar_interval:
                 return
             self.last_sidecar = now
+            self.unsaved = 0
             done = RangeSet(self.done.ranges)
         # The sidecar must never claim bytes that are not durably in the part file.
         if self.fd >= 0:
@@ -678,7 +756,7 @@ class Fetcher:
                 except OSError as exc:  # disk full, drive unplugged: retrying won't help
                     raise DownloadError(f"writing {job.part} failed: {exc.strerror}; the part "
                                         "is kept, run again to resume") from None
-                job.wrote(pos, pos + len(data))
+                job.wrote(pos, data)
                 pos += len(data)
                 if piece is not None:
                     piece.pos = pos
@@ -759,13 +837,12 @@ class Fetcher:
         outer_cancel, job.cancel = job.cancel, _LinkedEvent(job.cancel, stop)
         threads = [threading.Thread(target=worker, name=f"segment-{i}", daemon=True)
                    for i in range(n)]
+        job.save_every = n * self.options.chunk  # a kill loses about one chunk a connection
         try:
             for thread in threads:
                 thread.start()
             for thread in threads:
-                while thread.is_alive():
-                    thread.join(timeout=self.options.sidecar_interval)
-                    job.save_sidecar()
+                thread.join()
         finally:
             job.cancel = outer_cancel
         if errors:

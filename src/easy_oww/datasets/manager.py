@@ -11,7 +11,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from easy_oww.datasets import validate
 from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
 from easy_oww.datasets.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest, RangeSet
@@ -417,6 +416,8 @@ class DatasetManager:
 
     def _check_format(self, item: ResolvedFile, path: Path) -> None:
         """Header checks the catalog asks for (npy shape/dtype, wav rate/channels)."""
+        from easy_oww.datasets import validate
+
         entry = item.entry
         if entry.format == "npy":
             pins: dict[str, Any] = {"shape": entry.shape, "dtype": entry.dtype}
@@ -454,6 +455,8 @@ class DatasetManager:
                 found = [{"dataset": dataset.key, "path": str(self.path_of(dataset.key)),
                           "ok": False, "problem": "not downloaded", "size": None,
                           "expected": None, "actual": None}]
+            from easy_oww.datasets import validate
+
             for row in found:
                 suffix = Path(row["path"]).suffix.lower()
                 if deep and row["ok"] and suffix in (".wav", ".npy"):

@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from easy_oww.datasets.audio import WavResampler
 from easy_oww.datasets.catalog import DEFAULT_MAX_RATIO, Dataset
-from easy_oww.datasets.unpack import extract
 
 if TYPE_CHECKING:
     from easy_oww.datasets.cache import CacheManager
@@ -32,6 +30,10 @@ class UnpackOptions:
 
 
 def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOptions) -> None:
+    # Imported here: numpy and libsoxr are worth loading only when there is work for them.
+    from easy_oww.datasets.audio import WavResampler
+    from easy_oww.datasets.unpack import extract
+
     entry = manager.cache.entry(dataset.key) or {}
     recorded = entry.get("files", {})
     archives: list[str] = []

@@ -292,8 +292,12 @@ class Crawler:
         if batch:
             self.on_commit(batch)
             self._maybe_backup(len(batch))
-            self.result.requests = self.client.requests
-            self.on_progress(self.result)
+            self._progress()
+
+    def _progress(self) -> None:
+        self.result.requests = self.client.requests
+        self.result.budget_left = self.client.budget.status()["budget_left"]
+        self.on_progress(self.result)
 
     def _maybe_backup(self, added: int) -> None:
         total = self._total
@@ -334,8 +338,7 @@ class Crawler:
                 self.lib.add_edge(sound_id, other, SIMILAR, weight, rank=rank)
             self.lib.mark_expanded(sound_id)
         self._expanded += 1
-        self.result.requests = self.client.requests
-        self.on_progress(self.result)
+        self._progress()
 
     def _call(self, request: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         try:
