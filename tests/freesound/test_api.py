@@ -220,3 +220,43 @@ def test_key_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("FREESOUND_API_KEY", "xyz")
     assert read_api_key() == "xyz"
     assert key_fingerprint("xyz") != key_fingerprint("abc") and len(key_fingerprint("x")) == 16
+
+
+def test_similar_falls_back_to_the_sounds_similar_endpoint(fs, env):
+    """A server whose search refuses `similar_to` (400): the client asks /sounds/<id>/similar/."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    upstream = urllib3.PoolManager()
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            if self.path.startswith("/apiv2/search/") and "similar_to=" in self.path:
+                body, status = b'{"detail": "Invalid similar_to parameter."}', 400
+            else:
+                answer = upstream.request("GET", fs.origin + self.path,
+                                          headers=dict(self.headers), retries=False)
+                body, status = answer.data, answer.status
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        budget = RateBudget.for_key(KEY, per_minute=100000)
+        client = FreesoundClient(KEY, base_url=f"http://127.0.0.1:{server.server_port}/apiv2",
+                                 budget=budget, backoff=0.001)
+        sound_id = fs.sound_ids()[9]
+        page = client.similar(sound_id)
+        assert [r["id"] for r in page["results"]] == fs.similar_ids(sound_id)[:150]
+        assert "name" in page["results"][0]  # fields= was passed on
+        assert fs.stats["by_endpoint"].get("similar") == 1
+    finally:
+        server.shutdown()
+        server.server_close()
