@@ -309,8 +309,8 @@ class FreesoundClient:
             detail = _detail(body)
             if status in (401, 403):
                 raise KeyRefusedError(
-                    f"Freesound refused the API key (HTTP {status}: {detail}); check "
-                    f"{ENV_API_KEY} or --api-key-file"
+                    f"Freesound refused the API key (HTTP {status}: {detail}) at "
+                    f"{self.base_url}; check {ENV_API_KEY} or --api-key-file"
                 )
             if status == 404:
                 raise SoundNotFoundError(f"GET {path}: not found (HTTP 404: {detail})")
