@@ -176,3 +176,24 @@ def test_lying_npy_header_is_refused_and_marked_corrupt(tmp_path, faulty_server)
     assert run.code == 1 and "f.npy" in run.err and "Traceback" not in run.err
     rows = run_cli(tmp_path, "download", "--status", "--json", "--workspace", str(ws)).json()
     assert rows[0]["status"] == "corrupt"
+
+
+def test_archive_escaping_its_folder_is_refused_end_to_end(tmp_path, faulty_server):
+    import zipfile
+
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("good.txt", "fine")
+        zf.writestr("../../escaped.txt", "gotcha")
+    data = archive.read_bytes()
+    faulty_server.set_file("evil.zip", data)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    write_catalog(ws / "datasets.toml", {"evil": {"priority": "critical", "files": [
+        {"url": faulty_server.url("evil.zip"), "path": "evil/evil.zip"}],
+        "unpack": [{"format": "zip", "into": "evil/out"}]}})
+    run = run_cli(tmp_path, "download", "--workspace", str(ws))
+    assert run.code == 1 and "../../escaped.txt" in run.err and "Traceback" not in run.err
+    assert not list(tmp_path.rglob("escaped.txt"))
+    rows = run_cli(tmp_path, "download", "--status", "--json", "--workspace", str(ws)).json()
+    assert rows[0]["status"] != "cached"
