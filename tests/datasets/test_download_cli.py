@@ -130,7 +130,8 @@ def test_python_api_file_downloaded_and_partial_percent(tmp_path, served, blobs,
 
 
 @pytest.mark.parametrize("body, needle", [
-    ('[datasets.x]\nfiles = [{url = "http://h/x", path = "x", colour = "red"}]', "'files[0].colour'"),
+    ('[datasets.x]\nfiles = [{url = "http://h/x", path = "x", colour = "red"}]',
+     "'files[0].colour'"),
     ('[datasets.x]\nfiles = [{url = "http://h/x", path = "x", size = "big"}]',
      "'files[0].size'"),
     ('[datasets.x]\nfiles = [{url = "http://h/x", path = "../../etc/x"}]', "escapes"),
