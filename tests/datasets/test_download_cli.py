@@ -224,6 +224,7 @@ def test_damaged_manifest_is_set_aside_and_files_adopted(tmp_path, served, fault
     assert run.code == 0, run.err
     assert sum(faulty_server.bytes_sent(n) for n in blobs) == 0  # re-hashed, not re-fetched
     assert list((served / ".cache").glob("manifest.json.damaged-*"))
+    assert "set aside" in run.err
     assert status(tmp_path, served)["alpha"]["status"] == "cached"
 
 
@@ -258,7 +259,7 @@ def _sidecar_done(ws: Path, rel: str) -> int:
         data = json.loads((ws / "datasets" / (rel + ".part.json")).read_text())
     except (OSError, ValueError):
         return 0
-    return sum(e - s for s, e in data["done"])
+    return sum(e - s for s, e in data.get("written") or data["done"])
 
 
 def _wait_for_progress(ws: Path, rel: str, above: int, proc: subprocess.Popen,

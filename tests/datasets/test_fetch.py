@@ -375,3 +375,27 @@ def test_token_goes_to_the_hub_host_only_never_to_the_cdn(faulty_server, tmp_pat
     assert all(r.headers.get("authorization") == "Bearer hf_secret" for r in hub)
     assert not any("authorization" in r.headers for r in cdn)
     assert all("hf_secret" not in r.path for r in faulty_server.requests)
+
+
+@pytest.mark.parametrize("known_hash", [True, False])
+def test_resume_trusts_unsynced_bytes_only_when_a_hash_guards_them(faulty_server, tmp_path,
+                                                                  payload, known_hash):
+    """`written` (survives a kill) vs `done` (survives a power cut): without a hash to catch
+    bytes a power cut lost, only the fdatasync'd ranges are trusted."""
+    faulty_server.set_file("f.bin", payload)
+    dest = tmp_path / "out" / "f.bin"
+    dest.parent.mkdir(parents=True)
+    synced, written = 500_000, 1_500_000
+    part = bytearray(len(payload))
+    part[:written] = payload[:written]
+    Path(str(dest) + ".part").write_bytes(bytes(part))  # preallocated, as several connections
+    Path(str(dest) + ".part.json").write_text(json.dumps({
+        "version": 1, "url": faulty_server.url("f.bin"), "size": len(payload),
+        "validator": faulty_server.etag("f.bin"), "sequential": False,
+        "done": [[0, synced]], "written": [[0, written]]}))
+    fetcher = Fetcher(fast(connections=4), lock_dir=tmp_path / "locks")
+    result = fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(payload),
+                                        sha(payload) if known_hash else None))
+    assert dest.read_bytes() == payload
+    assert result.resumed_from == (written if known_hash else synced)
+    assert faulty_server.bytes_sent("f.bin") == len(payload) - result.resumed_from

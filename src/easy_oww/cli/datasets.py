@@ -144,6 +144,10 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
         click.echo("Stopped. Partial downloads are kept; run the same command again to "
                    "resume.", err=True)
         sys.exit(code)
+    if manager.cache.damaged:
+        click.echo(f"Note: the manifest was damaged; it was set aside as "
+                   f"{manager.cache.damaged} and rebuilt by re-checking the files on disk.",
+                   err=True)
     fetched = [o for o in report.outcomes if o.ok and not o.skipped]
     for message in report.errors:
         click.echo(f"Error: {message}", err=True)

@@ -50,18 +50,24 @@ class CacheManager:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.cache_dir / "manifest.lock"), timeout=self.lock_timeout)
 
-    def _read(self) -> dict[str, Any]:
+    def _parse(self) -> dict[str, Any] | None:
+        """The manifest on disk (empty when there is none); None when it is damaged."""
         try:
             text = self.manifest_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {"version": MANIFEST_VERSION, "datasets": {}}
         try:
             data = json.loads(text)
-            if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
-                raise ValueError("not a manifest")
-            return data
         except (ValueError, UnicodeDecodeError):
-            return self._set_aside()
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
+            return None
+        return data
+
+    def _read(self) -> dict[str, Any]:
+        """Under the lock: the manifest, or a fresh one after setting a damaged one aside."""
+        data = self._parse()
+        return data if data is not None else self._set_aside()
 
     def _set_aside(self) -> dict[str, Any]:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -74,19 +80,10 @@ class CacheManager:
         return {"version": MANIFEST_VERSION, "datasets": {}}
 
     def load(self) -> dict[str, Any]:
-        """A snapshot of the manifest (sets a damaged one aside, under the lock)."""
-        if not self.manifest_path.exists():
-            return {"version": MANIFEST_VERSION, "datasets": {}}
-        try:
-            return self._read_checked()
-        except ValueError:
-            return self.update(lambda data: None)
-
-    def _read_checked(self) -> dict[str, Any]:
-        data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
-            raise ValueError("not a manifest")
-        return data
+        """A snapshot of the manifest. Writes are atomic renames, so no lock is needed to
+        read; a damaged manifest is set aside under the lock."""
+        data = self._parse()
+        return data if data is not None else self.update(lambda data: None)
 
     def update(self, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Lock, re-read, apply `change`, write atomically: concurrent writers merge."""

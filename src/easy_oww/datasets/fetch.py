@@ -32,7 +32,7 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from filelock import FileLock, Timeout
 
-from easy_oww.atomic import atomic_write_text, fsync_dir
+from easy_oww.atomic import atomic_writer, fsync_dir
 from easy_oww.datasets.hashes import KnownHash, new_hasher
 from easy_oww.errors import (
     DownloadError,
@@ -184,12 +184,15 @@ class _Sidecar:
             return None
         return data if isinstance(data, dict) and data.get("version") == 1 else None
 
-    def save(self, *, url: str, size: int | None, validator: str | None,
-             done: RangeSet, sequential: bool) -> None:
-        atomic_write_text(self.path, json.dumps({
-            "version": 1, "url": url, "size": size, "validator": validator,
-            "sequential": sequential, "done": done.ranges,
-        }))
+    def save(self, *, url: str, size: int | None, validator: str | None, done: RangeSet,
+             written: RangeSet, sequential: bool, durable: bool) -> None:
+        """`done`: ranges known to be on disk even after a power cut (fdatasync'd);
+        `written`: ranges handed to the OS, which survive a killed process."""
+        with atomic_writer(self.path, durable=durable) as handle:
+            handle.write(json.dumps({
+                "version": 1, "url": url, "size": size, "validator": validator,
+                "sequential": sequential, "done": done.ranges, "written": written.ranges,
+            }).encode())
 
     def remove(self) -> None:
         try:
@@ -351,10 +354,10 @@ class _Download:
         self.transferred = 0
         self.hasher: _OrderedHasher | None = None
         self.fd = -1
-        self.last_sidecar = 0.0
         self.algorithm = request.hash.algorithm if request.hash else "sha256"
         self.cancel = fetcher.cancel
         self.unsaved = 0
+        self.durable = RangeSet()  # what the last durable sidecar save vouched for
         self.save_every = fetcher.options.chunk  # bytes; raised per connection count
         self._saver: threading.Thread | None = None
         self._saver_stop = threading.Event()
@@ -364,13 +367,13 @@ class _Download:
     def open_part(self, fresh: bool, preallocate: bool) -> None:
         self.close_part()
         if fresh:
-            self.done = RangeSet()
+            self.done, self.durable = RangeSet(), RangeSet()
             self.part.unlink(missing_ok=True)
         self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
         if preallocate and self.size:
             if os.fstat(self.fd).st_size < self.size:
                 os.ftruncate(self.fd, self.size)  # sparse; ranges fill it in any order
-        self.save_sidecar(force=True)
+        self.save_sidecar()
         self.hasher = _OrderedHasher(self.part, new_hasher(self.algorithm, self.size))
         self.hasher.advance_to(self.done.prefix())
         self._saver_stop.clear()
@@ -379,19 +382,23 @@ class _Download:
 
     def _save_loop(self) -> None:
         """Saves the sidecar off the receiving threads (fdatasync can take 100 ms on a slow
-        disk): on a timer, and sooner once `save_every` bytes are unsaved, so a kill loses
-        little. Never more often than every 0.1 s."""
+        disk): a quick save whenever `save_every` new bytes are in (or 0.1 s passed), so a
+        killed process loses about one chunk a connection; a durable one every
+        `sidecar_interval`, for power cuts."""
         interval = self.fetcher.options.sidecar_interval
+        last_durable = time.monotonic()
         while not self._saver_stop.is_set():
-            self._saver_wake.wait(interval)
+            self._saver_wake.wait(min(0.1, interval))
             self._saver_wake.clear()
             if self._saver_stop.is_set():
                 return
+            durable = time.monotonic() - last_durable >= interval
             try:
-                self.save_sidecar(force=True)
+                self.save_sidecar(durable=durable)
             except OSError:
                 return  # disk trouble: the receiving thread reports it on its next write
-            self._saver_stop.wait(min(0.1, interval))
+            if durable:
+                last_durable = time.monotonic()
 
     def _stop_saver(self) -> None:
         if self._saver is not None:
@@ -427,19 +434,19 @@ class _Download:
         if wake:
             self._saver_wake.set()
 
-    def save_sidecar(self, force: bool = False) -> None:
+    def save_sidecar(self, durable: bool = True) -> None:
+        """Record progress. A durable save fdatasyncs the part first, so its `done` never
+        claims bytes a power cut could lose; a quick save only renames a small file."""
         with self.lock:
-            now = time.monotonic()
-            if not force and now - self.last_sidecar < self.fetcher.options.sidecar_interval:
-                return
-            self.last_sidecar = now
             self.unsaved = 0
-            done = RangeSet(self.done.ranges)
-        # The sidecar must never claim bytes that are not durably in the part file.
-        if self.fd >= 0:
-            os.fdatasync(self.fd)
+            written = RangeSet(self.done.ranges)
+        if durable:
+            if self.fd >= 0:
+                os.fdatasync(self.fd)
+            self.durable = written
         self.sidecar.save(url=self.request.url, size=self.size, validator=self.validator,
-                          done=done, sequential=self.sequential)
+                          done=self.durable, written=written, sequential=self.sequential,
+                          durable=durable)
 
 
 class Fetcher:
@@ -596,7 +603,7 @@ class Fetcher:
         finally:
             if not ok and job.fd >= 0:
                 try:
-                    job.save_sidecar(force=True)  # record every byte we have, for next time
+                    job.save_sidecar()  # record every byte we have, for next time
                 except OSError:
                     pass  # the last periodic save stands
             job.close_part()
@@ -621,10 +628,16 @@ class Fetcher:
         )
         if resumable:
             assert saved is not None and job.size is not None
-            job.done = RangeSet([r for r in saved.get("done", []) if isinstance(r, list)])
+            # With a known hash, trust what the process had written (a power cut that lost
+            # some of it shows as a hash mismatch, never as a good file); else only what
+            # was fdatasync'd.
+            trusted = "written" if request.hash is not None else "done"
+            job.done = RangeSet([r for r in saved.get(trusted) or saved.get("done", [])
+                                 if isinstance(r, list)])
+            job.durable = RangeSet(job.done.ranges)
             if saved.get("sequential") and request.hash is not None:
                 # One connection writes in order: every byte below the file's length is
-                # real, even past the last sidecar save. The hash still guards the result.
+                # real, even past the last sidecar save.
                 job.done.add(0, min(job.part.stat().st_size, job.size))
         resumed_from = job.done.total()
         remaining = (job.size or 0) - resumed_from
@@ -728,7 +741,7 @@ class Fetcher:
         new = Remote("", None, etag, response.headers.get("Last-Modified"), False).validator
         if new and new != job.validator:
             job.validator = new
-            job.save_sidecar(force=True)
+            job.save_sidecar()
         length = response.headers.get("Content-Length", "")
         if job.request.size is None and length.isdigit():
             job.size = int(length)

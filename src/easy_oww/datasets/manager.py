@@ -263,25 +263,23 @@ class DatasetManager:
     def download_all(self, force: bool = False) -> DownloadReport:
         return self.download(self.catalog.select(all_=True), force=force)
 
-    def download(self, datasets: list[Dataset | str], *, force: bool = False,
-                 raise_on_error: bool = False) -> DownloadReport:
+    def download(self, datasets: list[Dataset | str], *, force: bool = False) -> DownloadReport:
         """Fetch every file of `datasets` that is not cached yet; failures of one file do
         not stop the others. `force` skips the free-space check (never the FAT32 one)."""
         chosen = [d if isinstance(d, Dataset) else self.catalog.get(d) for d in datasets]
         report = DownloadReport()
-        plan: list[tuple[Dataset, list[ResolvedFile]]] = []
+        manifest = self.cache.load()
+        planned: list[Dataset] = []
+        todo: list[tuple[Dataset, ResolvedFile]] = []
         for dataset in chosen:
             try:
                 files = self.files_of(dataset, online=True,
                                       split=self.unpack_options.split_of(dataset))
-            except EasyOwwError as exc:
+            except EasyOwwError as exc:  # a listing failed: the other datasets go on
                 report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
                 continue
-            assert files is not None
-            plan.append((dataset, files))
-        manifest = self.cache.load()
-        todo = [(d, f) for d, files in plan for f in files
-                if not self._already_done(f, manifest)]
+            planned.append(dataset)
+            todo += [(dataset, f) for f in files or [] if not self._already_done(f, manifest)]
         self._preflight(todo, force)
 
         work: queue.Queue[tuple[Dataset, ResolvedFile]] = queue.Queue()
@@ -320,15 +318,17 @@ class DatasetManager:
         report.outcomes = results
         succeeded = {(o.dataset, o.path) for o in results if o.ok}
         pending = {(d.key, f.path) for d, f in todo} - succeeded
-        for dataset, _files in plan:
+        for dataset in planned:
             if any(key == dataset.key for key, _ in pending):
                 continue  # a file is missing: the dataset must not be marked complete
             try:
                 self._finalize(dataset)
             except EasyOwwError as exc:
                 report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
-        if raise_on_error and not report.ok:
-            raise EasyOwwError(report.errors[0])
+            except OSError as exc:  # disk full while unpacking, drive gone
+                report.dataset_errors[dataset.key] = (
+                    f"{dataset.key}: {exc.strerror or exc} ({exc.filename or 'unpacking'}); "
+                    "what is done is kept, run again to finish")
         return report
 
     def _already_done(self, item: ResolvedFile, manifest: dict[str, Any]) -> bool:
@@ -474,7 +474,7 @@ def _part_done(dest: Path) -> int:
     import json
     try:
         data = json.loads(Path(str(dest) + ".part.json").read_text(encoding="utf-8"))
-        return RangeSet(data.get("done", [])).total()
+        return RangeSet(data.get("written") or data.get("done", [])).total()
     except (OSError, ValueError, AttributeError, TypeError):
         return 0
 
