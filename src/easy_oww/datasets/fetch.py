@@ -399,6 +399,7 @@ class _Download:
                 return  # disk trouble: the receiving thread reports it on its next write
             if durable:
                 last_durable = time.monotonic()
+            self._saver_stop.wait(0.05)  # a burst of wake-ups costs one save, not dozens
 
     def _stop_saver(self) -> None:
         if self._saver is not None:
@@ -424,7 +425,9 @@ class _Download:
             self.transferred += len(data)
             self.unsaved += len(data)
             prefix = self.done.prefix()
-            wake = self.unsaved >= self.save_every
+            # In-order writes with a known hash resume from the file's length: no hurry.
+            trusts_length = self.sequential and self.request.hash is not None
+            wake = self.unsaved >= self.save_every and not trusts_length
         assert self.hasher is not None
         if self.sequential:
             self.hasher.feed(start, data)
