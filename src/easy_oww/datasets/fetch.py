@@ -207,16 +207,18 @@ class _OrderedHasher:
     One connection hands its chunks over as they are written (`feed`: no second copy);
     several connections write out of order, so the hasher reads the finished front of the
     file back (`advance_to`), and so it does for the bytes a resumed part already holds.
-    Both ways keep memory flat: at most `QUEUE` chunks wait.
+    Both ways keep memory flat: at most `QUEUE_BYTES` wait (hashing runs at over 1 GB/s,
+    so a short queue rarely makes the receiver wait).
     """
 
-    QUEUE = 16
+    QUEUE_BYTES = 2 * MiB
 
     def __init__(self, path: Path, digest: hashlib._Hash, chunk: int = 1 * MiB) -> None:
         self.path, self.digest = path, digest
         self.hashed = 0
         self._ready = 0
         self._fed: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._queued = 0  # bytes in _fed
         self._closed = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
@@ -233,11 +235,12 @@ class _OrderedHasher:
     def feed(self, offset: int, data: bytes) -> None:
         """Bytes just written in order at `offset`; blocks while the queue is full."""
         with self._cond:
-            while len(self._fed) >= self.QUEUE and not self._closed:
+            while self._queued >= self.QUEUE_BYTES and not self._closed:
                 self._cond.wait()
             if self._closed:
                 return
             self._fed.append((offset, data))
+            self._queued += len(data)
             self._ready = max(self._ready, offset + len(data))
             self._cond.notify_all()
 
@@ -246,10 +249,11 @@ class _OrderedHasher:
         with self._cond:
             while True:
                 while self._fed and self._fed[0][0] + len(self._fed[0][1]) <= self.hashed:
-                    self._fed.popleft()  # already covered by a read-back
+                    self._queued -= len(self._fed.popleft()[1])  # covered by a read-back
                     self._cond.notify_all()
                 if self._fed and self._fed[0][0] == self.hashed:
                     offset, data = self._fed.popleft()
+                    self._queued -= len(data)
                     self._cond.notify_all()
                     return offset, data
                 limit = self._fed[0][0] if self._fed else self._ready
@@ -300,6 +304,7 @@ class _OrderedHasher:
             self._closed = True
             self._ready = self.hashed
             self._fed.clear()
+            self._queued = 0
             self._cond.notify_all()
         self._thread.join()
 
