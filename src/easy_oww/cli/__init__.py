@@ -58,10 +58,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def _flat_memory() -> None:
-    """glibc raises its mmap threshold each time a large block is freed, after which the
-    download buffers (up to 512 KiB, one per connection) pile up in per-thread arenas. A
-    fixed threshold sends them straight back to the OS: peak memory stays flat with file
-    size and connection count (B4)."""
+    """glibc gives each thread its own arena, where the download buffers (up to 512 KiB a
+    connection) freed by one thread are not reused by another, so peak memory creeps up
+    with connections and time. Two arenas keep it flat (B4) without making every buffer a
+    fresh mmap (which costs a page fault per 4 KiB: 30 % more CPU in B1)."""
     if sys.platform != "linux":
         return
     import ctypes
@@ -69,7 +69,7 @@ def _flat_memory() -> None:
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass  # not glibc (musl): nothing to tune
 

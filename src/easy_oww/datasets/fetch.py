@@ -758,7 +758,9 @@ class Fetcher:
               end: int | None, piece: "_Piece | None" = None) -> None:
         """Stream a body to the part file at `start`; for a piece, stop at its (moving) end."""
         pos = start
-        chunk = self.options.chunk
+        # Several connections each hold a buffer: smaller ones keep the sum (and the heap's
+        # fragmentation) small; their total throughput is the network's anyway.
+        chunk = self.options.chunk if piece is None else max(64 * 1024, self.options.chunk // 4)
         try:
             while True:
                 if job.cancel.is_set():
