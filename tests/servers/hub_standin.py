@@ -62,18 +62,16 @@ import json
 import secrets
 import socket
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from tests.servers.threaded import ThreadedServer
 
 STATS_PATH = "/__stats"
 _CHUNK = 1 << 20
@@ -179,63 +177,20 @@ class _Abort(Exception):
     """Stop answering and close the connection."""
 
 
-class LoopbackServer:
+class LoopbackServer(ThreadedServer):
     """Start/stop, request log, per-file byte accounting; subclasses implement ``_route``."""
 
     name = "loopback"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self._requested_port = port
-        self.port = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._init_threaded(host, port)
+        self.thread_name = self.name
         self._log: list[RequestRecord] = []
         self._bytes: dict[str, int] = {}
         self._faults: dict[str, list[Fault]] = {}
-        self._conns: set[socket.socket] = set()
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> Self:
-        if self._httpd is not None:
-            return self
-        self._stop.clear()
-        self._httpd = _HTTPServer((self.host, self._requested_port), self)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"{self.name}-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        self._stop.set()
-        httpd.shutdown()
-        httpd.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def _make_server(self) -> _HTTPServer:
+        return _HTTPServer((self.host, self._requested_port), self)
 
     # -- accounting -------------------------------------------------------------------------
     @property
