@@ -49,11 +49,15 @@ class NetworkError(DownloadError):
     """The server could not be reached at all (offline, DNS, refused)."""
 
 
-class HashMismatchError(DownloadError):
+class IntegrityError(EasyOwwError):
+    """A file or library failed a check (hash, size, format, database integrity)."""
+
+
+class HashMismatchError(DownloadError, IntegrityError):
     pass
 
 
-class SizeMismatchError(DownloadError):
+class SizeMismatchError(DownloadError, IntegrityError):
     pass
 
 
@@ -63,10 +67,6 @@ class NotEnoughSpaceError(EasyOwwError):
 
 class FileSystemLimitError(EasyOwwError):
     pass
-
-
-class IntegrityError(EasyOwwError):
-    """A stored file or library failed a check."""
 
 
 class Terminated(BaseException):

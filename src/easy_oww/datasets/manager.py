@@ -20,6 +20,7 @@ from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_da
 from easy_oww.errors import (
     EasyOwwError,
     FileSystemLimitError,
+    IntegrityError,
     NotEnoughSpaceError,
 )
 from easy_oww.progress import NullProgress
@@ -248,7 +249,9 @@ class DatasetManager:
             out.append({
                 "key": row.key, "name": row.name, "description": row.description,
                 "priority": row.priority, "size_bytes": row.size_bytes,
-                "size_gb": round(row.size_bytes / GB, 2) if row.size_bytes is not None else None,
+                # The exact size once known, else the catalog's estimate (MIT RIR, FSD50K).
+                "size_gb": round((row.size_bytes or self.catalog.get(row.key).approx_size or 0)
+                                 / GB, 2),
                 "cached": row.status == "cached", "status": row.status, "path": row.path,
             })
         return out
@@ -392,7 +395,7 @@ class DatasetManager:
         except Cancelled:
             return FileOutcome(dataset.key, item.path, False, error="cancelled", exit_code=130)
         except EasyOwwError as exc:
-            if exc.__class__.__name__ in ("HashMismatchError", "SizeMismatchError", "FormatError"):
+            if isinstance(exc, IntegrityError):  # a check failed: the dataset is corrupt
                 self.cache.record_failure(dataset.key, dest, str(exc))
             return FileOutcome(dataset.key, item.path, False, error=str(exc),
                                exit_code=exc.exit_code)

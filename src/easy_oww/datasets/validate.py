@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from easy_oww.errors import EasyOwwError
+from easy_oww.errors import IntegrityError
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -32,7 +32,7 @@ _FORMAT_NAMES = {
 }
 
 
-class FormatError(EasyOwwError):
+class FormatError(IntegrityError):
     """A file is not in the format its catalog entry says (exit 1)."""
 
     def __init__(self, path: Path | str, problem: str, *, expected: Any = None,
