@@ -331,3 +331,19 @@ def test_chaos_sigkill_ten_times_then_resume(tmp_path, faulty_server):
     per_kill = 3 * rate // 2
     sent = faulty_server.bytes_sent("big.bin")
     assert sent <= len(data) + kills * per_kill, (sent, kills)
+
+
+def test_same_dataset_in_two_processes_is_downloaded_once(tmp_path, served, faulty_server,
+                                                          blobs):
+    faulty_server.set_faults("a.bin", rate=2_000_000)
+    args = ["download", "--dataset", "alpha", "--workspace", str(served)]
+    first = subprocess.Popen(cli_cmd(*args), env=cli_env(tmp_path), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert _wait_for_progress(served, "alpha/a.bin", 0, first) > 0
+    second = subprocess.Popen(cli_cmd(*args), env=cli_env(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    _, err = second.communicate(timeout=60)
+    assert first.wait(timeout=60) == 0 and second.returncode == 0, err
+    assert "another easy-oww process is downloading it" in err
+    assert (served / "datasets" / "alpha" / "a.bin").read_bytes() == blobs["a.bin"]
+    assert faulty_server.bytes_sent("a.bin") == len(blobs["a.bin"])  # fetched once

@@ -77,6 +77,11 @@ class FetchRequest:
     label: str = ""
     auth_headers: dict[str, str] = field(default_factory=dict)
     auth_host: str | None = None  # auth_headers go to this host only (not to a CDN)
+    # Asked after waiting for another process's lock on this file: True if that process
+    # finished it, so there is nothing left to do.
+    done_by_other: Callable[[], bool] | None = None
+    # Called with the result while the file's lock is still held (to record it).
+    on_complete: Callable[[FetchResult], None] | None = None
 
 
 @dataclass
@@ -592,8 +597,16 @@ class Fetcher:
                 raise LockTimeoutError(
                     f"{request.dest} is still being downloaded by another process after "
                     f"{self.options.lock_timeout:.0f} s; try again when it has finished") from None
+            if request.done_by_other is not None and request.done_by_other():
+                lock.release()
+                size = request.dest.stat().st_size
+                return FetchResult(request.dest, size, str(request.hash or ""), request.url,
+                                   None, 0, size, skipped=True)
         try:
-            return self._fetch_locked(request, label)
+            result = self._fetch_locked(request, label)
+            if request.on_complete is not None:
+                request.on_complete(result)
+            return result
         finally:
             lock.release()
 

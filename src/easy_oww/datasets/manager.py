@@ -13,7 +13,14 @@ from rich.table import Table
 
 from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
-from easy_oww.datasets.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest, RangeSet
+from easy_oww.datasets.fetch import (
+    Cancelled,
+    Fetcher,
+    FetchOptions,
+    FetchRequest,
+    FetchResult,
+    RangeSet,
+)
 from easy_oww.datasets.hashes import file_hash
 from easy_oww.datasets.sources import ResolvedFile, SourceResolver, hf_auth_headers
 from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_dataset
@@ -384,14 +391,13 @@ class DatasetManager:
             request = FetchRequest(item.url, dest, item.size, item.hash,
                                    label=f"{dataset.key}: {Path(item.path).name}",
                                    auth_headers=hf_auth_headers() if item.auth_host else {},
-                                   auth_host=item.auth_host)
+                                   auth_host=item.auth_host,
+                                   done_by_other=lambda: self._already_done(item,
+                                                                            self.cache.load()),
+                                   on_complete=lambda result: self._record(dataset, item, result))
             result = self.fetcher.fetch(request)
-            self._check_format(item, dest)
-            self.cache.record_file(dataset.key, dest, size=result.size, hash=result.hash,
-                                   source=item.url, validator=result.validator,
-                                   catalog_hash=item.catalog_hash,
-                                   extra={"archive": True} if _is_archive(dataset, item) else None)
-            return FileOutcome(dataset.key, item.path, True, transferred=result.transferred)
+            return FileOutcome(dataset.key, item.path, True, skipped=result.skipped,
+                               transferred=result.transferred)
         except Cancelled:
             return FileOutcome(dataset.key, item.path, False, error="cancelled", exit_code=130)
         except EasyOwwError as exc:
@@ -399,6 +405,15 @@ class DatasetManager:
                 self.cache.record_failure(dataset.key, dest, str(exc))
             return FileOutcome(dataset.key, item.path, False, error=str(exc),
                                exit_code=exc.exit_code)
+
+    def _record(self, dataset: Dataset, item: ResolvedFile, result: FetchResult) -> None:
+        """Check a fresh download's format and record it (still under the file's lock, so
+        a process waiting for that lock finds it recorded)."""
+        self._check_format(item, result.path)
+        self.cache.record_file(dataset.key, result.path, size=result.size, hash=result.hash,
+                               source=item.url, validator=result.validator,
+                               catalog_hash=item.catalog_hash,
+                               extra={"archive": True} if _is_archive(dataset, item) else None)
 
     def _adopt(self, dataset: Dataset, item: ResolvedFile, dest: Path) -> bool:
         """A final file with no manifest record (manifest lost or rebuilt): keep it if its
