@@ -38,6 +38,9 @@ class NullProgress:
     def task(self, label: str, total: int | None, completed: int = 0) -> Task:
         return Task()
 
+    def set_total(self, total: int, done: int) -> None:
+        """The bytes this run will have when done, and those already on disk (resumes)."""
+
     def log(self, message: str) -> None:
         pass
 
@@ -61,7 +64,9 @@ class _RichTask(Task):
 
     def reset(self, completed: int = 0, total: int | None = None) -> None:
         task = self.owner.bars._tasks[self.task_id]
-        self.owner.total_advance(completed - int(task.completed))
+        # Bytes a resume finds on disk are in the total's starting point already; only a
+        # restart from zero takes bytes back.
+        self.owner.total_advance(min(0, completed - int(task.completed)))
         self.owner.bars.reset(self.task_id, completed=completed, total=total or task.total)
 
     def finish(self, ok: bool = True) -> None:
@@ -71,8 +76,7 @@ class _RichTask(Task):
 class RichProgress(NullProgress):
     """A bar per active file (name, %, bytes, speed, ETA) and a total bar."""
 
-    def __init__(self, console: Console | None = None, grand_total: int | None = None,
-                 grand_done: int = 0) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.bars = Progress(
             TextColumn("[bold]{task.description}", justify="left"),
@@ -86,9 +90,13 @@ class RichProgress(NullProgress):
             refresh_per_second=4,
         )
         self._total_id: TaskID | None = None
-        if grand_total is not None:
-            self._total_id = self.bars.add_task("Total", total=grand_total, completed=grand_done)
         self.bars.start()
+
+    def set_total(self, total: int, done: int) -> None:
+        if self._total_id is None:
+            self._total_id = self.bars.add_task("Total", total=total, completed=done)
+        else:
+            self.bars.update(self._total_id, total=total, completed=done)
 
     def total_advance(self, n: int) -> None:
         if self._total_id is not None and n:
@@ -113,12 +121,14 @@ class _PlainTask(Task):
 
     def advance(self, n: int) -> None:
         self.done += n
+        self.owner.advance_total(n)
         now = time.monotonic()
         if now - self.last >= self.owner.interval:
             self.last = now
             self.owner.line(self._line(now))
 
     def reset(self, completed: int = 0, total: int | None = None) -> None:
+        self.owner.advance_total(min(0, completed - self.done))  # as in _RichTask.reset
         self.done, self.start_done = completed, completed
         self.total = total or self.total
         self.started = time.monotonic()
@@ -129,17 +139,23 @@ class _PlainTask(Task):
             pct = 100.0 * self.done / self.total
             eta = (self.total - self.done) / speed if speed > 0 else float("inf")
             eta_text = f"ETA {eta:,.0f} s" if eta != float("inf") else "ETA ?"
-            return (f"{self.label}: {pct:5.1f}% {_mb(self.done)}/{_mb(self.total)} "
+            return (f"{self.label}: {pct:5.1f}% {human_bytes(self.done)}/{human_bytes(self.total)} "
                     f"{speed / 1e6:,.1f} MB/s {eta_text}")
-        return f"{self.label}: {_mb(self.done)} {speed / 1e6:,.1f} MB/s"
+        return f"{self.label}: {human_bytes(self.done)} {speed / 1e6:,.1f} MB/s"
 
     def finish(self, ok: bool = True) -> None:
         if ok:
-            self.owner.line(f"{self.label}: done, {_mb(self.done)}")
+            self.owner.line(f"{self.label}: done, {human_bytes(self.done)}")
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
+def human_bytes(n: int | None) -> str:
+    """1,234,567 -> "1.2 MB" (decimal units, as drive makers and download tools print)."""
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n} B"
 
 
 class PlainProgress(NullProgress):
@@ -149,6 +165,24 @@ class PlainProgress(NullProgress):
         self.stream = stream or sys.stderr
         self.interval = interval
         self._lock = threading.Lock()
+        self.total: int | None = None
+        self.total_done = 0
+        self._total_line = 0.0
+
+    def set_total(self, total: int, done: int) -> None:
+        self.total, self.total_done = total, done
+
+    def advance_total(self, n: int) -> None:
+        with self._lock:
+            self.total_done += n
+            now = time.monotonic()
+            due = self.total and now - self._total_line >= self.interval
+            if due:
+                self._total_line = now
+        if due:
+            assert self.total
+            self.line(f"Total: {100.0 * self.total_done / self.total:5.1f}% "
+                      f"{human_bytes(self.total_done)}/{human_bytes(self.total)}")
 
     def task(self, label: str, total: int | None, completed: int = 0) -> Task:
         return _PlainTask(self, label, total, completed)

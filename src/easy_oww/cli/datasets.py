@@ -11,12 +11,12 @@ from rich.table import Table
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
 from easy_oww.datasets.fetch import FetchOptions
-from easy_oww.datasets.manager import DatasetManager, _human
+from easy_oww.datasets.manager import DatasetManager
 from easy_oww.datasets.tidy import clean as clean_workspace
 from easy_oww.datasets.tidy import remove_dataset
 from easy_oww.datasets.unpacking import UnpackOptions
 from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
-from easy_oww.progress import NullProgress, PlainProgress, RichProgress
+from easy_oww.progress import NullProgress, PlainProgress, RichProgress, human_bytes
 from easy_oww.workspace import drive_info, remember_workspace
 
 CATALOG_HELP = ("Extra catalog (TOML) whose datasets win over the built-in ones and "
@@ -44,8 +44,8 @@ def init(ctx: click.Context) -> None:
     out.print(f"Workspace: {workspace.root}", highlight=False)
     out.print(f"  datasets/  .cache/  freesound_library/ created; remembered in {remembered}",
               highlight=False)
-    out.print(f"  Drive: {drive.mountpoint} ({drive.fstype}), {_human(drive.free_bytes)} free "
-              f"of {_human(drive.total_bytes)}", highlight=False)
+    out.print(f"  Drive: {drive.mountpoint} ({drive.fstype}), {human_bytes(drive.free_bytes)} free "
+              f"of {human_bytes(drive.total_bytes)}", highlight=False)
     if drive.max_file_bytes is not None:
         out.print(f"  Warning: {drive.fstype} holds files up to 4 GiB; the 17.3 GB ACAV100M "
                   "training file cannot go here. Use exFAT, NTFS, APFS or ext4.",
@@ -155,7 +155,7 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
         rows = {row.key: row for row in manager.status([d.key for d in chosen])}
         summary = ", ".join(f"{key} {row.status}" for key, row in rows.items())
         moved = sum(o.transferred for o in report.outcomes)
-        click.echo(f"{len(fetched)} file(s) downloaded ({_human(moved)}); {summary}.")
+        click.echo(f"{len(fetched)} file(s) downloaded ({human_bytes(moved)}); {summary}.")
     if not report.ok:
         sys.exit(report.exit_code)
 
@@ -188,7 +188,7 @@ def verify(ctx: click.Context, keys: tuple[str, ...], deep: bool, as_json: bool,
             table.add_column(column)
         for row in rows:
             result = "[green]ok" if row["ok"] else f"[red]{row['problem']}"
-            table.add_row(row["dataset"], row["path"], _human(row["size"]), result)
+            table.add_row(row["dataset"], row["path"], human_bytes(row["size"]), result)
         _out().print(table)
         click.echo(f"{len(rows) - len(bad)} ok, {len(bad)} failed.")
     if bad:
@@ -228,9 +228,9 @@ def clean(ctx: click.Context, dry_run: bool, catalog: str | None) -> None:
     removals = clean_workspace(_manager(ctx, catalog), dry_run=dry_run)
     for item in removals:
         click.echo(f"{'would delete' if dry_run else 'deleted'} {item.path} "
-                   f"({_human(item.bytes)}): {item.reason}")
+                   f"({human_bytes(item.bytes)}): {item.reason}")
     total = sum(item.bytes for item in removals)
-    click.echo(f"{'Would free' if dry_run else 'Freed'} {_human(total)}.")
+    click.echo(f"{'Would free' if dry_run else 'Freed'} {human_bytes(total)}.")
 
 
 @click.command(epilog="""\b
@@ -251,7 +251,8 @@ def remove(ctx: click.Context, key: str, yes: bool, catalog: str | None) -> None
             raise click.UsageError(f"removing {key} deletes its files; pass --yes to confirm")
         click.confirm(f"Delete every file of {key} under {manager.datasets_dir}?", abort=True)
     removed = remove_dataset(manager, key)
-    click.echo(f"Removed {key}: {len(removed)} file(s), {_human(sum(r.bytes for r in removed))}.")
+    freed = human_bytes(sum(r.bytes for r in removed))
+    click.echo(f"Removed {key}: {len(removed)} file(s), {freed}.")
 
 
 def register(group: click.Group) -> None:

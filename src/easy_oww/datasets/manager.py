@@ -30,7 +30,7 @@ from easy_oww.errors import (
     IntegrityError,
     NotEnoughSpaceError,
 )
-from easy_oww.progress import NullProgress
+from easy_oww.progress import NullProgress, human_bytes
 from easy_oww.workspace import Workspace, drive_info
 
 STATUSES = ("cached", "partial", "missing", "corrupt", "stale")
@@ -86,13 +86,6 @@ class DownloadReport:
         return 0 if self.ok else (75 if codes and all(c == 75 for c in codes) else 1)
 
 
-def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:,.1f} {unit}"
-    return f"{n} B"
 
 
 class DatasetManager:
@@ -243,10 +236,10 @@ class DatasetManager:
                 mark = f"[yellow]partial{pct}"
             else:
                 mark = marks[row.status]
-            size = _human(row.size_bytes)
+            size = human_bytes(row.size_bytes)
             approx = self.catalog.get(row.key).approx_size
             if row.size_bytes is None and approx:
-                size = f"~{_human(approx)}"  # exact once the Hub/Zenodo listing is fetched
+                size = f"~{human_bytes(approx)}"  # exact once the Hub/Zenodo listing is fetched
             table.add_row(row.name, size, row.priority.capitalize(), mark, row.path)
         console.print(table)
 
@@ -291,6 +284,10 @@ class DatasetManager:
             planned.append(dataset)
             todo += [(dataset, f) for f in files or [] if not self._already_done(f, manifest)]
         self._preflight(todo, force)
+        sizes = [(f.size, _part_done(self.datasets_dir / f.path)) for _, f in todo]
+        if todo and all(size is not None for size, _ in sizes):
+            self.progress.set_total(sum(size or 0 for size, _ in sizes),
+                                    sum(done for _, done in sizes))
 
         work: queue.Queue[tuple[Dataset, ResolvedFile]] = queue.Queue()
         for item in todo:
@@ -366,7 +363,8 @@ class DatasetManager:
         for dataset, item in todo:
             if limit is not None and item.size is not None and item.size > limit:
                 raise FileSystemLimitError(
-                    f"{dataset.key}: {item.path} is {_human(item.size)} but {drive.mountpoint} "
+                    f"{dataset.key}: {item.path} is {human_bytes(item.size)} but "
+                    f"{drive.mountpoint} "
                     f"is {drive.fstype}, which holds files up to 4 GiB; reformat the drive as "
                     "exFAT, NTFS, APFS or ext4, or choose another --workspace")
         need = 0
@@ -379,8 +377,8 @@ class DatasetManager:
             need += sum(i.size or 0 for d, i in todo if d.key == dataset.key and i.path in archives)
         if need > drive.free_bytes and not force:
             raise NotEnoughSpaceError(
-                f"need {_human(need)} on {drive.mountpoint} for {self.datasets_dir}, have "
-                f"{_human(drive.free_bytes)} free; free some space, choose another drive "
+                f"need {human_bytes(need)} on {drive.mountpoint} for {self.datasets_dir}, have "
+                f"{human_bytes(drive.free_bytes)} free; free some space, choose another drive "
                 "with --workspace, or pass --force to try anyway")
 
     def _download_one(self, dataset: Dataset, item: ResolvedFile) -> FileOutcome:
