@@ -228,6 +228,18 @@ def test_damaged_manifest_is_set_aside_and_files_adopted(tmp_path, served, fault
     assert status(tmp_path, served)["alpha"]["status"] == "cached"
 
 
+def test_malformed_manifest_entry_counts_as_damage_not_a_traceback(tmp_path, served):
+    assert run_cli(tmp_path, "download", "--dataset", "gamma", "--workspace", str(served)).code == 0
+    (served / ".cache" / "manifest.json").write_text('{"version": 1, "datasets": {"gamma": 5}}')
+    shown = run_cli(tmp_path, "download", "--status", "--json", "--workspace", str(served))
+    assert shown.code == 0 and "set aside" in shown.err and "Traceback" not in shown.err
+    assert {r["key"]: r["status"] for r in shown.json()}["gamma"] == "missing"
+    assert list((served / ".cache").glob("manifest.json.damaged-*"))
+    run = run_cli(tmp_path, "download", "--dataset", "gamma", "--workspace", str(served))
+    assert run.code == 0, run.err
+    assert status(tmp_path, served, "gamma")["gamma"]["status"] == "cached"
+
+
 def test_two_processes_on_one_workspace_lose_no_manifest_entry(tmp_path, served):
     procs = [subprocess.Popen(cli_cmd("download", "--dataset", key, "--workspace", str(served)),
                               env=cli_env(tmp_path), stdout=subprocess.PIPE,

@@ -59,8 +59,16 @@ def _manager(ctx: click.Context, catalog: str | None, connections: int = 4, jobs
                           jobs=jobs, progress=progress)
 
 
+def _note_damage(manager: DatasetManager) -> None:
+    if manager.cache.damaged:
+        click.echo(f"Note: the manifest was damaged; it was set aside as "
+                   f"{manager.cache.damaged}. `easy-oww download` re-checks the files on disk "
+                   "and records them again without downloading them.", err=True)
+
+
 def _print_status(manager: DatasetManager, as_json: bool, keys: list[str]) -> None:
     rows = manager.status(keys or None)
+    _note_damage(manager)
     if as_json:
         click.echo(json.dumps([row.to_json() for row in rows], indent=1))
         return
@@ -144,10 +152,7 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
         click.echo("Stopped. Partial downloads are kept; run the same command again to "
                    "resume.", err=True)
         sys.exit(code)
-    if manager.cache.damaged:
-        click.echo(f"Note: the manifest was damaged; it was set aside as "
-                   f"{manager.cache.damaged} and rebuilt by re-checking the files on disk.",
-                   err=True)
+    _note_damage(manager)
     fetched = [o for o in report.outcomes if o.ok and not o.skipped]
     for message in report.errors:
         click.echo(f"Error: {message}", err=True)

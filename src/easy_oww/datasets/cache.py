@@ -62,6 +62,10 @@ class CacheManager:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
             return None
+        for entry in data["datasets"].values():  # hand-edited or half-written: damaged
+            if not isinstance(entry, dict) or not isinstance(entry.get("files", {}), dict) or \
+                    not all(isinstance(r, dict) for r in entry.get("files", {}).values()):
+                return None
         return data
 
     def _read(self) -> dict[str, Any]:
