@@ -37,13 +37,12 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from socketserver import TCPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tests.servers.threaded import ThreadedServer
+from tests.servers.threaded import QuietHTTPServer, ThreadedServer
 
 STATS_PATH = "/__stats"
 CDN_PREFIX = "/cdn/"
@@ -198,8 +197,8 @@ class FaultyServer(ThreadedServer):
         self._bytes: dict[str, int] = {}
         self._records: list[RequestRecord] = []
 
-    def _make_server(self) -> _HTTPServer:
-        return _HTTPServer((self.host, self._requested_port), self)
+    def _make_server(self) -> QuietHTTPServer:
+        return QuietHTTPServer((self.host, self._requested_port), self, _Handler)
 
     def url(self, path: str) -> str:
         return self.base_url + _norm(path)
@@ -393,30 +392,10 @@ class FaultyServer(ThreadedServer):
         return max(1, min(left)) if left else None
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], owner: FaultyServer) -> None:
-        self.owner = owner
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn); skip it.
-        TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # a client went away; expected in fault tests
-        super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FaultyHTTP/1.0"
-    server: _HTTPServer
+    server: QuietHTTPServer
 
     def setup(self) -> None:
         super().setup()

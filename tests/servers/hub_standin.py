@@ -61,17 +61,15 @@ import itertools
 import json
 import secrets
 import socket
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from socketserver import TCPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from tests.servers.threaded import ThreadedServer
+from tests.servers.threaded import QuietHTTPServer, ThreadedServer
 
 STATS_PATH = "/__stats"
 _CHUNK = 1 << 20
@@ -189,8 +187,8 @@ class LoopbackServer(ThreadedServer):
         self._bytes: dict[str, int] = {}
         self._faults: dict[str, list[Fault]] = {}
 
-    def _make_server(self) -> _HTTPServer:
-        return _HTTPServer((self.host, self._requested_port), self)
+    def _make_server(self) -> QuietHTTPServer:
+        return QuietHTTPServer((self.host, self._requested_port), self, _Handler)
 
     # -- accounting -------------------------------------------------------------------------
     @property
@@ -383,29 +381,10 @@ def if_range_matches(value: str, etag: str | None, last_modified: str) -> bool:
         return False
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], owner: LoopbackServer) -> None:
-        self.owner = owner
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        TCPServer.server_bind(self)  # skip HTTPServer's reverse DNS lookup
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # a client went away
-        super().handle_error(request, client_address)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "StandinHTTP/1.0"
-    server: _HTTPServer
+    server: QuietHTTPServer
 
     def setup(self) -> None:
         super().setup()

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import sys
 import threading
-from typing import TYPE_CHECKING
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -68,3 +70,26 @@ class ThreadedServer:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that knows its owner, skips the reverse DNS lookup on bind
+    and stays quiet when a client hangs up mid-answer (the fault tests do that on purpose)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], owner: Any,
+                 handler: type[BaseHTTPRequestHandler]) -> None:
+        self.owner = owner
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[assignment]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)

@@ -241,39 +241,34 @@ class SplitZipReader:
             )
         disk, offset = self._data_start(member)
         inflater = zlib.decompressobj(-15) if member.compress_type == DEFLATED else None
+
+        def pieces() -> Iterator[bytes]:
+            end = (disk, offset)
+            for end_disk, end_offset, chunk in self._vol.iter_range(
+                disk, offset, member.compress_size
+            ):
+                end = (end_disk, end_offset)
+                yield from ((chunk,) if inflater is None else _inflate(inflater, chunk))
+            self._check_end(member, end)
+            if inflater is not None:
+                yield from _inflate(inflater, b"", final=True)
+                if not inflater.eof and member.compress_size:
+                    raise ChecksumError(
+                        f"{member.name} in {self.name}: deflate stream ends early "
+                        f"(CRC error): the archive is damaged; download it again"
+                    )
+
         crc = 0
         produced = 0
-        end = (disk, offset)
-        for end_disk, end_offset, chunk in self._vol.iter_range(
-            disk, offset, member.compress_size
-        ):
-            end = (end_disk, end_offset)
-            pieces = iter((chunk,)) if inflater is None else _inflate(inflater, chunk)
-            for piece in pieces:
-                produced += len(piece)
-                if produced > member.file_size:
-                    raise ChecksumError(
-                        f"{member.name} in {self.name} inflates past its declared "
-                        f"{member.file_size:,} bytes: the archive is damaged or hostile"
-                    )
-                crc = zlib.crc32(piece, crc)
-                yield piece
-        self._check_end(member, end)
-        if inflater is not None:
-            for piece in _inflate(inflater, b"", final=True):
-                produced += len(piece)
-                if produced > member.file_size:
-                    raise ChecksumError(
-                        f"{member.name} in {self.name} inflates past its declared "
-                        f"{member.file_size:,} bytes: the archive is damaged or hostile"
-                    )
-                crc = zlib.crc32(piece, crc)
-                yield piece
-            if not inflater.eof and member.compress_size:
+        for piece in pieces():
+            produced += len(piece)
+            if produced > member.file_size:
                 raise ChecksumError(
-                    f"{member.name} in {self.name}: deflate stream ends early "
-                    f"(CRC error): the archive is damaged; download it again"
+                    f"{member.name} in {self.name} inflates past its declared "
+                    f"{member.file_size:,} bytes: the archive is damaged or hostile"
                 )
+            crc = zlib.crc32(piece, crc)
+            yield piece
         if produced != member.file_size:
             raise ChecksumError(
                 f"{member.name} in {self.name}: {produced:,} bytes, expected "
