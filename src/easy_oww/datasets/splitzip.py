@@ -42,6 +42,7 @@ _CDIR = struct.Struct("<4s6H3L5H2L")  # central directory file header, 46 bytes
 _CDIR_SIG = b"PK\x01\x02"
 _LOCAL = struct.Struct("<4s5H3L2H")  # local file header, 30 bytes
 _LOCAL_SIG = b"PK\x03\x04"
+_DESCRIPTOR_SIG = b"PK\x07\x08"  # data descriptor (also zip -s's spanning marker)
 
 
 class ArchiveError(EasyOwwError):
@@ -193,13 +194,14 @@ class SplitZipReader:
         _require_present(paths)
         self.paths = paths
         self._vol = _Volumes(paths)
+        self._check_volume_sizes()
         if eocd.get("z64_pending"):
             record = self._vol.read(eocd["z64_disk"], eocd["z64_offset"], _Z64_EOCD.size)
             if record[:4] != _Z64_EOCD_SIG:
                 raise ArchiveError(f"{self.name}: zip64 end record not found: damaged archive")
             _apply_z64_record(eocd, record)
         self._members = self._read_central_directory(eocd)
-        self._check_volume_sizes()
+        self._check_member_starts()
         self._layout = sorted(self._members, key=lambda m: (m.disk, m.header_offset))
         self._next_start = {
             a.index: (b.disk, b.header_offset)
@@ -331,13 +333,18 @@ class SplitZipReader:
         return members
 
     def _check_volume_sizes(self) -> None:
-        # zip -s cuts every volume but the last at the same size; a shorter one was cut off.
+        # zip -s cuts every volume but the last at the same size, except that it never splits
+        # a header or record: one that does not fit goes whole to the next volume. So a
+        # shorter volume is fine only when the next one opens with a record too long for the
+        # room left; anything else means the volume was cut off.
         inner = self._vol.sizes[:-1]
         if len(inner) >= 2:
             full = max(inner)
             for disk, size in enumerate(inner):
-                if size < full:
+                if size < full and size + self._record_length(disk + 1) <= full:
                     raise self._vol.truncated(disk)
+
+    def _check_member_starts(self) -> None:
         for member in self._members:
             if member.disk >= len(self.paths):
                 raise ArchiveError(
@@ -346,6 +353,26 @@ class SplitZipReader:
                 )
             if member.header_offset + _LOCAL.size > self._vol.sizes[member.disk]:
                 raise self._vol.truncated(member.disk)
+
+    def _record_length(self, disk: int) -> int:
+        """Length of the zip record at the start of ``disk`` (0 if none starts there)."""
+        head = self._vol.read(disk, 0, min(self._vol.sizes[disk], _CDIR.size))
+        sig = head[:4]
+        if sig == _LOCAL_SIG and len(head) >= _LOCAL.size:
+            nlen, elen = struct.unpack_from("<2H", head, 26)
+            return _LOCAL.size + nlen + elen
+        if sig == _CDIR_SIG and len(head) >= _CDIR.size:
+            nlen, elen, clen = struct.unpack_from("<3H", head, 28)
+            return _CDIR.size + nlen + elen + clen
+        if sig == _DESCRIPTOR_SIG:
+            return 24  # 16, or 24 with zip64 sizes: either way whole
+        if sig == _EOCD_SIG and len(head) >= _EOCD.size:
+            return _EOCD.size + struct.unpack_from("<H", head, 20)[0]
+        if sig == _Z64_EOCD_SIG and len(head) >= 12:
+            return 12 + struct.unpack_from("<Q", head, 4)[0]
+        if sig == _Z64_LOCATOR_SIG:
+            return _Z64_LOCATOR.size
+        return 0
 
     def _data_start(self, member: ZipMember) -> tuple[int, int]:
         header = self._vol.read(member.disk, member.header_offset, _LOCAL.size)
@@ -497,6 +524,11 @@ def _find_end_record(last: Path) -> tuple[int, dict[str, int]]:
         eocd = {"cd_disk": cd_disk, "cd_offset": cd_offset, "cd_size": cd_size,
                 "entries": entries}
         disks = this_disk + 1
+        if size - len(tail) + pos == 0 and this_disk == cd_disk and cd_size and this_disk:
+            # Info-ZIP pushes an end record that no longer fits into a volume of its own but
+            # still numbers it as the volume before: the central directory cannot end at
+            # offset 0 of the file that holds it, so the .zip is one volume further on.
+            disks += 1
         loc = pos - _Z64_LOCATOR.size
         if loc >= 0 and tail[loc : loc + 4] == _Z64_LOCATOR_SIG:
             _s, z64_disk, z64_offset, total_disks = _Z64_LOCATOR.unpack_from(tail, loc)
