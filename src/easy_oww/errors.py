@@ -44,6 +44,10 @@ class LockTimeoutError(TryLaterError):
 class DownloadError(EasyOwwError):
     """A file could not be downloaded (after retries, or at once for 403/404)."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status that refused it, when one did
+
 
 class NetworkError(DownloadError):
     """The server could not be reached at all (offline, DNS, refused)."""

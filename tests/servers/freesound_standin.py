@@ -977,6 +977,7 @@ class FreesoundStandin:
         self.per_minute = per_minute
         self.per_day = per_day
         self.preview_seconds = preview_seconds
+        self.preview_delay = 0.0  # seconds each preview/image answer waits (a slow CDN)
         self._clock = clock or time.monotonic
         self._offset = 0.0
         self._host = host
@@ -1239,6 +1240,7 @@ class FreesoundStandin:
                     self._stats["total"] += 1
                     self._log.append(record)
                 resp = self._media(path, h.headers.get("Range"), method)
+                delay = self.preview_delay
             else:
                 with self._lock:
                     self._stats["total"] += 1

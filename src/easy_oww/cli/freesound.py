@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ Examples:
   easy-oww freesound grow --samples 200 --query rain --license cc0,by
   easy-oww freesound status --json
   easy-oww freesound history
+  easy-oww freesound audio --sample-rate 16000   # the samples' sound, as 16 kHz WAV
   easy-oww freesound verify
   easy-oww freesound export library.json
   easy-oww freesound visualize library.html
@@ -320,7 +322,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if lib is None:
         counts: dict[str, Any] = {"samples": 0, "edges": 0, "expanded": 0, "frontier": 0,
                                   "seen": 0, "pending_edges": 0, "deleted": 0, "problems": 0,
-                                  "db_bytes": 0, "runs": 0, "last_run": None}
+                                  "db_bytes": 0, "runs": 0, "last_run": None, "audio": 0,
+                                  "audio_bytes": 0}
         fingerprint = None
     else:
         with lib:
@@ -338,6 +341,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
         "deleted": counts["deleted"],
         "problems": counts["problems"],
         "runs": counts["runs"],
+        "audio": counts["audio"],
+        "audio_bytes": counts["audio_bytes"],
     }
     if as_json:
         click.echo(json.dumps(doc))
@@ -352,6 +357,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"Seen:      {doc['seen']} ids known, not stored")
     click.echo(f"Budget:    {doc['requests_today']}/{doc['daily_budget']} requests today, "
                f"resets {doc['budget_resets_at']}")
+    click.echo(f"Audio:     {doc['audio']} files, {_human_bytes(doc['audio_bytes'])}")
     click.echo(f"Backups:   {doc['backups']}")
     click.echo(f"Size:      {_human_bytes(doc['db_bytes'])}")
     click.echo(f"Last run:  {doc['last_run'] or 'never'}  ({doc['runs']} runs, "
@@ -400,13 +406,16 @@ def _dash(value: Any) -> str:
 @freesound.command(epilog="""\b
 Examples:
   easy-oww freesound verify
-  easy-oww freesound verify --json""")
+  easy-oww freesound verify --deep --json""")
+@click.option("--deep", is_flag=True, help="Also re-hash every audio file (sha256).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @freesound_options
 @click.pass_context
-def verify(ctx: click.Context, as_json: bool) -> None:
-    """Integrity check, edges to missing samples, counts. Exit 1 on any problem."""
+def verify(ctx: click.Context, deep: bool, as_json: bool) -> None:
+    """Integrity check, edges to missing samples, counts, audio files present and of the
+    recorded size. Exit 1 on any problem."""
     from easy_oww.freesound import FreesoundLibrary
+    from easy_oww.freesound.audio import verify_audio
     from easy_oww.freesound.store import DB_NAME
 
     folder = library_folder(ctx)
@@ -414,18 +423,132 @@ def verify(ctx: click.Context, as_json: bool) -> None:
         raise click.exceptions.BadParameter(f"no Freesound library at {folder}",
                                             param_hint="--library")
     with FreesoundLibrary(folder, create=False) as lib:
-        problems = lib.verify()
+        problems = lib.verify() + verify_audio(lib, deep=deep)
         counts = lib.stats().as_dict()
     if as_json:
-        click.echo(json.dumps({"ok": not problems, "problems": problems, **counts}))
+        # `problems` is the list found now; the count of problems recorded by past runs
+        # (skipped samples, failed previews) goes under its own name.
+        doc = {"ok": not problems, **counts, "recorded_problems": counts["problems"],
+               "problems": problems}
+        click.echo(json.dumps(doc))
     else:
         for problem in problems:
             click.echo(f"PROBLEM: {problem}")
         click.echo(f"{'OK' if not problems else 'FAILED'}: {counts['samples']} samples, "
-                   f"{counts['edges']} edges, {counts['seen']} seen, integrity "
+                   f"{counts['edges']} edges, {counts['seen']} seen, {counts['audio']} audio "
+                   f"files, integrity "
                    f"{'ok' if not problems else 'see above'} ({folder / DB_NAME})")
     if problems:
         ctx.exit(EXIT_FAILED)
+
+
+# --------------------------------------------------------------------------------------- audio
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound audio                         # every stored sample's HQ MP3 preview
+  easy-oww freesound audio --sample-rate 16000     # 16-bit mono WAV, ready for openWakeWord
+  easy-oww freesound audio --quality lq-ogg --limit 100 --jobs 8
+  easy-oww freesound audio --json
+
+\b
+Files go to <library>/audio/<id>.mp3 (.ogg, or .wav with --sample-rate). Previews need no
+API key and cost no API budget. Run it again after `grow` to fetch the new samples' audio;
+an interrupted run resumes where it stopped.""")
+@click.option("--quality", type=click.Choice(["hq-mp3", "hq-ogg", "lq-mp3", "lq-ogg"]),
+              default="hq-mp3", show_default=True, help="Which of Freesound's previews.")
+@click.option("--sample-rate", type=click.IntRange(8000, 48000), default=None, metavar="HZ",
+              help="Convert to 16-bit mono WAV at this rate (openWakeWord: 16000); "
+                   "default: keep the preview as served.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most this many files this run.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Files fetched at once.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON line per file and a summary line.")
+@freesound_options
+@click.pass_context
+def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int | None,
+          jobs: int, as_json: bool) -> None:
+    """Fetch the audio of every stored sample that has none yet (Freesound's previews)."""
+    from easy_oww.datasets.fetch import Fetcher, FetchOptions
+    from easy_oww.freesound import FreesoundLibrary
+    from easy_oww.freesound.audio import AudioOptions, fetch_audio
+    from easy_oww.freesound.store import DB_NAME
+
+    folder = library_folder(ctx)
+    if not (folder / DB_NAME).exists():
+        raise click.exceptions.BadParameter(
+            f"no Freesound library at {folder}; grow one first with `easy-oww freesound grow`",
+            param_hint="--library")
+    quiet, verbose = get_flag(ctx, "quiet"), get_flag(ctx, "verbose")
+    options = AudioOptions(quality=quality, sample_rate=sample_rate, limit=limit, jobs=jobs)
+    fetcher = Fetcher(FetchOptions(connections=1, verbose=verbose),
+                      user_agent="easy-oww (freesound audio)")
+    display = _AudioDisplay(as_json=as_json, quiet=quiet)
+    with FreesoundLibrary(folder, create=False) as lib:
+        display.total = len(lib.audio_wanted(quality, sample_rate, limit))
+        with display:
+            result = fetch_audio(lib, options, fetcher=fetcher, on_file=display.file_done)
+    summary = dict(result.as_dict(), summary=True, library=str(folder))
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        click.echo(f"Fetched {result.fetched} audio files ({_human_bytes(result.transferred)} "
+                   f"downloaded); the library has {result.files} audio files, "
+                   f"{_human_bytes(result.bytes)} ({folder / 'audio'}).")
+    for sound_id, message in result.failed[:5]:
+        _echo_err(f"sound {sound_id}: {message}")
+    if len(result.failed) > 5:
+        _echo_err(f"... and {len(result.failed) - 5} more (recorded as problems).")
+    if result.stopped == "interrupted":
+        _echo_err("Interrupted; every finished file is saved, partial ones resume next time.")
+        ctx.exit(EXIT_INTERRUPTED)
+    if result.stopped == "terminated":
+        _echo_err("Terminated; every finished file is saved, partial ones resume next time.")
+        ctx.exit(EXIT_TERMINATED)
+    if result.failed:
+        _echo_err(f"{len(result.failed)} of {result.wanted} files failed; run the same "
+                  "command again to retry them.")
+        ctx.exit(EXIT_FAILED)
+
+
+class _AudioDisplay:
+    """A rich bar of files on a terminal; a plain line every 25 files otherwise."""
+
+    def __init__(self, *, as_json: bool, quiet: bool) -> None:
+        self.as_json, self.quiet = as_json, quiet or as_json
+        self.total = 0
+        self.done = 0
+        self.bar: Any = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _AudioDisplay:
+        if not self.quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn("audio"), BarColumn(), MofNCompleteColumn(),
+                                console=Console(stderr=True))
+            self.task = self.bar.add_task("audio", total=self.total)
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def file_done(self, audio: Any, sound_id: int, error: str | None) -> None:
+        with self._lock:
+            self.done += 1
+            if self.as_json:
+                line = ({"id": sound_id, "error": error} if audio is None else
+                        {"id": sound_id, "path": audio.path, "bytes": audio.bytes})
+                sys.stdout.write(json.dumps(line) + "\n")
+                sys.stdout.flush()
+            elif self.bar is not None:
+                self.bar.update(self.task, completed=self.done)
+            elif not self.quiet and (self.done % 25 == 0 or self.done == self.total):
+                _echo_err(f"  {self.done}/{self.total} audio files")
 
 
 # --------------------------------------------------------------------------------------- backups

@@ -525,7 +525,7 @@ class Fetcher:
                     403: "is forbidden", 404: "was not found",
                     410: "is gone"}.get(status, f"was refused (HTTP {status})")
             raise DownloadError(f"{request.url} {what} (HTTP {status}); check the URL in the "
-                                "catalog or your network's proxy")
+                                "catalog or your network's proxy", status=status)
 
     def probe(self, request: FetchRequest) -> Remote:
         """HEAD the URL (a tiny ranged GET where HEAD is refused) to learn size and validator."""

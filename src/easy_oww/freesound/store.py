@@ -21,6 +21,8 @@ Tables (schema version in ``PRAGMA user_version``, migrations in ``MIGRATIONS``)
 - ``pending_edges``: edges waiting for an endpoint to be stored; materialised in the same
   transaction that stores it.
 - ``seeds``: progress through each text search; ``runs``: history; ``problems``: skipped items.
+- ``audio`` (version 2): the preview fetched for a sample (``freesound audio``): its path
+  relative to the library folder, size, sha256 and the settings it was made with.
 """
 
 from __future__ import annotations
@@ -107,6 +109,18 @@ MIGRATIONS: list[str] = [
     CREATE TABLE problems (
         id INTEGER PRIMARY KEY, at TEXT NOT NULL, run_id INTEGER, sound_id INTEGER,
         what TEXT NOT NULL
+    );
+    """,
+    # version 2
+    """
+    CREATE TABLE audio (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        quality TEXT NOT NULL,
+        sample_rate INTEGER,
+        fetched_at TEXT NOT NULL
     );
     """,
 ]
@@ -204,9 +218,23 @@ class LibraryStats:
     db_bytes: int
     runs: int
     last_run: str | None
+    audio: int = 0  # samples with a fetched audio file
+    audio_bytes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AudioFile:
+    """A sample's audio on disk; ``path`` is relative to the library folder."""
+
+    id: int
+    path: str
+    bytes: int
+    sha256: str
+    quality: str  # the preview it came from: hq-mp3, hq-ogg, lq-mp3, lq-ogg
+    sample_rate: int | None  # None: the preview as served; else 16-bit mono WAV at this rate
 
 
 def _sqlite_header_problem(path: Path) -> str | None:
@@ -555,6 +583,41 @@ class FreesoundLibrary:
             (sound_id,),
         )
 
+    # ----------------------------------------------------------------- audio
+    def audio_wanted(self, quality: str, sample_rate: int | None,
+                     limit: int | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """(id, previews) of stored samples with no audio made with these settings."""
+        rows = self._read(
+            "SELECT s.id, s.previews FROM samples s LEFT JOIN audio a ON a.id = s.id "
+            "WHERE s.deleted = 0 AND (a.id IS NULL OR a.quality != ?1 "
+            "OR a.sample_rate IS NOT ?2) ORDER BY s.id LIMIT ?3",
+            (quality, sample_rate, -1 if limit is None else limit),
+        )
+        return [(sound_id, json.loads(previews) if previews else {}) for sound_id, previews
+                in rows]
+
+    def audio_of(self, sound_id: int) -> AudioFile | None:
+        rows = self._read("SELECT id, path, bytes, sha256, quality, sample_rate FROM audio "
+                          "WHERE id = ?", (sound_id,))
+        return AudioFile(*rows[0]) if rows else None
+
+    def audio_files(self) -> list[AudioFile]:
+        return [AudioFile(*row) for row in self._read(
+            "SELECT id, path, bytes, sha256, quality, sample_rate FROM audio ORDER BY id")]
+
+    def record_audio(self, audio: AudioFile) -> None:
+        """Remember a sample's audio file (one durable transaction; replaces an older one)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO audio VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (audio.id, audio.path, audio.bytes, audio.sha256, audio.quality,
+                 audio.sample_rate, utc_now()),
+            )
+
+    def forget_audio(self, sound_id: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM audio WHERE id = ?", (sound_id,))
+
     # ----------------------------------------------------------------- crawl state
     def remember_seen(
         self, data: Mapping[str, Any] | None, sound_id: int, *, status: str = "candidate",
@@ -604,6 +667,12 @@ class FreesoundLibrary:
                 "deleted = max(deleted, ?) WHERE id = ?",
                 (state, note, int(deleted), sound_id),
             )
+
+    def mark_deleted(self, sound_id: int, note: str) -> None:
+        """Deleted on Freesound: kept with its links, no longer asked about."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE samples SET deleted = 1, note = ? WHERE id = ?",
+                         (note, sound_id))
 
     def mark_seen_bad(self, sound_id: int, status: str, note: str) -> None:
         with self.transaction() as conn:
@@ -698,6 +767,8 @@ class FreesoundLibrary:
             "pending_edges": one("SELECT count(*) FROM pending_edges"),
             "deleted": one("SELECT count(*) FROM samples WHERE deleted != 0"),
             "problems": one("SELECT count(*) FROM problems"),
+            "audio": one("SELECT count(*) FROM audio"),
+            "audio_bytes": one("SELECT coalesce(sum(bytes), 0) FROM audio"),
         }
 
     @contextlib.contextmanager
@@ -751,6 +822,9 @@ class FreesoundLibrary:
                 "SELECT count(*) FROM samples WHERE json_valid(raw) = 0",
             "samples whose raw id differs":
                 "SELECT count(*) FROM samples WHERE json_extract(raw, '$.id') != id",
+            "audio files of samples not stored":
+                "SELECT count(*) FROM audio a WHERE NOT EXISTS "
+                "(SELECT 1 FROM samples s WHERE s.id = a.id)",
         }
         for label, sql in checks.items():
             count = self._read(sql)[0][0]
