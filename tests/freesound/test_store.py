@@ -199,6 +199,31 @@ def test_migration_from_empty_and_refusal_of_newer_schema(library_dir):
         FreesoundLibrary(library_dir)
 
 
+def test_version_1_library_and_its_backups_upgrade_in_place(library_dir, tmp_path):
+    """A library made before the audio table (schema 1) keeps every sample on upgrade, and
+    its old backups still restore."""
+    from easy_oww.freesound.store import MIGRATIONS
+
+    with FreesoundLibrary(library_dir) as lib:
+        lib.add_sample(make_sound(7))
+        lib.add_sample(make_sound(8))
+        lib.add_edge(7, 8, "similar", 0.5)
+    with sqlite3.connect(library_dir / DB_NAME) as conn:  # back to what version 1 wrote
+        conn.execute("DROP TABLE audio")
+        conn.execute("PRAGMA user_version = 1")
+    assert "CREATE TABLE audio" not in MIGRATIONS[0]
+    old_backup = library_dir / "backups" / "freesound_library_backup_2nodes_20261101_120000.db.gz"
+    old_backup.parent.mkdir()
+    old_backup.write_bytes(gzip.compress((library_dir / DB_NAME).read_bytes()))
+    with FreesoundLibrary(library_dir) as lib:
+        assert lib.schema_version == SCHEMA_VERSION == 2
+        assert lib.stored_ids() == {7, 8} and lib.stats().edges == 1
+        assert lib.stats().audio == 0 and lib.verify() == []
+    restore_backup(library_dir, old_backup.name)
+    with FreesoundLibrary(library_dir) as lib:
+        assert lib.schema_version == SCHEMA_VERSION and lib.stored_ids() == {7, 8}
+
+
 def _fill(library_dir, count):
     with FreesoundLibrary(library_dir) as lib:
         for sound_id in range(1, count + 1):
