@@ -197,3 +197,30 @@ def test_archive_escaping_its_folder_is_refused_end_to_end(tmp_path, faulty_serv
     assert not list(tmp_path.rglob("escaped.txt"))
     rows = run_cli(tmp_path, "download", "--status", "--json", "--workspace", str(ws)).json()
     assert rows[0]["status"] != "cached"
+
+
+def test_clean_spares_a_temp_folder_whose_extraction_holds_its_lock(tmp_path):
+    import os
+
+    from easy_oww.datasets import DatasetManager
+    from easy_oww.datasets.unpack import temp_dir
+    from easy_oww.datasets.unpacking import extraction_lock
+
+    ws = tmp_path / "ws"
+    into = ws / "datasets" / "fsd" / "dev"
+    temp = temp_dir(into, "FSD50K.dev_audio.zip")
+    temp.mkdir(parents=True)
+    (temp / "member.tmp").write_bytes(b"x" * 5000)
+    hour_ago = os.stat(temp).st_mtime - 3600  # idle for an hour: a slow member, a stalled drive
+    for path in (temp / "member.tmp", temp):
+        os.utime(path, (hour_ago, hour_ago))
+    lock = extraction_lock(DatasetManager(workspace=ws), temp)
+    with lock:  # what a running extraction holds
+        busy = run_cli(tmp_path, "clean", "--dry-run", "--workspace", str(ws))
+        assert busy.code == 0 and "orphan temporary folder" not in busy.out
+        run_cli(tmp_path, "clean", "--workspace", str(ws))
+        assert (temp / "member.tmp").exists()
+    idle = run_cli(tmp_path, "clean", "--dry-run", "--workspace", str(ws))
+    assert "orphan temporary folder" in idle.out
+    assert run_cli(tmp_path, "clean", "--workspace", str(ws)).code == 0
+    assert not temp.exists()

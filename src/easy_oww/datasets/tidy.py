@@ -42,6 +42,18 @@ def _in_use(manager: DatasetManager, dest: Path) -> bool:
     return False
 
 
+def _extracting(manager: DatasetManager, temp: Path) -> bool:
+    from easy_oww.datasets.unpacking import extraction_lock
+
+    lock = extraction_lock(manager, temp)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
 def plan_clean(manager: DatasetManager) -> list[Removal]:
     """What `clean` would delete: abandoned parts, orphan temp folders, extracted archives."""
     root = manager.datasets_dir
@@ -68,8 +80,11 @@ def plan_clean(manager: DatasetManager) -> list[Removal]:
             if sidecar.exists():
                 out.append(Removal(sidecar, _size(sidecar), "its resume record"))
     for temp in sorted(root.rglob(".easy-oww-unpack-tmp.*")):
+        if not temp.is_dir() or _extracting(manager, temp):
+            continue
+        # Unlocked, yet touched lately: maybe an extraction run from Python without a manager.
         newest = max([p.stat().st_mtime for p in temp.rglob("*")] + [temp.stat().st_mtime])
-        if temp.is_dir() and now - newest > BUSY_SECONDS:
+        if now - newest > BUSY_SECONDS:
             out.append(Removal(temp, _size(temp), "orphan temporary folder of an extraction"))
     manifest = manager.cache.load()
     for key, entry in manifest["datasets"].items():

@@ -5,14 +5,24 @@ marked removed, so a re-run does not fetch them again)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filelock import FileLock, Timeout
+
 from easy_oww.datasets.catalog import DEFAULT_MAX_RATIO, Dataset
+from easy_oww.datasets.fetch import lock_path
+from easy_oww.errors import LockTimeoutError
 
 if TYPE_CHECKING:
     from easy_oww.datasets.cache import CacheManager
     from easy_oww.datasets.manager import DatasetManager
 
+
+def extraction_lock(manager: DatasetManager, temp: Path) -> FileLock:
+    """Held while an archive is extracted through the temp folder `temp`: a second process
+    waits instead of clearing that folder under the first, and `clean` leaves it alone."""
+    return FileLock(str(lock_path(manager.cache_dir / "locks", temp)))
 
 
 @dataclass
@@ -32,26 +42,45 @@ class UnpackOptions:
 def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOptions) -> None:
     # Imported here: numpy and libsoxr are worth loading only when there is work for them.
     from easy_oww.datasets.audio import WavResampler
-    from easy_oww.datasets.unpack import extract
+    from easy_oww.datasets.unpack import extract, temp_dir
 
-    entry = manager.cache.entry(dataset.key) or {}
-    recorded = entry.get("files", {})
     archives: list[str] = []
     for spec in dataset.unpack_for(options.split_of(dataset)):
-        if all(recorded.get(p, {}).get("removed") for p in spec.files) and members_intact(
-                manager.cache, dataset, entry, spec.files[0]):
-            continue  # extracted by an earlier run, archives already gone
         volumes = [manager.datasets_dir / p for p in spec.files]
-        transform = WavResampler(options.sample_rate) if (
-            options.sample_rate and spec.audio) else None
-        results = extract(volumes if len(volumes) > 1 else volumes[0],
-                          manager.datasets_dir / spec.into, fmt=spec.format,  # type: ignore[arg-type]
-                          strip_components=spec.strip_components, transform=transform,
-                          max_ratio=spec.max_ratio or DEFAULT_MAX_RATIO)
-        manager.cache.record_files(dataset.key, [
-            {"path": r.path, "size": r.size, "hash": f"sha256:{r.sha256}", "member": True,
-             "source": spec.files[-1], **({"settings": r.settings} if r.settings else {})}
-            for r in results if r.kind == "file"])
+        into = manager.datasets_dir / spec.into
+        lock = extraction_lock(manager, temp_dir(into, volumes[-1].name))
+        timeout = manager.fetcher.options.lock_timeout
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            manager.fetcher.progress.log(f"{dataset.key}: another easy-oww process is "
+                                         f"extracting {volumes[-1].name}; waiting")
+        try:
+            lock.acquire(timeout=timeout)  # re-entrant: a no-op when the first try got it
+        except Timeout:
+            raise LockTimeoutError(
+                f"{dataset.key}: another easy-oww process is still extracting "
+                f"{volumes[-1].name} after {timeout:.0f} s; try again when it has finished"
+            ) from None
+        try:
+            # Read under the lock: a process we waited for may have finished this archive.
+            entry = manager.cache.entry(dataset.key) or {}
+            recorded = entry.get("files", {})
+            if all(recorded.get(p, {}).get("removed") for p in spec.files) and members_intact(
+                    manager.cache, dataset, entry, spec.files[0]):
+                continue  # extracted by an earlier run, archives already gone
+            transform = WavResampler(options.sample_rate) if (
+                options.sample_rate and spec.audio) else None
+            results = extract(volumes if len(volumes) > 1 else volumes[0], into,
+                              fmt=spec.format,  # type: ignore[arg-type]
+                              strip_components=spec.strip_components, transform=transform,
+                              max_ratio=spec.max_ratio or DEFAULT_MAX_RATIO)
+            manager.cache.record_files(dataset.key, [
+                {"path": r.path, "size": r.size, "hash": f"sha256:{r.sha256}", "member": True,
+                 "source": spec.files[-1], **({"settings": r.settings} if r.settings else {})}
+                for r in results if r.kind == "file"])
+        finally:
+            lock.release(force=True)
         archives.extend(spec.files)
     if options.keep_archives:
         return
