@@ -228,7 +228,7 @@ class DatasetManager:
         for column in ("Dataset", "Size", "Priority", "Status"):
             table.add_column(column, no_wrap=True)
         table.add_column("Path", overflow="fold")
-        marks = {"cached": "[green]✓ cached", "missing": "-", "corrupt": "[red]✗ corrupt",
+        marks = {"cached": "[green]✓ cached", "missing": "missing", "corrupt": "[red]✗ corrupt",
                  "stale": "[yellow]stale"}
         for row in self.status():
             if row.status == "partial":
@@ -240,7 +240,11 @@ class DatasetManager:
             approx = self.catalog.get(row.key).approx_size
             if row.size_bytes is None and approx:
                 size = f"~{human_bytes(approx)}"  # exact once the Hub/Zenodo listing is fetched
-            table.add_row(row.name, size, row.priority.capitalize(), mark, row.path)
+            # Relative to the folder in the title: the full paths wrapped over three lines.
+            where = Path(row.path)
+            if where.is_relative_to(self.datasets_dir):
+                where = where.relative_to(self.datasets_dir)
+            table.add_row(row.name, size, row.priority.capitalize(), mark, str(where))
         console.print(table)
 
     def get_dataset_info(self) -> list[dict[str, Any]]:
