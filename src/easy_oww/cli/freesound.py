@@ -27,6 +27,7 @@ Examples:
   easy-oww freesound history
   easy-oww freesound audio --sample-rate 16000   # the samples' sound, as 16 kHz WAV
   easy-oww freesound verify
+  easy-oww freesound import-pickle freesound_library.pkl   # from the seed project
   easy-oww freesound export library.json
   easy-oww freesound visualize library.html
   easy-oww freesound backups list
@@ -549,6 +550,50 @@ class _AudioDisplay:
                 self.bar.update(self.task, completed=self.done)
             elif not self.quiet and (self.done % 25 == 0 or self.done == self.total):
                 _echo_err(f"  {self.done}/{self.total} audio files")
+
+
+# --------------------------------------------------------------------------------------- import
+@freesound.command("import-pickle", epilog="""\b
+Examples:
+  easy-oww freesound import-pickle data/freesound_library/freesound_library.pkl
+  easy-oww freesound import-pickle old.pkl --library /data/team_library --json
+
+\b
+The file is read without running anything it names: only plain data and networkx graphs
+load, anything else refuses the whole file. Importing twice adds nothing.""")
+@click.argument("pickle_file", metavar="FILE", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@freesound_options
+@click.pass_context
+def import_pickle(ctx: click.Context, pickle_file: str, as_json: bool) -> None:
+    """Carry over the seed project's freesound_library.pkl (samples, similar edges, its
+    sound cache), in one transaction."""
+    from easy_oww.freesound import FreesoundLibrary
+    from easy_oww.freesound.crawl import grow_lock
+    from easy_oww.freesound.seed_pickle import import_seed_pickle, load_seed_state
+
+    folder = library_folder(ctx)
+    state = load_seed_state(pickle_file)  # a refused or damaged file creates no library
+    with grow_lock(folder), FreesoundLibrary(folder) as lib:
+        run = lib.start_run()
+        result = None
+        try:
+            result = import_seed_pickle(lib, pickle_file, state)
+        finally:
+            lib.update_run(run, samples_added=result.samples if result else 0, requests=0,
+                           status="imported" if result else "failed", finished=True)
+        stats = lib.stats()
+    doc = {**result.as_dict(), "library_samples": stats.samples,
+           "library_edges": stats.edges, "library": str(folder)}
+    if as_json:
+        click.echo(json.dumps(doc))
+        return
+    click.echo(f"Imported {result.samples} samples ({result.already} already there), "
+               f"{result.edges} similar edges and {result.seen} cached sounds from "
+               f"{pickle_file}; {result.expanded} marked expanded.")
+    for reason, count in sorted(result.skipped.items()):
+        click.echo(f"  left out: {count} {reason}")
+    click.echo(f"The library has {stats.samples} samples and {stats.edges} edges ({folder}).")
 
 
 # --------------------------------------------------------------------------------------- backups

@@ -434,6 +434,9 @@ class FreesoundLibrary:
     def has(self, sound_id: int) -> bool:
         return bool(self._read("SELECT 1 FROM samples WHERE id = ?", (sound_id,)))
 
+    def seen_ids(self) -> set[int]:
+        return {row[0] for row in self._read("SELECT id FROM seen")}
+
     def stored_ids(self) -> set[int]:
         return {row[0] for row in self._read("SELECT id FROM samples")}
 
