@@ -87,7 +87,8 @@ def test_sample_rate_converts_to_16k_mono_wav_and_replaces_previews(fs, grown):
         assert abs(info.frames - len(source) * 16000 / source_rate) <= 2
         assert hashlib.sha256((grown["library"] / path).read_bytes()).hexdigest() == sha
     # the five previews fetched first were converted, not fetched again
-    assert len({r["path"] for r in preview_requests(fs) if r["method"] == "GET"}) == 30
+    gets = [r["path"] for r in preview_requests(fs) if r["method"] == "GET"]
+    assert len(gets) == len(set(gets)) == 30
 
 
 def test_interrupted_run_keeps_finished_files_and_resumes(fs, grown):
@@ -183,18 +184,20 @@ def test_missing_or_changed_file_is_found_by_verify_and_fetched_again(fs, grown)
     assert (grown["library"] / rows[changed][0]).read_bytes() == fs.preview_bytes(changed)
 
 
-def test_file_in_place_without_record_is_adopted(fs, grown):
-    """A crash between the rename and the commit: the next run keeps the file."""
+def test_file_in_place_without_record_is_fetched_again(fs, grown):
+    """A crash between the rename and the commit, or a file made with other settings: its
+    quality is unknown, so it is fetched again, never trusted."""
     with FreesoundLibrary(grown["library"]) as lib:
-        result = fetch_audio(lib, AudioOptions(jobs=1))
-        assert result.fetched == 30
-        victim = sorted(lib.stored_ids())[4]
+        assert fetch_audio(lib, AudioOptions(jobs=1, limit=5)).fetched == 5
+        victim, other = sorted(lib.stored_ids())[4], sorted(lib.stored_ids())[5]
         lib.forget_audio(victim)
-        fs.reset_stats()
+        path = grown["library"] / "audio" / f"{victim}.mp3"
+        path.write_bytes(fs.preview_bytes(other, "lq-mp3"))  # decodes, but is not its hq
         again = fetch_audio(lib, AudioOptions(jobs=1))
-        assert again.fetched == 1 and again.transferred == 0
-        assert lib.audio_of(victim).path == f"audio/{victim}.mp3"
-    assert preview_requests(fs) == []
+        assert again.fetched == 26 and again.failed == []
+        assert path.read_bytes() == fs.preview_bytes(victim, "hq-mp3")
+        record = lib.audio_of(victim)
+        assert (record.path, record.bytes) == (f"audio/{victim}.mp3", path.stat().st_size)
 
 
 def test_bad_usage(fs, grown, tmp_path):

@@ -9,8 +9,8 @@ page served with a 200 never passes as audio. With ``sample_rate`` the preview b
 
 The store records each file (path, size, sha256, settings) in its own durable transaction
 after the file is in place: a crash never loses a finished file, and the next run fetches
-only what is missing. A file in place without its record (a crash between the two) is
-adopted after a decode check instead of fetched again.
+only what is missing. A file in place without its record (a crash between the two, or one
+made with other settings) is fetched again rather than trusted.
 """
 
 from __future__ import annotations
@@ -227,42 +227,48 @@ def _fetch_one(library: FreesoundLibrary, fetcher: Fetcher, options: AudioOption
                sound_id: int, previews: dict) -> tuple[AudioFile, int]:
     folder = library.folder
     dest = audio_path(folder, sound_id, options.quality, options.sample_rate)
+    preview = audio_path(folder, sound_id, options.quality, None)
     old = library.audio_of(sound_id)
-    transferred = 0
-    if old is not None and old.path == _relative(folder, dest):
-        # Recorded at this path but wanted again: other settings (another rate) or damaged.
-        library.forget_audio(sound_id)
-        dest.unlink(missing_ok=True)
+    # Only a preview recorded with this quality (and intact) is reused, as the source of a
+    # conversion; any other file at these paths is fetched again: its quality is unknown.
+    reuse = (options.sample_rate is not None and old is not None and old.sample_rate is None
+             and old.quality == options.quality and old.path == _relative(folder, preview)
+             and _size(folder / old.path) == old.bytes)
+    if old is not None and not reuse and old.path in (_relative(folder, dest),
+                                                      _relative(folder, preview)):
+        library.forget_audio(sound_id)  # its file is about to be replaced
         old = None
-    elif dest.is_file():
-        # In place but not recorded: a crash came between the rename and the commit.
-        try:
-            _decode_check(dest)
-        except BadAudioError:
-            dest.unlink()
-    if not dest.is_file():
+    transferred = 0
+    if not reuse:
         url = previews.get(f"preview-{options.quality}")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise BadAudioError(f"sound {sound_id} has no {options.quality} preview in the "
                                 "library; run `easy-oww freesound grow` to refresh it")
-        preview = audio_path(folder, sound_id, options.quality, None)
-        if not preview.is_file():
-            fetched = fetcher.fetch(FetchRequest(url, preview, label=preview.name))
-            transferred = fetched.transferred
-        try:
-            _decode_check(preview)
-        except BadAudioError:
-            preview.unlink(missing_ok=True)  # never keep what is not audio
-            raise
-        if options.sample_rate:
-            _to_wav(preview, dest, options.sample_rate)
-            preview.unlink()
+        transferred = fetcher.fetch(FetchRequest(url, preview, label=preview.name)).transferred
+    try:
+        _decode_check(preview)
+    except BadAudioError:
+        preview.unlink(missing_ok=True)  # never keep what is not audio
+        raise
+    if options.sample_rate:
+        _to_wav(preview, dest, options.sample_rate)
     audio = AudioFile(sound_id, _relative(folder, dest), dest.stat().st_size, _sha256(dest),
                       options.quality, options.sample_rate)
     library.record_audio(audio)
+    # Tidy only after the commit: a crash before it leaves a stray file, never a record
+    # pointing at nothing.
+    if options.sample_rate:
+        preview.unlink(missing_ok=True)
     if old is not None and old.path != audio.path:
         (folder / old.path).unlink(missing_ok=True)  # made with other settings: replaced
     return audio, transferred
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 def _damaged(library: FreesoundLibrary, options: AudioOptions) -> list[tuple[int, dict]]:
@@ -271,10 +277,7 @@ def _damaged(library: FreesoundLibrary, options: AudioOptions) -> list[tuple[int
     for audio in library.audio_files():
         if audio.quality != options.quality or audio.sample_rate != options.sample_rate:
             continue
-        try:
-            intact = (library.folder / audio.path).stat().st_size == audio.bytes
-        except FileNotFoundError:
-            intact = False
+        intact = _size(library.folder / audio.path) == audio.bytes
         sample = None if intact else library.get(audio.id)
         if sample is not None and not sample["_deleted"]:
             damaged.append((audio.id, sample.get("previews") or {}))
