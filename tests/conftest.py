@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from tests.servers.faulty_http import FaultyServer
 from tests.servers.nginx import NginxServer
+
+# The suite (and CI) runs each property test on a fixed set of examples, so a run is
+# reproducible and a red CI means a change broke something. To hunt for new cases, run with
+# HYPOTHESIS_PROFILE=explore (fresh random examples on every run).
+settings.register_profile("fixed", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 
 
 @pytest.fixture

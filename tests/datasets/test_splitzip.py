@@ -147,7 +147,7 @@ def test_member_stream_reads_in_pieces(wav_tree: Path) -> None:
     assert head + rest == (wav_tree / "clips/notes.txt").read_bytes()
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     sizes=st.lists(st.integers(0, 150_000), min_size=1, max_size=6),
