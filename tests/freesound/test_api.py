@@ -104,6 +104,8 @@ def test_unreachable_server(env):
                              retries=1, backoff=0.001)
     with pytest.raises(ApiUnavailableError, match="cannot reach"):
         client.search("rain")
+    # nothing reached a server: no request counted, none taken from the day's budget
+    assert client.requests == 0 and budget.status()["requests_today"] == 0
 
 
 @pytest.mark.parametrize("kind", ["json"])

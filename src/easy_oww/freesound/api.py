@@ -195,6 +195,17 @@ class RateBudget:
             else:
                 time.sleep(wait)
 
+    def refund(self) -> None:
+        """Give back a request that never reached the server (no connection was made), so an
+        offline run does not spend the day's budget."""
+        with self._thread_lock, self._locked():
+            state = self._load(self._clock())
+            if state["used"] > 0:  # 0 after a new UTC day began meanwhile: nothing to give
+                state["used"] -= 1
+                if state["recent"]:
+                    state["recent"].remove(max(state["recent"]))
+                self._save(state)
+
     def exhaust(self) -> BudgetExhaustedError:
         """The server said the daily limit is reached: remember it for every process."""
         with self._thread_lock, self._locked():
@@ -223,6 +234,11 @@ class ApiRequestError(ApiUnavailableError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+# Failures before a connection existed: the request never reached Freesound, so it did not
+# count against the key there and must not count here.
+_NEVER_SENT = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError)
 
 
 class FreesoundClient:
@@ -285,6 +301,9 @@ class FreesoundClient:
                     redirect=True,
                 )
             except urllib3.exceptions.HTTPError as exc:
+                if isinstance(exc, _NEVER_SENT):
+                    self.budget.refund()
+                    self.requests -= 1
                 failures += 1
                 if failures > self.retries:
                     raise ApiUnavailableError(
