@@ -115,6 +115,29 @@ def test_interrupted_run_keeps_finished_files_and_resumes(fs, grown):
     assert not list((grown["library"] / "audio").glob("*.part*"))
 
 
+def test_sigkill_mid_run_loses_nothing_recorded_and_the_rerun_is_exact(fs, grown):
+    fs.preview_delay = 0.2
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "easy_oww", "freesound", "audio", "--json", "--jobs", "3",
+         "--sample-rate", "16000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    printed = [json.loads(proc.stdout.readline())["id"] for _ in range(4)]
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    recorded = audio_rows(grown)
+    assert set(printed) <= set(recorded) and len(recorded) < 30  # a printed file is recorded
+    fs.preview_delay = 0.0
+    out = run_cli(["freesound", "audio", "--sample-rate", "16000", "--json"])
+    assert out.returncode == 0, out.stderr
+    fetched = {line["id"] for line in json_lines(out.stdout)[:-1]}
+    assert fetched == set(audio_rows(grown)) - set(recorded)  # only what was not recorded
+    assert run_cli(["freesound", "verify", "--deep"]).returncode == 0
+    audio_dir = grown["library"] / "audio"
+    assert sorted(p.suffix for p in audio_dir.iterdir() if p.is_file()) == [".wav"] * 30
+
+
 def test_bad_previews_are_reported_and_the_rest_fetched(fs, grown):
     with FreesoundLibrary(grown["library"]) as lib:
         ids = sorted(lib.stored_ids())
