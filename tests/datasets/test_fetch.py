@@ -66,6 +66,19 @@ def test_plain_download_is_exact_and_leaves_no_part(faulty_server, tmp_path, pay
     assert_clean(request.dest)
 
 
+def test_a_dead_writers_sidecar_temp_file_is_swept(faulty_server, tmp_path, payload):
+    faulty_server.set_file("f.bin", payload)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".f.bin.part.json.k3j9x2aa.tmp"  # what a process killed mid-save leaves
+    other = out / ".g.bin.part.json.k3j9x2aa.tmp"  # another file's: not ours to touch
+    stale.write_bytes(b'{"version": 1')
+    other.write_bytes(b"{")
+    _, request, _ = fetch(faulty_server, tmp_path, payload)
+    assert request.dest.read_bytes() == payload
+    assert not stale.exists() and other.exists()
+
+
 def test_unknown_hash_records_sha256(faulty_server, tmp_path, payload):
     faulty_server.set_file("f.bin", payload)
     _, request, result = fetch(faulty_server, tmp_path, payload, known=False)

@@ -202,7 +202,10 @@ def test_archive_escaping_its_folder_is_refused_end_to_end(tmp_path, faulty_serv
 def test_clean_spares_a_temp_folder_whose_extraction_holds_its_lock(tmp_path):
     import os
 
+    from filelock import FileLock
+
     from easy_oww.datasets import DatasetManager
+    from easy_oww.datasets.fetch import lock_path
     from easy_oww.datasets.unpack import temp_dir
     from easy_oww.datasets.unpacking import extraction_lock
 
@@ -222,5 +225,13 @@ def test_clean_spares_a_temp_folder_whose_extraction_holds_its_lock(tmp_path):
         assert (temp / "member.tmp").exists()
     idle = run_cli(tmp_path, "clean", "--dry-run", "--workspace", str(ws))
     assert "orphan temporary folder" in idle.out
+    # a sidecar's temp file left by a process killed mid-save goes too, unless in use
+    stale = ws / "datasets" / "fsd" / ".x.zip.part.json.ab12cd34.tmp"
+    stale.write_bytes(b"{")
+    with FileLock(str(lock_path(ws / ".cache" / "locks", stale.parent / "x.zip"))):
+        busy = run_cli(tmp_path, "clean", "--dry-run", "--workspace", str(ws))
+        assert "temp file of an interrupted save" not in busy.out
+    swept = run_cli(tmp_path, "clean", "--dry-run", "--workspace", str(ws))
+    assert f"{stale} (1 B): temp file of an interrupted save" in swept.out
     assert run_cli(tmp_path, "clean", "--workspace", str(ws)).code == 0
     assert not temp.exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import email.utils
+import glob
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ from easy_oww.errors import (
     SizeMismatchError,
 )
 from easy_oww.progress import NullProgress, Task
+from easy_oww.workers import WorkerPool
 
 MiB = 1024 * 1024
 FATAL_STATUSES = {400, 401, 403, 404, 405, 410, 451}
@@ -611,6 +613,11 @@ class Fetcher:
             lock.release()
 
     def _fetch_locked(self, request: FetchRequest, label: str) -> FetchResult:
+        # A process that died mid-save left its sidecar's temp file; the lock says no one
+        # else is writing this file now.
+        for stale in request.dest.parent.glob(f".{glob.escape(request.dest.name)}"
+                                              ".part.json.*.tmp"):
+            stale.unlink(missing_ok=True)
         task = self.progress.task(label, request.size, 0)
         job = _Download(self, request, task)
         ok = False
@@ -871,14 +878,14 @@ class Fetcher:
         # A failure in one segment stops the others of this file, and only those.
         stop = threading.Event()
         outer_cancel, job.cancel = job.cancel, _LinkedEvent(job.cancel, stop)
-        threads = [threading.Thread(target=worker, name=f"segment-{i}", daemon=True)
-                   for i in range(n)]
         job.save_every = n * self.options.chunk  # a kill loses about one chunk a connection
+        pool = WorkerPool(worker, n, "segment")
         try:
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            pool.start().wait()
+        except BaseException:  # Ctrl-C when fetch runs in the main thread (Python API)
+            stop.set()
+            pool.wait(5)  # the segments stop before the part file is closed under them
+            raise
         finally:
             job.cancel = outer_cancel
         if errors:

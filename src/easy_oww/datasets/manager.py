@@ -31,6 +31,7 @@ from easy_oww.errors import (
     NotEnoughSpaceError,
 )
 from easy_oww.progress import NullProgress, human_bytes
+from easy_oww.workers import WorkerPool
 from easy_oww.workspace import Workspace, drive_info
 
 STATUSES = ("cached", "partial", "missing", "corrupt", "stale")
@@ -313,18 +314,12 @@ class DatasetManager:
                 with lock:
                     results.append(outcome)
 
-        threads = [threading.Thread(target=worker, daemon=True, name=f"job-{i}")
-                   for i in range(min(self.jobs, max(1, len(todo))))]
-        for thread in threads:
-            thread.start()
+        pool = WorkerPool(worker, min(self.jobs, max(1, len(todo))), "job").start()
         try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)
+            pool.wait()
         except BaseException:
             self.cancel()  # Ctrl-C / SIGTERM: let the threads save their sidecars
-            for thread in threads:
-                thread.join(5)
+            pool.wait(5)  # a stalled connection notices only when its read times out
             raise
         report.outcomes = results
         succeeded = {(o.dataset, o.path) for o in results if o.ok}

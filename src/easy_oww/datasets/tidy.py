@@ -79,6 +79,10 @@ def plan_clean(manager: DatasetManager) -> list[Removal]:
             sidecar = Path(str(part) + ".json")
             if sidecar.exists():
                 out.append(Removal(sidecar, _size(sidecar), "its resume record"))
+    for stale in sorted(root.rglob(".*.part.json.*.tmp")):
+        dest = stale.with_name(stale.name[1:].split(".part.json.")[0])
+        if not _in_use(manager, dest):
+            out.append(Removal(stale, _size(stale), "temp file of an interrupted save"))
     for temp in sorted(root.rglob(".easy-oww-unpack-tmp.*")):
         if not temp.is_dir() or _extracting(manager, temp):
             continue

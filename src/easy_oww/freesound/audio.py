@@ -35,6 +35,7 @@ from easy_oww.errors import (
 )
 from easy_oww.freesound.errors import LibraryLockedError
 from easy_oww.freesound.store import AudioFile, FreesoundLibrary
+from easy_oww.workers import WorkerPool
 
 AUDIO_DIR = "audio"
 AUDIO_LOCK = ".audio.lock"
@@ -158,9 +159,7 @@ def fetch_audio(
                                  user_agent="easy-oww (freesound audio)")
     result = AudioResult()
     with audio_lock(folder):
-        wanted = _damaged(library, options) + library.audio_wanted(
-            options.quality, options.sample_rate, options.limit)
-        wanted = wanted[: options.limit] if options.limit is not None else wanted
+        wanted = plan_audio(library, options)
         result.wanted = len(wanted)
         work: queue.Queue[tuple[int, dict]] = queue.Queue()
         for item in wanted:
@@ -205,19 +204,13 @@ def fetch_audio(
                 if on_file is not None:
                     on_file(audio, sound_id, None)
 
-        threads = [threading.Thread(target=worker, daemon=True, name=f"audio-{i}")
-                   for i in range(min(options.jobs, max(1, len(wanted))))]
-        for thread in threads:
-            thread.start()
+        pool = WorkerPool(worker, min(options.jobs, max(1, len(wanted))), "audio").start()
         try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)
+            pool.wait()
         except (KeyboardInterrupt, Terminated) as exc:
             result.stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
             fetcher.cancel.set()  # the workers save their sidecars and stop
-            for thread in threads:
-                thread.join(30)
+            pool.wait(5)  # a stalled connection notices only when its read times out
     stats = library.stats()
     result.files, result.bytes = stats.audio, stats.audio_bytes
     return result
@@ -269,6 +262,14 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except FileNotFoundError:
         return None
+
+
+def plan_audio(library: FreesoundLibrary, options: AudioOptions) -> list[tuple[int, dict]]:
+    """(id, previews) of the samples a run with `options` will fetch: recorded files gone or
+    changed first, then samples with no audio made with these settings."""
+    wanted = _damaged(library, options) + library.audio_wanted(
+        options.quality, options.sample_rate, options.limit)
+    return wanted[: options.limit] if options.limit is not None else wanted
 
 
 def _damaged(library: FreesoundLibrary, options: AudioOptions) -> list[tuple[int, dict]]:
