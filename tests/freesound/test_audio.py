@@ -216,7 +216,13 @@ def test_file_in_place_without_record_is_fetched_again(fs, grown):
         lib.forget_audio(victim)
         path = grown["library"] / "audio" / f"{victim}.mp3"
         path.write_bytes(fs.preview_bytes(other, "lq-mp3"))  # decodes, but is not its hq
+        audio_dir = grown["library"] / "audio"
+        strays = [audio_dir / "999999.mp3",  # no such sample: left by a killed run
+                  audio_dir / f".{other}.wav.x1y2z3.tmp"]  # a conversion cut off
+        for stray in strays:
+            stray.write_bytes(b"left over")
         again = fetch_audio(lib, AudioOptions(jobs=1))
+        assert not any(stray.exists() for stray in strays)
         assert again.fetched == 26 and again.failed == []
         assert path.read_bytes() == fs.preview_bytes(victim, "hq-mp3")
         record = lib.audio_of(victim)

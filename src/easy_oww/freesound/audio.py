@@ -10,7 +10,8 @@ page served with a 200 never passes as audio. With ``sample_rate`` the preview b
 The store records each file (path, size, sha256, settings) in its own durable transaction
 after the file is in place: a crash never loses a finished file, and the next run fetches
 only what is missing. A file in place without its record (a crash between the two, or one
-made with other settings) is fetched again rather than trusted.
+made with other settings) is fetched again rather than trusted, and the audio folder holds
+nothing else: a run starts by deleting what a killed run left there.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ def fetch_audio(
                                  user_agent="easy-oww (freesound audio)")
     result = AudioResult()
     with audio_lock(folder):
+        _sweep_strays(library)
         wanted = plan_audio(library, options)
         result.wanted = len(wanted)
         work: queue.Queue[tuple[int, dict]] = queue.Queue()
@@ -255,6 +257,24 @@ def _fetch_one(library: FreesoundLibrary, fetcher: Fetcher, options: AudioOption
     if old is not None and old.path != audio.path:
         (folder / old.path).unlink(missing_ok=True)  # made with other settings: replaced
     return audio, transferred
+
+
+def _sweep_strays(library: FreesoundLibrary) -> None:
+    """Delete what a killed run left in the audio folder: files no record names (a preview
+    fetched but not converted, or not deleted after its conversion was recorded) and
+    half-written conversions. Partial downloads stay: the next fetch resumes them. Called
+    under the audio lock, so no other run is writing here."""
+    audio_dir = library.folder / AUDIO_DIR
+    if not audio_dir.is_dir():
+        return
+    recorded = {audio.path for audio in library.audio_files()}
+    for path in audio_dir.iterdir():
+        stray = path.suffix in (".mp3", ".ogg", ".wav") and not path.name.startswith(".") \
+            and _relative(library.folder, path) not in recorded
+        half_written = path.name.startswith(".") and path.name.endswith(".tmp") \
+            and ".part.json." not in path.name  # sidecar temps: the fetch sweeps its own
+        if path.is_file() and (stray or half_written):
+            path.unlink(missing_ok=True)
 
 
 def _size(path: Path) -> int | None:
