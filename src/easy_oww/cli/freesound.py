@@ -17,6 +17,7 @@ import click
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
 from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED
+from easy_oww.progress import NullProgress
 
 EXAMPLES = """\b
 Examples:
@@ -473,7 +474,7 @@ def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int 
     """Fetch the audio of every stored sample that has none yet (Freesound's previews)."""
     from easy_oww.datasets.fetch import Fetcher, FetchOptions
     from easy_oww.freesound import FreesoundLibrary
-    from easy_oww.freesound.audio import AudioOptions, fetch_audio
+    from easy_oww.freesound.audio import AudioOptions, fetch_audio, plan_audio
     from easy_oww.freesound.store import DB_NAME
 
     folder = library_folder(ctx)
@@ -484,10 +485,11 @@ def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int 
     quiet, verbose = get_flag(ctx, "quiet"), get_flag(ctx, "verbose")
     options = AudioOptions(quality=quality, sample_rate=sample_rate, limit=limit, jobs=jobs)
     fetcher = Fetcher(FetchOptions(connections=1, verbose=verbose),
+                      progress=_LogOnly() if verbose else None,
                       user_agent="easy-oww (freesound audio)")
     display = _AudioDisplay(as_json=as_json, quiet=quiet)
     with FreesoundLibrary(folder, create=False) as lib:
-        display.total = len(lib.audio_wanted(quality, sample_rate, limit))
+        display.total = len(plan_audio(lib, options))
         with display:
             result = fetch_audio(lib, options, fetcher=fetcher, on_file=display.file_done)
     summary = dict(result.as_dict(), summary=True, library=str(folder))
@@ -511,6 +513,13 @@ def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int 
         _echo_err(f"{len(result.failed)} of {result.wanted} files failed; run the same "
                   "command again to retry them.")
         ctx.exit(EXIT_FAILED)
+
+
+class _LogOnly(NullProgress):
+    """--verbose: the fetch engine's decisions and retries on stderr, no bar per file."""
+
+    def log(self, message: str) -> None:
+        _echo_err(message)
 
 
 class _AudioDisplay:
