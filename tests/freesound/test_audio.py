@@ -145,6 +145,7 @@ def test_bad_previews_are_reported_and_the_rest_fetched(fs, grown):
         with lib.transaction() as conn:
             conn.execute("UPDATE samples SET previews = json_object('preview-hq-mp3', ?) "
                          "WHERE id = ?", (image, ids[0]))
+            conn.execute("UPDATE samples SET previews = NULL WHERE id = ?", (ids[2],))
     fs.delete_sound(ids[1])  # its preview now answers 404
     out = run_cli(["freesound", "audio"])
     assert out.returncode == 1
@@ -152,17 +153,18 @@ def test_bad_previews_are_reported_and_the_rest_fetched(fs, grown):
     assert f"sound {ids[0]}: {ids[0]}.mp3 is not audio that decodes" in out.stderr
     assert (f"sound {ids[1]}: its preview is gone from Freesound (HTTP 404): marked "
             "deleted") in out.stderr
-    assert "2 of 30 files failed" in out.stderr
+    assert f"sound {ids[2]}: no hq-mp3 preview URL in the library" in out.stderr
+    assert "3 of 30 files failed" in out.stderr
     rows = audio_rows(grown)
-    assert set(rows) == set(ids[2:])
+    assert set(rows) == set(ids[3:])
     audio_dir = grown["library"] / "audio"
     assert not (audio_dir / f"{ids[0]}.mp3").exists()  # what is not audio is not kept
     with FreesoundLibrary(grown["library"]) as lib:
-        assert sum("audio:" in p[-1] for p in lib.problems()) == 2
+        assert sum("audio:" in p[-1] for p in lib.problems()) == 3
         assert lib.get(ids[1])["_deleted"] and not lib.get(ids[0])["_deleted"]
     fs.reset_stats()
     again = run_cli(["freesound", "audio", "--json"])  # the deleted sound is not asked again
-    assert [line["id"] for line in json_lines(again.stdout)[:-1]] == [ids[0]]
+    assert [line["id"] for line in json_lines(again.stdout)[:-1]] == [ids[0], ids[2]]
     assert again.returncode == 1 and preview_requests(fs) == []
 
 

@@ -237,8 +237,9 @@ def _fetch_one(library: FreesoundLibrary, fetcher: Fetcher, options: AudioOption
     if not reuse:
         url = previews.get(f"preview-{options.quality}")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise BadAudioError(f"sound {sound_id} has no {options.quality} preview in the "
-                                "library; run `easy-oww freesound grow` to refresh it")
+            raise BadAudioError(f"no {options.quality} preview URL in the library (none came "
+                                "with its metadata), so there is no audio to fetch; try "
+                                "another --quality")
         transferred = fetcher.fetch(FetchRequest(url, preview, label=preview.name)).transferred
     try:
         _decode_check(preview)
