@@ -201,6 +201,21 @@ def test_end_record_alone_in_the_last_volume(tmp_path: Path) -> None:
         SplitZipReader(volumes[1:])
 
 
+def test_end_record_alone_after_a_single_volume(tmp_path: Path) -> None:
+    # The same quirk when everything else fits in p.z01: the end record says "volume 0 of 1".
+    rng = np.random.default_rng(3)
+    for size in range(65150, 65450, 3):  # find the size where only the end record spills
+        work = tmp_path / str(size)
+        (work / "f").mkdir(parents=True)
+        (work / "f" / "m0.bin").write_bytes(data := rng.bytes(size))
+        volumes = zip_split(work, "p.zip", ["f"])
+        if len(volumes) == 2 and volumes[-1].stat().st_size == 22:
+            break
+    else:
+        raise AssertionError("zip -s never left the end record alone in this range")
+    assert read_all(volumes) == read_all(volumes[-1]) == {"f/m0.bin": data}
+
+
 # -- damage ----------------------------------------------------------------------------------
 
 

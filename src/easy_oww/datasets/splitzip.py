@@ -524,7 +524,7 @@ def _find_end_record(last: Path) -> tuple[int, dict[str, int]]:
         eocd = {"cd_disk": cd_disk, "cd_offset": cd_offset, "cd_size": cd_size,
                 "entries": entries}
         disks = this_disk + 1
-        if size - len(tail) + pos == 0 and this_disk == cd_disk and cd_size and this_disk:
+        if size - len(tail) + pos == 0 and this_disk == cd_disk and cd_size:
             # Info-ZIP pushes an end record that no longer fits into a volume of its own but
             # still numbers it as the volume before: the central directory cannot end at
             # offset 0 of the file that holds it, so the .zip is one volume further on.
