@@ -3,6 +3,7 @@ pickles refused before anything in them runs."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pickle
@@ -35,6 +36,10 @@ def seed_state(n: int = 40, extra: int = 15) -> dict:
     for i in range(n + 1, n + extra + 1):
         cache[i] = make_sound(i)
     _ = graph.nodes[1], graph.adj  # networkx caches its views; they get pickled too
+    # what the seed's code may have left in attributes: a set, a tuple, a datetime
+    graph.nodes[2]["added"] = datetime.datetime(2025, 11, 10, 14, 30, 22)
+    graph.nodes[2]["tag_set"] = {"rain", "field-recording"}
+    cache[3]["geotag"] = (51.5, -0.12)
     return {"graph": graph, "processed_ids": set(range(1, 11)), "sound_cache": cache,
             "metadata": {"last_updated": 1731234567.5, "total_nodes": n}}
 
@@ -63,6 +68,9 @@ def test_seed_library_is_carried_over_once(env, tmp_path):
         assert lib.stats().expanded == 10 and lib.stats().seen == 15
         assert lib.history()[-1]["status"] == "imported"
         assert lib.graph(derived=True).number_of_edges() > similar  # same_user, derived
+        two, three = lib.get(2), lib.get(3)
+        assert two["added"] == "2025-11-10T14:30:22"
+        assert two["tag_set"] == ["field-recording", "rain"] and three["geotag"] == [51.5, -0.12]
     again = import_cli(path, "--json")
     assert again.returncode == 0, again.stderr
     doc = json.loads(again.stdout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import datetime as dt
 import gzip
 import io
 import lzma
@@ -169,7 +170,7 @@ def import_seed_pickle(library: FreesoundLibrary, path: str | Path,
         data = dict(attrs)
         data.update(cache.get(node) or cache.get(sound_id) or cache.get(str(sound_id)) or {})
         data["id"] = sound_id
-        samples[sound_id] = data
+        samples[sound_id] = _jsonable(data)
     edges = []
     for source, target, attrs in graph.edges(data=True):
         kind = attrs.get("type") or attrs.get("kind") or SIMILAR
@@ -206,7 +207,7 @@ def import_seed_pickle(library: FreesoundLibrary, path: str | Path,
             sound_id = _as_id(key)
             if sound_id is None or sound_id in stored or not isinstance(data, Mapping):
                 continue
-            library.remember_seen(data, sound_id)
+            library.remember_seen(_jsonable(data), sound_id)
             result.seen += sound_id not in seen
         new_ids = {data["id"] for data in good}
         for key in processed:
@@ -215,6 +216,23 @@ def import_seed_pickle(library: FreesoundLibrary, path: str | Path,
                 library.mark_expanded(sound_id)
                 result.expanded += 1
     return result
+
+
+def _jsonable(value: Any) -> Any:
+    """The value as JSON can hold it: the seed's code may have kept sets, tuples or
+    datetimes in node attributes, which the store keeps as raw JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
 
 
 def _as_id(value: Any) -> int | None:
