@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -101,4 +102,11 @@ def main(argv: list[str] | None = None) -> None:
     except Terminated:
         click.echo("Terminated.", err=True)
         sys.exit(EXIT_TERMINATED)
+    except Exception as exc:  # a bug, not bad input: one line; the traceback on request
+        if os.environ.get("EASY_OWW_TRACEBACK"):
+            raise
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}. This is a bug in "
+                   "easy-oww: run again with EASY_OWW_TRACEBACK=1 and report the traceback; "
+                   "what was downloaded or stored is kept.", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
