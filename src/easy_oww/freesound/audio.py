@@ -17,7 +17,6 @@ nothing else: a run starts by deleting what a killed run left there.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import queue
 import threading
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from pathlib import Path
 import filelock
 
 from easy_oww.datasets.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest
+from easy_oww.datasets.hashes import file_hash
 from easy_oww.errors import (
     BadInputError,
     DownloadError,
@@ -111,8 +111,8 @@ def _decode_check(path: Path) -> None:
         raise BadAudioError(f"{path.name} is not audio that decodes ({exc})") from None
 
 
-def _to_wav(source: Path, dest: Path, sample_rate: int) -> tuple[int, str]:
-    """Decode any preview, write 16-bit mono WAV at `sample_rate` atomically; (size, sha256)."""
+def _to_wav(source: Path, dest: Path, sample_rate: int) -> None:
+    """Decode any preview, write 16-bit mono WAV at `sample_rate` atomically."""
     import soundfile as sf
 
     from easy_oww.atomic import atomic_writer
@@ -124,15 +124,10 @@ def _to_wav(source: Path, dest: Path, sample_rate: int) -> tuple[int, str]:
         raise BadAudioError(f"{source.name} is not audio that decodes ({exc})") from None
     with atomic_writer(dest) as handle:
         sf.write(handle, clip, sample_rate, subtype="PCM_16", format="WAV")
-    return dest.stat().st_size, _sha256(dest)
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_hash(path, "sha256").split(":", 1)[1]
 
 
 class BadAudioError(EasyOwwError):
@@ -234,13 +229,16 @@ def _fetch_one(library: FreesoundLibrary, fetcher: Fetcher, options: AudioOption
         library.forget_audio(sound_id)  # its file is about to be replaced
         old = None
     transferred = 0
+    digest = None  # sha256 of what ends at `dest`, when already known
     if not reuse:
         url = previews.get(f"preview-{options.quality}")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise BadAudioError(f"no {options.quality} preview URL in the library (none came "
                                 "with its metadata), so there is no audio to fetch; try "
                                 "another --quality")
-        transferred = fetcher.fetch(FetchRequest(url, preview, label=preview.name)).transferred
+        fetched = fetcher.fetch(FetchRequest(url, preview, label=preview.name))
+        transferred = fetched.transferred
+        digest = fetched.hash.partition(":")[2] or None  # hashed as it arrived
     try:
         _decode_check(preview)
     except BadAudioError:
@@ -248,8 +246,9 @@ def _fetch_one(library: FreesoundLibrary, fetcher: Fetcher, options: AudioOption
         raise
     if options.sample_rate:
         _to_wav(preview, dest, options.sample_rate)
-    audio = AudioFile(sound_id, _relative(folder, dest), dest.stat().st_size, _sha256(dest),
-                      options.quality, options.sample_rate)
+        digest = None
+    audio = AudioFile(sound_id, _relative(folder, dest), dest.stat().st_size,
+                      digest or _sha256(dest), options.quality, options.sample_rate)
     library.record_audio(audio)
     # Tidy only after the commit: a crash before it leaves a stray file, never a record
     # pointing at nothing.
