@@ -17,7 +17,7 @@ import click
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
 from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED
-from easy_oww.progress import NullProgress
+from easy_oww.progress import NullProgress, human_bytes
 
 EXAMPLES = """\b
 Examples:
@@ -72,14 +72,8 @@ def _echo_err(text: str) -> None:
 
 
 def _human_bytes(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    """Decimal units, as the datasets half prints them; "-" for a size not recorded."""
+    return "-" if size is None else human_bytes(size)
 
 
 @click.group("freesound", epilog=EXAMPLES)
