@@ -231,6 +231,19 @@ def test_file_in_place_without_record_is_fetched_again(fs, grown):
         assert (record.path, record.bytes) == (f"audio/{victim}.mp3", path.stat().st_size)
 
 
+def test_a_second_audio_run_is_refused_with_75_and_grow_is_not(fs, grown):
+    from easy_oww.freesound.audio import audio_lock
+
+    with audio_lock(grown["library"]):  # what a running `freesound audio` holds
+        out = run_cli(["freesound", "audio"])
+        assert out.returncode == 75 and "Traceback" not in out.stderr
+        assert "another `easy-oww freesound audio` is fetching into" in out.stderr
+        grew = run_cli(["freesound", "grow", "--api-url", fs.base_url, "--samples", "5",
+                        "--quiet"])
+        assert grew.returncode == 0, grew.stderr  # growing goes on beside it
+    assert audio_rows(grown) == {}
+
+
 def test_bad_usage(fs, grown, tmp_path):
     out = run_cli(["freesound", "audio", "--quality", "flac"])
     assert out.returncode == 2 and "Traceback" not in out.stderr

@@ -63,7 +63,7 @@ class AudioOptions:
 
 @dataclass
 class AudioResult:
-    fetched: int = 0  # files added this run (downloaded or adopted)
+    fetched: int = 0  # files added this run (downloaded, or converted from a preview)
     transferred: int = 0  # bytes received this run
     failed: list[tuple[int, str]] = field(default_factory=list)
     wanted: int = 0  # files this run set out to make
