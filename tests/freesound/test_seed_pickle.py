@@ -145,3 +145,14 @@ def test_bad_files_get_one_line(env, tmp_path):
         assert out.returncode == 2, (name, out.stderr)
         assert messages[name] in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert not env["library"].exists()
+
+
+def test_import_during_a_grow_is_refused_with_75(env, tmp_path):
+    from easy_oww.freesound.crawl import grow_lock
+
+    path = tmp_path / "freesound_library.pkl"
+    joblib.dump(seed_state(5, 0), path, compress=3)
+    with grow_lock(env["library"]):  # a `grow` (or restore) running on the library
+        out = import_cli(path)
+    assert out.returncode == 75 and "is using the library" in out.stderr
+    assert import_cli(path).returncode == 0  # and once it is done, the import goes through
