@@ -69,6 +69,7 @@ def fs(standin_session):
     standin_session.reset_minute_window()
     standin_session.reset_day_window()
     standin_session.preview_delay = 0.0
+    standin_session.reset_deleted()  # a test's deletions do not leak into the next
     with standin_session._lock:
         standin_session._faults.clear()
         standin_session._malformed.clear()

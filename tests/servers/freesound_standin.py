@@ -1149,6 +1149,11 @@ class FreesoundStandin:
         with self._lock:
             self._deleted.add(sound_id)
 
+    def reset_deleted(self) -> None:
+        """Only the corpus's own deleted sounds again (undo `delete_sound`)."""
+        with self._lock:
+            self._deleted = set(self.corpus.initially_deleted)
+
     # -- accounting --------------------------------------------------------------------------
 
     def reset_stats(self) -> None:

@@ -193,11 +193,16 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
             click.echo(f"Budget left today: {summary['budget_left']} requests.")
     if error is not None:
         raise error
-    if result.stopped == "interrupted":
-        _echo_err("Interrupted; every committed sample is saved.")
+    _exit_if_stopped(ctx, result.stopped, "every committed sample is saved.")
+
+
+def _exit_if_stopped(ctx: click.Context, stopped: str, kept: str) -> None:
+    """Ctrl-C and SIGTERM end a run cleanly, then exit 130 / 143 saying what is kept."""
+    if stopped == "interrupted":
+        _echo_err(f"Interrupted; {kept}")
         ctx.exit(EXIT_INTERRUPTED)
-    if result.stopped == "terminated":
-        _echo_err("Terminated; every committed sample is saved.")
+    if stopped == "terminated":
+        _echo_err(f"Terminated; {kept}")
         ctx.exit(EXIT_TERMINATED)
 
 
@@ -497,12 +502,8 @@ def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int 
         _echo_err(f"sound {sound_id}: {message}")
     if len(result.failed) > 5:
         _echo_err(f"... and {len(result.failed) - 5} more (recorded as problems).")
-    if result.stopped == "interrupted":
-        _echo_err("Interrupted; every finished file is saved, partial ones resume next time.")
-        ctx.exit(EXIT_INTERRUPTED)
-    if result.stopped == "terminated":
-        _echo_err("Terminated; every finished file is saved, partial ones resume next time.")
-        ctx.exit(EXIT_TERMINATED)
+    _exit_if_stopped(ctx, result.stopped,
+                     "every finished file is saved, partial ones resume next time.")
     if result.failed:
         _echo_err(f"{len(result.failed)} of {result.wanted} files failed; run the same "
                   "command again to retry them.")

@@ -32,26 +32,24 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _in_use(manager: DatasetManager, dest: Path) -> bool:
-    lock = FileLock(str(lock_path(manager.cache_dir / "locks", dest)))
+def _held(lock: FileLock) -> bool:
+    """Whether a running process holds `lock` (tried without waiting)."""
     try:
         lock.acquire(timeout=0)
     except Timeout:
         return True
     lock.release()
     return False
+
+
+def _in_use(manager: DatasetManager, dest: Path) -> bool:
+    return _held(FileLock(str(lock_path(manager.cache_dir / "locks", dest))))
 
 
 def _extracting(manager: DatasetManager, temp: Path) -> bool:
     from easy_oww.datasets.unpacking import extraction_lock
 
-    lock = extraction_lock(manager, temp)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False
+    return _held(extraction_lock(manager, temp))
 
 
 def plan_clean(manager: DatasetManager) -> list[Removal]:
