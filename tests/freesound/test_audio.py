@@ -62,6 +62,7 @@ def test_audio_fetches_every_preview_once_and_records_it(fs, grown):
     assert all("Authorization" not in r["headers"] for r in preview_requests(fs))
     assert fs.stats["api"] == 0  # and they cost no API budget
 
+    assert list((grown["library"] / "audio" / ".locks").iterdir()) == []  # none piling up
     fs.reset_stats()
     again = run_cli(["freesound", "audio", "--json"])
     assert again.returncode == 0, again.stderr

@@ -582,12 +582,16 @@ class Fetcher:
                     raise Cancelled() from None
 
     # -- public -----------------------------------------------------------------------------
+    def lock_file(self, dest: Path) -> Path:
+        """The lock file `fetch` holds while it works on `dest`."""
+        return lock_path(self.lock_dir or dest.parent / ".locks", dest)
+
     def fetch(self, request: FetchRequest) -> FetchResult:
         request.dest.parent.mkdir(parents=True, exist_ok=True)
         label = request.label or request.dest.name
-        lock_dir = self.lock_dir or request.dest.parent / ".locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(lock_path(lock_dir, request.dest)))
+        lock_file = self.lock_file(request.dest)
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_file))
         try:
             lock.acquire(timeout=0)
         except Timeout:

@@ -236,7 +236,12 @@ def _fetch_one(library: FreesoundLibrary, fetcher: Fetcher, options: AudioOption
             raise BadAudioError(f"no {options.quality} preview URL in the library (none came "
                                 "with its metadata), so there is no audio to fetch; try "
                                 "another --quality")
-        fetched = fetcher.fetch(FetchRequest(url, preview, label=preview.name))
+        try:
+            fetched = fetcher.fetch(FetchRequest(url, preview, label=preview.name))
+        finally:
+            # One lock file a sample would pile up by the thousand; no one else can want
+            # it, as the audio lock keeps other runs out.
+            fetcher.lock_file(preview).unlink(missing_ok=True)
         transferred = fetched.transferred
         digest = fetched.hash.partition(":")[2] or None  # hashed as it arrived
     try:
