@@ -374,6 +374,9 @@ class _Download:
         self._saver: threading.Thread | None = None
         self._saver_stop = threading.Event()
         self._saver_wake = threading.Event()
+        # One save at a time, each from its own snapshot: otherwise the saver thread's older
+        # snapshot could land after a newer final save and take recorded progress back.
+        self._save_lock = threading.Lock()
 
     # -- bookkeeping -------------------------------------------------------------------
     def open_part(self, fresh: bool, preallocate: bool) -> None:
@@ -452,16 +455,17 @@ class _Download:
     def save_sidecar(self, durable: bool = True) -> None:
         """Record progress. A durable save fdatasyncs the part first, so its `done` never
         claims bytes a power cut could lose; a quick save only renames a small file."""
-        with self.lock:
-            self.unsaved = 0
-            written = RangeSet(self.done.ranges)
-        if durable:
-            if self.fd >= 0:
-                os.fdatasync(self.fd)
-            self.durable = written
-        self.sidecar.save(url=self.request.url, size=self.size, validator=self.validator,
-                          done=self.durable, written=written, sequential=self.sequential,
-                          durable=durable)
+        with self._save_lock:
+            with self.lock:
+                self.unsaved = 0
+                written = RangeSet(self.done.ranges)
+            if durable:
+                if self.fd >= 0:
+                    os.fdatasync(self.fd)
+                self.durable = written
+            self.sidecar.save(url=self.request.url, size=self.size, validator=self.validator,
+                              done=self.durable, written=written, sequential=self.sequential,
+                              durable=durable)
 
 
 class Fetcher:
