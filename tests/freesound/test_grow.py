@@ -281,3 +281,17 @@ def test_budget_exhaustion_from_python_keeps_everything(fs, env):
     with FreesoundLibrary(env["library"]) as lib:
         assert lib.stored_ids() == {sid for sid, _ in committed}
         assert lib.history()[-1]["status"] == "budget"
+
+
+def test_status_of_a_library_not_grown_yet(fs, env):
+    empty = run_cli(["freesound", "status", "--json"])
+    assert empty.returncode == 0, empty.stderr
+    doc = json.loads(empty.stdout)
+    assert doc["exists"] is False and doc["last_run"] is None
+    assert all(doc[k] == 0 for k in ("samples", "edges", "seen", "audio", "audio_bytes"))
+    text = run_cli(["freesound", "status"])
+    assert "No Freesound library yet" in text.stdout and "freesound grow" in text.stdout
+    assert run_cli(["freesound", "grow", "--api-url", fs.base_url, "--samples", "3",
+                    "--quiet"]).returncode == 0
+    grown = json.loads(run_cli(["freesound", "status", "--json"]).stdout)
+    assert set(grown) == set(doc) and grown["exists"] is True  # the same keys either way

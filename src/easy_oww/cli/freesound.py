@@ -5,6 +5,7 @@ Parsing and printing only; the work is in `easy_oww.freesound`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -317,14 +318,14 @@ Examples:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Samples, edges, crawl frontier, today's budget, backups and size. Safe during grow."""
     from easy_oww.freesound import list_backups
+    from easy_oww.freesound.store import LibraryStats
 
     folder = library_folder(ctx)
     lib = _open_existing(folder)
     if lib is None:
-        counts: dict[str, Any] = {"samples": 0, "edges": 0, "expanded": 0, "frontier": 0,
-                                  "seen": 0, "pending_edges": 0, "deleted": 0, "problems": 0,
-                                  "db_bytes": 0, "runs": 0, "last_run": None, "audio": 0,
-                                  "audio_bytes": 0}
+        # every count of an empty library, so a new field of LibraryStats is never missed
+        counts: dict[str, Any] = {f.name: 0 for f in dataclasses.fields(LibraryStats)}
+        counts["last_run"] = None
         fingerprint = None
     else:
         with lib:
