@@ -28,10 +28,11 @@ def test_interrupted_wait_still_sees_the_running_worker():
     assert pool.wait(5) is True and finished == [True]
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_wait_returns_when_every_worker_returned_even_after_an_error():
+def test_wait_returns_when_every_worker_returned_even_after_an_error(monkeypatch):
     calls = []
     lock = threading.Lock()
+    raised = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
 
     def worker() -> None:
         with lock:
@@ -40,3 +41,6 @@ def test_wait_returns_when_every_worker_returned_even_after_an_error():
 
     pool = WorkerPool(worker, 3, "test")
     assert pool.start().wait(5) is True and len(calls) == 3
+    for thread in pool._threads:  # the hook runs after the count-down: let it finish
+        thread.join(5)
+    assert [str(e) for e in raised] == ["one worker's failure"] * 3  # still reported
