@@ -2,7 +2,7 @@
 
 Generates >= 1 h of 44.1 kHz 16-bit mono audio in files of 10-30 s, then converts every file
 to 16 kHz mono 16-bit PCM WAV:
-- ours: ``easy_oww.datasets.audio.convert_files(workers=2)`` (libsoxr via ``soxr``, quality
+- ours: ``easy_oww.audio.convert_files(workers=2)`` (libsoxr via ``soxr``, quality
   HQ, streamed in blocks; each output fsynced and renamed into place; also shown without
   fsync);
 - anchor: ``sox IN -r 16000 -c 1 -b 16 OUT`` per file, two at a time (``xargs -P2``).
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from easy_oww.datasets.audio import convert_files, resampler_name
+from easy_oww.audio import convert_files, resampler_name
 
 
 def generate(folder: Path, hours: float) -> tuple[int, float]:

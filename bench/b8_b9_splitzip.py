@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from easy_oww.datasets.unpack import extract
+from easy_oww.archives.extract import extract
 
 
 def tree_bytes(*roots: Path) -> int:

@@ -204,10 +204,10 @@ def test_clean_spares_a_temp_folder_whose_extraction_holds_its_lock(tmp_path):
 
     from filelock import FileLock
 
+    from easy_oww.archives.extract import temp_dir
     from easy_oww.datasets import DatasetManager
-    from easy_oww.datasets.fetch import lock_path
-    from easy_oww.datasets.unpack import temp_dir
     from easy_oww.datasets.unpacking import extraction_lock
+    from easy_oww.transfer.fetch import lock_path
 
     ws = tmp_path / "ws"
     into = ws / "datasets" / "fsd" / "dev"

@@ -10,13 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
-from easy_oww.datasets.fetch import FetchOptions
 from easy_oww.datasets.manager import DatasetManager
 from easy_oww.datasets.tidy import clean as clean_workspace
 from easy_oww.datasets.tidy import remove_dataset
 from easy_oww.datasets.unpacking import UnpackOptions
 from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from easy_oww.progress import NullProgress, PlainProgress, RichProgress, human_bytes
+from easy_oww.transfer.fetch import FetchOptions
 from easy_oww.workspace import drive_info, remember_workspace
 
 CATALOG_HELP = ("Extra catalog (TOML) whose datasets win over the built-in ones and "

@@ -472,10 +472,10 @@ an interrupted run resumes where it stopped.""")
 def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int | None,
           jobs: int, as_json: bool) -> None:
     """Fetch the audio of every stored sample that has none yet (Freesound's previews)."""
-    from easy_oww.datasets.fetch import Fetcher, FetchOptions
     from easy_oww.freesound import FreesoundLibrary
     from easy_oww.freesound.audio import AudioOptions, fetch_audio, plan_audio
     from easy_oww.freesound.store import DB_NAME
+    from easy_oww.transfer.fetch import Fetcher, FetchOptions
 
     folder = library_folder(ctx)
     if not (folder / DB_NAME).exists():

@@ -1,4 +1,4 @@
-"""Datasets for openWakeWord training: catalog, fetch engine, manifest and the seed's faces.
+"""Datasets for openWakeWord training: catalog, sources, manifest, manager and the seed's faces.
 
 Names are loaded on first use (PEP 562), so importing one submodule — as the CLI does on
 every start — does not pay for numpy and the audio stack.
@@ -10,24 +10,24 @@ from importlib import import_module
 from typing import Any
 
 _HOMES = {
-    "ACAV100MDownloader": "acav100m_features",
-    "CacheEntryError": "cache",
-    "CacheManager": "cache",
-    "Catalog": "catalog",
-    "Dataset": "catalog",
-    "FileEntry": "catalog",
-    "Fetcher": "fetch",
-    "FetchOptions": "fetch",
-    "FetchRequest": "fetch",
-    "FetchResult": "fetch",
-    "FSD50kDownloader": "fsd50k",
-    "DatasetManager": "manager",
-    "DatasetStatus": "manager",
-    "DownloadReport": "manager",
-    "NotDownloadedError": "reading",
-    "iter_clips": "reading",
-    "open_features": "reading",
-    "RIRDownloader": "rir",
+    "ACAV100MDownloader": "easy_oww.datasets.acav100m_features",
+    "CacheEntryError": "easy_oww.datasets.cache",
+    "CacheManager": "easy_oww.datasets.cache",
+    "Catalog": "easy_oww.datasets.catalog",
+    "Dataset": "easy_oww.datasets.catalog",
+    "FileEntry": "easy_oww.datasets.catalog",
+    "Fetcher": "easy_oww.transfer.fetch",
+    "FetchOptions": "easy_oww.transfer.fetch",
+    "FetchRequest": "easy_oww.transfer.fetch",
+    "FetchResult": "easy_oww.transfer.fetch",
+    "FSD50kDownloader": "easy_oww.datasets.fsd50k",
+    "DatasetManager": "easy_oww.datasets.manager",
+    "DatasetStatus": "easy_oww.datasets.manager",
+    "DownloadReport": "easy_oww.datasets.manager",
+    "NotDownloadedError": "easy_oww.datasets.reading",
+    "iter_clips": "easy_oww.datasets.reading",
+    "open_features": "easy_oww.datasets.reading",
+    "RIRDownloader": "easy_oww.datasets.rir",
 }
 
 __all__ = sorted(_HOMES)
@@ -36,7 +36,7 @@ __all__ = sorted(_HOMES)
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    value = getattr(import_module(_HOMES[name]), name)
     globals()[name] = value
     return value
 

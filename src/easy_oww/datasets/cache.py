@@ -19,8 +19,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from easy_oww.atomic import atomic_write_text
-from easy_oww.datasets.hashes import KnownHash, file_hash
 from easy_oww.errors import EasyOwwError, LockTimeoutError
+from easy_oww.hashes import KnownHash, file_hash
 
 MANIFEST_VERSION = 1
 

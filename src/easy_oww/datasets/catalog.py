@@ -14,8 +14,8 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from easy_oww.datasets.hashes import KnownHash
 from easy_oww.errors import BadInputError, CatalogError
+from easy_oww.hashes import KnownHash
 
 try:
     import tomllib

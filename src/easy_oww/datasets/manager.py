@@ -13,15 +13,6 @@ from rich.table import Table
 
 from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
-from easy_oww.datasets.fetch import (
-    Cancelled,
-    Fetcher,
-    FetchOptions,
-    FetchRequest,
-    FetchResult,
-    RangeSet,
-)
-from easy_oww.datasets.hashes import file_hash
 from easy_oww.datasets.sources import ResolvedFile, SourceResolver, hf_auth_headers
 from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_dataset
 from easy_oww.errors import (
@@ -30,7 +21,16 @@ from easy_oww.errors import (
     IntegrityError,
     NotEnoughSpaceError,
 )
+from easy_oww.hashes import file_hash
 from easy_oww.progress import NullProgress, human_bytes
+from easy_oww.transfer.fetch import (
+    Cancelled,
+    Fetcher,
+    FetchOptions,
+    FetchRequest,
+    FetchResult,
+    RangeSet,
+)
 from easy_oww.workers import WorkerPool
 from easy_oww.workspace import Workspace, drive_info
 
@@ -431,7 +431,7 @@ class DatasetManager:
 
     def _check_format(self, item: ResolvedFile, path: Path) -> None:
         """Header checks the catalog asks for (npy shape/dtype, wav rate/channels)."""
-        from easy_oww.datasets import validate
+        from easy_oww import validate
 
         entry = item.entry
         if entry.format == "npy":
@@ -470,7 +470,7 @@ class DatasetManager:
                 found = [{"dataset": dataset.key, "path": str(self.path_of(dataset.key)),
                           "ok": False, "problem": "not downloaded", "size": None,
                           "expected": None, "actual": None}]
-            from easy_oww.datasets import validate
+            from easy_oww import validate
 
             for row in found:
                 suffix = Path(row["path"]).suffix.lower()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from easy_oww.datasets.audio import read_clip
+from easy_oww.audio import read_clip
 from easy_oww.datasets.manager import DatasetManager
-from easy_oww.datasets.validate import check_npy
 from easy_oww.errors import EasyOwwError
+from easy_oww.validate import check_npy
 
 
 class NotDownloadedError(EasyOwwError):

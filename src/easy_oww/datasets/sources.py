@@ -28,8 +28,8 @@ from easy_oww.datasets.catalog import (
     hf_endpoint,
     zenodo_endpoint,
 )
-from easy_oww.datasets.hashes import KnownHash
 from easy_oww.errors import DownloadError, NetworkError
+from easy_oww.hashes import KnownHash
 
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 

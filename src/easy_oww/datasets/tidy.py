@@ -9,8 +9,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from easy_oww.datasets.fetch import lock_path
 from easy_oww.datasets.manager import DatasetManager
+from easy_oww.transfer.fetch import lock_path
 
 STALE_PART_DAYS = 30
 BUSY_SECONDS = 120  # a temp folder touched this recently may belong to a running extraction

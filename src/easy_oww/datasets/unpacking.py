@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from easy_oww.datasets.catalog import DEFAULT_MAX_RATIO, Dataset
-from easy_oww.datasets.fetch import lock_path
 from easy_oww.errors import LockTimeoutError
+from easy_oww.transfer.fetch import lock_path
 
 if TYPE_CHECKING:
     from easy_oww.datasets.cache import CacheManager
@@ -41,8 +41,8 @@ class UnpackOptions:
 
 def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOptions) -> None:
     # Imported here: numpy and libsoxr are worth loading only when there is work for them.
-    from easy_oww.datasets.audio import WavResampler
-    from easy_oww.datasets.unpack import extract, temp_dir
+    from easy_oww.archives.extract import extract, temp_dir
+    from easy_oww.audio import WavResampler
 
     archives: list[str] = []
     for spec in dataset.unpack_for(options.split_of(dataset)):

@@ -25,8 +25,6 @@ from pathlib import Path
 
 import filelock
 
-from easy_oww.datasets.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest
-from easy_oww.datasets.hashes import file_hash
 from easy_oww.errors import (
     BadInputError,
     DownloadError,
@@ -36,6 +34,8 @@ from easy_oww.errors import (
 )
 from easy_oww.freesound.errors import LibraryLockedError
 from easy_oww.freesound.store import AudioFile, FreesoundLibrary
+from easy_oww.hashes import file_hash
+from easy_oww.transfer.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest
 from easy_oww.workers import WorkerPool
 
 AUDIO_DIR = "audio"
@@ -116,7 +116,7 @@ def _to_wav(source: Path, dest: Path, sample_rate: int) -> None:
     import soundfile as sf
 
     from easy_oww.atomic import atomic_writer
-    from easy_oww.datasets.audio import read_clip
+    from easy_oww.audio import read_clip
 
     try:
         clip = read_clip(source, sample_rate)

@@ -16,7 +16,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from easy_oww.datasets.splitzip import (
+from easy_oww.archives.splitzip import (
     ArchiveVolumeError,
     ChecksumError,
     SplitZipReader,

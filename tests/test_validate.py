@@ -12,7 +12,8 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from easy_oww.datasets.validate import (
+from easy_oww.errors import EXIT_FAILED
+from easy_oww.validate import (
     FormatError,
     check_file,
     check_npy,
@@ -20,7 +21,6 @@ from easy_oww.datasets.validate import (
     parse_wav_header,
     read_npy_header,
 )
-from easy_oww.errors import EXIT_FAILED
 
 # -- .npy ------------------------------------------------------------------------------------
 

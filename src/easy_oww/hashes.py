@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 ALGORITHMS = {"sha256": 64, "md5": 32, "sha1": 40, "gitsha1": 40}
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -61,3 +62,21 @@ def file_hash(path: Path, algorithm: str = "sha256", chunk: int = CHUNK) -> str:
         while n := handle.readinto(buffer):
             digest.update(view[:n])
     return f"{algorithm}:{digest.hexdigest()}"
+
+
+class HashingWriter:
+    """A binary writer that passes bytes on to ``handle`` and sha256-hashes them as they go,
+    so a file written once needs no second read to be recorded."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.handle.write(data)
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()

@@ -17,7 +17,6 @@ Contract, per member:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -33,14 +32,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
 
-from easy_oww.atomic import fsync_dir
-from easy_oww.datasets.splitzip import (
+from easy_oww.archives.splitzip import (
     ArchiveError,
     ArchiveVolumeError,
     ChecksumError,
     SplitZipReader,
     ZipMember,
 )
+from easy_oww.atomic import fsync_dir
+from easy_oww.hashes import HashingWriter
 
 __all__ = [
     "DEFAULT_MAX_RATIO",
@@ -349,20 +349,6 @@ class _LinkGuard:
 # -- the run ---------------------------------------------------------------------------------
 
 
-class _HashingFile:
-    """Writes to a temp file, hashing as it goes (the transform's ``dst``)."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        self.handle = handle
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.sha.update(data)
-        self.size += len(data)
-        return self.handle.write(data)
-
-
 class _Guard:
     """The zip-bomb guard, fed with every uncompressed byte that leaves the archive."""
 
@@ -547,7 +533,7 @@ class _Extraction:
             return pool.submit(self._write_and_commit, entry, data, tmp, final)
         handle = open(tmp, "wb")  # noqa: SIM115 - closed by the committer
         try:
-            writer = _HashingFile(handle)
+            writer = HashingWriter(handle)
             if self.transform is not None:
                 stream = _ChunkReader(self._guarded(entry, chunks))
                 self.transform(stream, writer, entry.name)
@@ -573,7 +559,7 @@ class _Extraction:
         try:
             handle = open(tmp, "wb")  # noqa: SIM115 - closed by _commit
             try:
-                writer = _HashingFile(handle)
+                writer = HashingWriter(handle)
                 if self.transform is not None:
                     self.transform(io.BytesIO(data), writer, entry.name)
                 else:
@@ -587,7 +573,7 @@ class _Extraction:
             with self._flight_lock:
                 self._in_flight -= len(data)
 
-    def _commit(self, entry: _Entry, handle: BinaryIO, writer: _HashingFile, tmp: Path,
+    def _commit(self, entry: _Entry, handle: BinaryIO, writer: HashingWriter, tmp: Path,
                 final: Path) -> MemberResult:
         try:
             handle.flush()
@@ -602,7 +588,7 @@ class _Extraction:
             raise
         return MemberResult(
             name=entry.name, path=final, kind="file", size=writer.size,
-            sha256=writer.sha.hexdigest(), crc32=entry.crc32, source_size=entry.source_size,
+            sha256=writer.hexdigest(), crc32=entry.crc32, source_size=entry.source_size,
             settings=self.settings,
         )
 

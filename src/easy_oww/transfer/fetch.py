@@ -34,7 +34,6 @@ import urllib3
 from filelock import FileLock, Timeout
 
 from easy_oww.atomic import atomic_writer, fsync_dir
-from easy_oww.datasets.hashes import KnownHash, new_hasher
 from easy_oww.errors import (
     DownloadError,
     HashMismatchError,
@@ -42,6 +41,7 @@ from easy_oww.errors import (
     NetworkError,
     SizeMismatchError,
 )
+from easy_oww.hashes import KnownHash, new_hasher
 from easy_oww.progress import NullProgress, Task
 from easy_oww.workers import WorkerPool
 

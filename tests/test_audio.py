@@ -10,14 +10,14 @@ import pytest
 import soundfile as sf
 import soxr
 
-from easy_oww.datasets.audio import (
+from easy_oww.audio import (
     WavResampler,
     convert_files,
     output_frames,
     read_clip,
     resample_wav,
 )
-from easy_oww.datasets.validate import FormatError, check_wav
+from easy_oww.validate import FormatError, check_wav
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0, channels: int = 1) -> np.ndarray:

@@ -9,7 +9,6 @@ output is hashed as it is written, with no second pass.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from collections.abc import Iterable
@@ -22,7 +21,8 @@ import numpy as np
 import soxr
 
 from easy_oww.atomic import atomic_writer
-from easy_oww.datasets.validate import (
+from easy_oww.hashes import HashingWriter
+from easy_oww.validate import (
     WAVE_FORMAT_IEEE_FLOAT,
     WAVE_FORMAT_PCM,
     FormatError,
@@ -163,18 +163,6 @@ class ConvertedFile:
     settings: dict[str, Any]
 
 
-class _HashingWriter:
-    def __init__(self, handle: BinaryIO) -> None:
-        self.handle = handle
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        return self.handle.write(data)
-
-
 def resample_wav(src: Path | BinaryIO, dst: Path, *, sample_rate: int = DEFAULT_SAMPLE_RATE,
                  quality: str = "HQ", durable: bool = True) -> ConvertedFile:
     """Convert one WAV (a path or an open binary stream) to 16-bit mono ``dst``, atomically.
@@ -186,13 +174,13 @@ def resample_wav(src: Path | BinaryIO, dst: Path, *, sample_rate: int = DEFAULT_
     dst.parent.mkdir(parents=True, exist_ok=True)
     converter = WavResampler(sample_rate, quality=quality)
     with atomic_writer(dst, durable=durable) as handle:
-        writer = _HashingWriter(handle)
+        writer = HashingWriter(handle)
         if isinstance(src, (str, Path)):
             with open(src, "rb") as source:
                 frames = converter(source, writer, src)
         else:
             frames = converter(src, writer, getattr(src, "name", "<stream>"))
-    return ConvertedFile(dst, writer.size, writer.hash.hexdigest(), frames, converter.settings)
+    return ConvertedFile(dst, writer.size, writer.hexdigest(), frames, converter.settings)
 
 
 def convert_files(pairs: Iterable[tuple[Path, Path]], *, sample_rate: int = DEFAULT_SAMPLE_RATE,

@@ -13,8 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from easy_oww.datasets.fetch import Fetcher, FetchOptions, FetchRequest, RangeSet
-from easy_oww.datasets.hashes import KnownHash
 from easy_oww.errors import (
     DownloadError,
     HashMismatchError,
@@ -22,6 +20,8 @@ from easy_oww.errors import (
     NetworkError,
     SizeMismatchError,
 )
+from easy_oww.hashes import KnownHash
+from easy_oww.transfer.fetch import Fetcher, FetchOptions, FetchRequest, RangeSet
 from tests.servers.faulty_http import FaultyServer
 
 MiB = 1024 * 1024

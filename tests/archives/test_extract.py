@@ -18,9 +18,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from easy_oww.datasets.audio import WavResampler
-from easy_oww.datasets.splitzip import ArchiveVolumeError, ChecksumError, SplitZipReader
-from easy_oww.datasets.unpack import (
+from easy_oww.archives.extract import (
     TEMP_DIR_NAME,
     MemberResult,
     UnsafeArchiveError,
@@ -28,8 +26,10 @@ from easy_oww.datasets.unpack import (
     extract,
     journal_path,
 )
+from easy_oww.archives.splitzip import ArchiveVolumeError, ChecksumError, SplitZipReader
+from easy_oww.audio import WavResampler
 from easy_oww.errors import EXIT_FAILED
-from tests.datasets.test_splitzip import flip_byte_in, make_wavs, source_tree, zip_split
+from tests.archives.test_splitzip import flip_byte_in, make_wavs, source_tree, zip_split
 
 
 def no_temp(into: Path) -> bool:
@@ -344,7 +344,7 @@ def test_crc_error_names_member_deletes_temp_keeps_others(tmp_path: Path) -> Non
 CHILD = """
 import sys
 from pathlib import Path
-from easy_oww.datasets.unpack import extract
+from easy_oww.archives.extract import extract
 volumes = [Path(p) for p in sys.argv[2:]]
 def say(result):
     print(result.name, flush=True)
