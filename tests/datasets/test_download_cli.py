@@ -86,6 +86,16 @@ def test_status_table_and_default_selection(tmp_path, served):
     assert "Alpha features" in table.out and "cached" in table.out and "Optional" in table.out
 
 
+def test_status_of_chosen_datasets_shows_them_alone(tmp_path, served):
+    # The table and --json show the same selection: --dataset beta is beta alone in both.
+    table = run_cli(tmp_path, "download", "--status", "--dataset", "beta",
+                    "--workspace", str(served))
+    assert table.code == 0, table.err
+    assert "Beta clips" in table.out
+    assert "Alpha features" not in table.out and "Gamma extra" not in table.out
+    assert list(status(tmp_path, served, "beta")) == ["beta"]
+
+
 def test_rotted_file_is_corrupt_and_verify_fails(tmp_path, served, blobs):
     assert run_cli(tmp_path, "download", "--dataset", "alpha", "--workspace", str(served)).code == 0
     target = served / "datasets" / "alpha" / "a.bin"

@@ -217,7 +217,7 @@ def test_clean_spares_a_temp_folder_whose_extraction_holds_its_lock(tmp_path):
     hour_ago = os.stat(temp).st_mtime - 3600  # idle for an hour: a slow member, a stalled drive
     for path in (temp / "member.tmp", temp):
         os.utime(path, (hour_ago, hour_ago))
-    lock = extraction_lock(DatasetManager(workspace=ws), temp)
+    lock = extraction_lock(DatasetManager(workspace=ws).cache_dir / "locks", temp)
     with lock:  # what a running extraction holds
         busy = run_cli(tmp_path, "clean", "--dry-run", "--workspace", str(ws))
         assert busy.code == 0 and "orphan temporary folder" not in busy.out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from importlib import import_module
 
 import click
 
@@ -19,7 +20,38 @@ from easy_oww.errors import (
 from easy_oww.workspace import config_file
 
 
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (the pattern click documents as
+    `LazyGroup`): each command module imports what it needs at its top, and `easy-oww
+    --version` or a `download` run loads only what it uses."""
+
+    def __init__(self, *args: object, lazy_commands: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy_commands = lazy_commands  # name -> "module:attribute"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands and cmd_name not in self.commands:
+            module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            command = getattr(import_module(module), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{module}:{attribute} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+_COMMANDS = {
+    **{name: f"easy_oww.cli.datasets:{name}"
+       for name in ("init", "download", "verify", "paths", "clean", "remove")},
+    "freesound": "easy_oww.cli.freesound:freesound",
+}
+
+
 @click.group(
+    cls=LazyGroup,
+    lazy_commands=_COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=f"""\b
 Examples:
@@ -40,20 +72,6 @@ def cli() -> None:
     """Download openWakeWord's training datasets and grow a Freesound sample library."""
 
 
-def _register() -> None:
-    from easy_oww.cli import datasets as datasets_cli
-
-    datasets_cli.register(cli)
-    try:
-        from easy_oww.cli import freesound as freesound_cli
-    except ImportError:  # the freesound half is optional while it is being built
-        return
-    freesound_cli.register(cli)
-
-
-_register()
-
-
 def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
@@ -65,7 +83,7 @@ def _flat_memory() -> None:
     fresh mmap (which costs a page fault per 4 KiB: 30 % more CPU in B1)."""
     if sys.platform != "linux":
         return
-    import ctypes
+    import ctypes  # Linux only, and only for the one call below
     import ctypes.util
 
     try:

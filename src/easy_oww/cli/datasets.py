@@ -72,7 +72,7 @@ def _print_status(manager: DatasetManager, as_json: bool, keys: list[str]) -> No
     if as_json:
         click.echo(json.dumps([row.to_json() for row in rows], indent=1))
         return
-    manager.show_status(_out())
+    manager.show_status(_out(), rows=rows)
 
 
 @click.command(epilog="""\b
@@ -259,7 +259,3 @@ def remove(ctx: click.Context, key: str, yes: bool, catalog: str | None) -> None
     freed = human_bytes(sum(r.bytes for r in removed))
     click.echo(f"Removed {key}: {len(removed)} file(s), {freed}.")
 
-
-def register(group: click.Group) -> None:
-    for command in (init, download, verify, paths, clean, remove):
-        group.add_command(command)

@@ -223,7 +223,10 @@ class DatasetManager:
                              str(self.datasets_dir / dataset.location), min(byte_done, size)
                              if size is not None else byte_done, dataset.description, problems)
 
-    def show_status(self, console: Console | None = None) -> None:
+    def show_status(self, console: Console | None = None, keys: list[str] | None = None, *,
+                    rows: list[DatasetStatus] | None = None) -> None:
+        """Draw the status table of `keys` (default: every dataset), or of `rows` already
+        computed by `status()`."""
         console = console or Console()
         table = Table(title=f"Datasets in {self.datasets_dir}")
         for column in ("Dataset", "Size", "Priority", "Status"):
@@ -231,7 +234,7 @@ class DatasetManager:
         table.add_column("Path", overflow="fold")
         marks = {"cached": "[green]✓ cached", "missing": "missing", "corrupt": "[red]✗ corrupt",
                  "stale": "[yellow]stale"}
-        for row in self.status():
+        for row in self.status(keys) if rows is None else rows:
             if row.status == "partial":
                 pct = f" {100 * row.done_bytes / row.size_bytes:.0f}%" if row.size_bytes else ""
                 mark = f"[yellow]partial{pct}"
@@ -449,7 +452,9 @@ class DatasetManager:
         """All files are in: unpack what the catalog says to, then mark the dataset done."""
         options = self.unpack_options
         if dataset.unpack:
-            unpack_dataset(self, dataset, options)
+            unpack_dataset(dataset, options, self.cache, lock_dir=self.cache_dir / "locks",
+                           lock_timeout=self.fetcher.options.lock_timeout,
+                           log=self.fetcher.progress.log)
         metadata: dict[str, Any] = {}
         if dataset.splits:
             metadata["split"] = options.split_of(dataset) or "both"

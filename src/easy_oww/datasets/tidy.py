@@ -10,6 +10,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from easy_oww.datasets.manager import DatasetManager
+from easy_oww.datasets.unpacking import extraction_lock
 from easy_oww.transfer.fetch import lock_path
 
 STALE_PART_DAYS = 30
@@ -47,9 +48,7 @@ def _in_use(manager: DatasetManager, dest: Path) -> bool:
 
 
 def _extracting(manager: DatasetManager, temp: Path) -> bool:
-    from easy_oww.datasets.unpacking import extraction_lock
-
-    return _held(extraction_lock(manager, temp))
+    return _held(extraction_lock(manager.cache_dir / "locks", temp))
 
 
 def plan_clean(manager: DatasetManager) -> list[Removal]:

@@ -4,25 +4,23 @@ marked removed, so a re-run does not fetch them again)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from filelock import FileLock, Timeout
 
+from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import DEFAULT_MAX_RATIO, Dataset
 from easy_oww.errors import LockTimeoutError
 from easy_oww.transfer.fetch import lock_path
 
-if TYPE_CHECKING:
-    from easy_oww.datasets.cache import CacheManager
-    from easy_oww.datasets.manager import DatasetManager
 
-
-def extraction_lock(manager: DatasetManager, temp: Path) -> FileLock:
+def extraction_lock(lock_dir: Path, temp: Path) -> FileLock:
     """Held while an archive is extracted through the temp folder `temp`: a second process
     waits instead of clearing that folder under the first, and `clean` leaves it alone."""
-    return FileLock(str(lock_path(manager.cache_dir / "locks", temp)))
+    return FileLock(str(lock_path(lock_dir, temp)))
 
 
 @dataclass
@@ -39,35 +37,37 @@ class UnpackOptions:
         return split if split in dataset.splits else None
 
 
-def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOptions) -> None:
+def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager, *,
+                   lock_dir: Path, lock_timeout: float, log: Callable[[str], None]) -> None:
+    """Extract `dataset`'s archives into the folder `cache` records, under `lock_dir`'s locks
+    (waiting up to `lock_timeout` for another process), then remove the archives."""
     # Imported here: numpy and libsoxr are worth loading only when there is work for them.
     from easy_oww.archives.extract import extract, temp_dir
     from easy_oww.audio import WavResampler
 
     archives: list[str] = []
     for spec in dataset.unpack_for(options.split_of(dataset)):
-        volumes = [manager.datasets_dir / p for p in spec.files]
-        into = manager.datasets_dir / spec.into
-        lock = extraction_lock(manager, temp_dir(into, volumes[-1].name))
-        timeout = manager.fetcher.options.lock_timeout
+        volumes = [cache.datasets_dir / p for p in spec.files]
+        into = cache.datasets_dir / spec.into
+        lock = extraction_lock(lock_dir, temp_dir(into, volumes[-1].name))
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            manager.fetcher.progress.log(f"{dataset.key}: another easy-oww process is "
-                                         f"extracting {volumes[-1].name}; waiting")
+            log(f"{dataset.key}: another easy-oww process is extracting {volumes[-1].name}; "
+                "waiting")
         try:
-            lock.acquire(timeout=timeout)  # re-entrant: a no-op when the first try got it
+            lock.acquire(timeout=lock_timeout)  # re-entrant: a no-op when the first try got it
         except Timeout:
             raise LockTimeoutError(
                 f"{dataset.key}: another easy-oww process is still extracting "
-                f"{volumes[-1].name} after {timeout:.0f} s; try again when it has finished"
+                f"{volumes[-1].name} after {lock_timeout:.0f} s; try again when it has finished"
             ) from None
         try:
             # Read under the lock: a process we waited for may have finished this archive.
-            entry = manager.cache.entry(dataset.key) or {}
+            entry = cache.entry(dataset.key) or {}
             recorded = entry.get("files", {})
             if all(recorded.get(p, {}).get("removed") for p in spec.files) and members_intact(
-                    manager.cache, dataset, entry, spec.files[0]):
+                    cache, dataset, entry, spec.files[0]):
                 continue  # extracted by an earlier run, archives already gone
             transform = WavResampler(options.sample_rate) if (
                 options.sample_rate and spec.audio) else None
@@ -75,7 +75,7 @@ def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOpt
                               fmt=spec.format,  # type: ignore[arg-type]
                               strip_components=spec.strip_components, transform=transform,
                               max_ratio=spec.max_ratio or DEFAULT_MAX_RATIO)
-            manager.cache.record_files(dataset.key, [
+            cache.record_files(dataset.key, [
                 {"path": r.path, "size": r.size, "hash": f"sha256:{r.sha256}", "member": True,
                  "source": spec.files[-1], **({"settings": r.settings} if r.settings else {})}
                 for r in results if r.kind == "file"])
@@ -85,8 +85,8 @@ def unpack_dataset(manager: DatasetManager, dataset: Dataset, options: UnpackOpt
     if options.keep_archives:
         return
     for rel in dict.fromkeys(archives):
-        manager.cache.mark_removed(dataset.key, rel)
-        (manager.datasets_dir / rel).unlink(missing_ok=True)
+        cache.mark_removed(dataset.key, rel)
+        (cache.datasets_dir / rel).unlink(missing_ok=True)
 
 
 def members_intact(cache: CacheManager, dataset: Dataset, entry: dict[str, Any],
