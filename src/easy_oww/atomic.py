@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any thread runs.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates its file 0600; a finished file gets the mode any other new file would
+# (0644 under the usual umask), like the downloads beside it.
+FILE_MODE = 0o666 & ~_read_umask()
+
+
 def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -31,6 +43,7 @@ def atomic_writer(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
