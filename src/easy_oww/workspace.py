@@ -69,13 +69,25 @@ def remember_workspace(root: Path) -> Path:
 
 
 def resolve_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The workspace folder: `explicit` (--workspace), else $EASY_OWW_WORKSPACE, else the one
+    `init` remembered, else ~/.easy-oww. A file in its place is refused, naming where the
+    path came from, before any command reads or writes under it."""
+    remembered = None if explicit or os.environ.get(ENV_WORKSPACE) else _remembered_workspace()
     if explicit:
-        chosen = Path(explicit)
+        chosen, source = Path(explicit), "--workspace"
     elif os.environ.get(ENV_WORKSPACE):
-        chosen = Path(os.environ[ENV_WORKSPACE])
+        chosen, source = Path(os.environ[ENV_WORKSPACE]), f"${ENV_WORKSPACE}"
+    elif remembered is not None:
+        chosen, source = remembered, f"the workspace remembered in {config_file()}"
     else:
-        chosen = _remembered_workspace() or DEFAULT_WORKSPACE
-    return chosen.expanduser().absolute()
+        chosen, source = DEFAULT_WORKSPACE, "the default workspace"
+    root = chosen.expanduser().absolute()
+    blocker = _existing_ancestor(root)
+    if not blocker.is_dir():
+        what = "is a file" if blocker == root else f"is inside {blocker}, which is a file"
+        raise ConfigError(f"the workspace {root} (from {source}) {what}, not a folder; "
+                          "choose a folder with --workspace or EASY_OWW_WORKSPACE")
+    return root
 
 
 @dataclass(frozen=True)
