@@ -193,7 +193,10 @@ def verify(ctx: click.Context, keys: tuple[str, ...], deep: bool, as_json: bool,
             table.add_column(column)
         for row in rows:
             result = "[green]ok" if row["ok"] else f"[red]{row['problem']}"
-            table.add_row(row["dataset"], row["path"], human_bytes(row["size"]), result)
+            name = row["dataset"]
+            if row["dataset"] not in manager.catalog.datasets:  # fetched with another catalog
+                name += f" ({row['catalog'] or 'not in the loaded catalogs'})"
+            table.add_row(name, row["path"], human_bytes(row["size"]), result)
         _out().print(table)
         click.echo(f"{len(rows) - len(bad)} ok, {len(bad)} failed.")
     if bad:
@@ -210,7 +213,7 @@ Examples:
 @click.pass_context
 def paths(ctx: click.Context, as_json: bool, catalog: str | None) -> None:
     """Where each downloaded (cached) dataset lives, for training scripts."""
-    rows = {r.key: r.path for r in _manager(ctx, catalog).status() if r.status == "cached"}
+    rows = {key: str(path) for key, path in _manager(ctx, catalog).recorded_paths().items()}
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return

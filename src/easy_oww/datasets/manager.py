@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from easy_oww.transfer.fetch import (
     FetchResult,
     RangeSet,
 )
+from easy_oww.transfer.fetch import _Retryable as RetryableError  # TODO(seams): transfer.retry
 from easy_oww.workers import WorkerPool
 from easy_oww.workspace import Workspace, drive_info
 
@@ -386,8 +388,6 @@ class DatasetManager:
     def _download_one(self, dataset: Dataset, item: ResolvedFile) -> FileOutcome:
         dest = self.datasets_dir / item.path
         try:
-            if self._adopt(dataset, item, dest):
-                return FileOutcome(dataset.key, item.path, True, skipped=True)
             request = FetchRequest(item.url, dest, item.size, item.hash,
                                    label=f"{dataset.key}: {Path(item.path).name}",
                                    auth_headers=hf_auth_headers() if item.auth_host else {},
@@ -395,6 +395,8 @@ class DatasetManager:
                                    done_by_other=lambda: self._already_done(item,
                                                                             self.cache.load()),
                                    on_complete=lambda result: self._record(dataset, item, result))
+            if self._adopt(dataset, item, dest, request):
+                return FileOutcome(dataset.key, item.path, True, skipped=True)
             result = self.fetcher.fetch(request)
             return FileOutcome(dataset.key, item.path, True, skipped=result.skipped,
                                transferred=result.transferred)
@@ -415,17 +417,30 @@ class DatasetManager:
                                catalog_hash=item.catalog_hash,
                                extra={"archive": True} if _is_archive(dataset, item) else None)
 
-    def _adopt(self, dataset: Dataset, item: ResolvedFile, dest: Path) -> bool:
-        """A final file with no manifest record (manifest lost or rebuilt): keep it if its
-        size and hash check out, instead of downloading it again. Only a verified download
-        is ever renamed to the final name, so with nothing to check against it is kept too."""
-        if not dest.is_file() or item.size is not None and dest.stat().st_size != item.size:
+    def _adopt(self, dataset: Dataset, item: ResolvedFile, dest: Path,
+               request: FetchRequest) -> bool:
+        """A final file with no manifest record (manifest lost or rebuilt, or put there by
+        hand): keep it instead of downloading it again only when something confirms it: the
+        catalog's hash, else the size the catalog or at least the server states. With no
+        proof it is downloaded anew (and replaced only once the new copy checks out)."""
+        if not dest.is_file():
+            return False
+        size = item.size
+        if item.hash is None and size is None:
+            try:  # one HEAD: cheaper than fetching a file that may be large
+                size = self.fetcher.probe(request).size
+            except (EasyOwwError, RetryableError):
+                return False  # the download itself reports why the server is unreachable
+        if size is None and item.hash is None or size is not None and dest.stat().st_size != size:
             return False
         algorithm = item.hash.algorithm if item.hash else "sha256"
         actual = file_hash(dest, algorithm)
         if item.hash and actual != str(item.hash):
             return False
-        self._check_format(item, dest)
+        try:
+            self._check_format(item, dest)
+        except IntegrityError:
+            return False  # not the file the catalog describes: fetch the real one
         self.cache.record_file(dataset.key, dest, size=dest.stat().st_size, hash=actual,
                                source=item.url,
                                catalog_hash=item.catalog_hash,
@@ -455,38 +470,79 @@ class DatasetManager:
             unpack_dataset(dataset, options, self.cache, lock_dir=self.cache_dir / "locks",
                            lock_timeout=self.fetcher.options.lock_timeout,
                            log=self.fetcher.progress.log)
-        metadata: dict[str, Any] = {}
+        metadata: dict[str, Any] = {"catalog": dataset.source}
         if dataset.splits:
             metadata["split"] = options.split_of(dataset) or "both"
         if dataset.unpack and options.sample_rate:
             metadata["sample_rate"] = options.sample_rate
-        self.cache.mark_complete(dataset.key, True, metadata or None)
+        self.cache.mark_complete(dataset.key, True, metadata)
 
     # -- verify ---------------------------------------------------------------------------------
     def verify(self, keys: list[str] | None = None, deep: bool = False) -> list[dict[str, Any]]:
         """Re-hash every recorded file; rows with ok / problem. Missing datasets are rows too.
-        `deep` also checks every .npy header and decodes every WAV."""
-        datasets = self.catalog.select(keys=keys) if keys else [
-            d for d in self.catalog.ordered() if self.cache.entry(d.key)]
+        Without `keys`, every dataset the manifest records is checked, also those no loaded
+        catalog names (downloaded with another --catalog); each row says which catalog the
+        dataset came from, where known. `deep` also checks every .npy header and decodes
+        every WAV."""
+        # Imported here: the format checks load numpy, worth it only when verifying.
+        from easy_oww import validate
+
+        manifest = self.cache.load()
+        if keys:
+            chosen = [d.key for d in self.catalog.select(keys=keys)]
+        else:
+            chosen = [d.key for d in self.catalog.ordered() if self.cache.entry(d.key, manifest)]
+            chosen += self.uncatalogued(manifest)
         rows: list[dict[str, Any]] = []
-        for dataset in datasets:
-            found = self.cache.verify_files(dataset.key)
-            if not found:
-                found = [{"dataset": dataset.key, "path": str(self.path_of(dataset.key)),
+        for key in chosen:
+            found = self.cache.verify_files(key)
+            if not found and key in self.catalog.datasets:
+                found = [{"dataset": key, "path": str(self.path_of(key)),
                           "ok": False, "problem": "not downloaded", "size": None,
                           "expected": None, "actual": None}]
-            from easy_oww import validate
-
+            catalog = self.catalog_of(key, manifest)
             for row in found:
+                row["catalog"] = catalog
                 suffix = Path(row["path"]).suffix.lower()
                 if deep and row["ok"] and suffix in (".wav", ".npy"):
                     result = validate.check_file(Path(row["path"]), suffix[1:], deep=True)
                     if not result.ok:
                         row["ok"], row["problem"] = False, result.message
                 if not row["ok"] and row["problem"] != "not downloaded":
-                    self.cache.record_failure(dataset.key, row["path"], row["problem"])
+                    self.cache.record_failure(key, row["path"], row["problem"])
             rows.extend(found)
         return rows
+
+    def uncatalogued(self, manifest: dict[str, Any] | None = None) -> list[str]:
+        """Datasets the manifest records that no loaded catalog names (fetched with another
+        --catalog): still someone's data, so verify, paths and clean keep them in view."""
+        manifest = manifest if manifest is not None else self.cache.load()
+        return sorted(k for k in manifest["datasets"] if k not in self.catalog.datasets)
+
+    def catalog_of(self, key: str, manifest: dict[str, Any] | None = None) -> str | None:
+        """The catalog a dataset came from: the loaded one's, else what its download recorded."""
+        if key in self.catalog.datasets:
+            return self.catalog.datasets[key].source
+        entry = self.cache.entry(key, manifest) or {}
+        return (entry.get("metadata") or {}).get("catalog")
+
+    def recorded_paths(self) -> dict[str, Path]:
+        """Where each dataset the manifest calls complete lives, catalogued or not: one file,
+        or the folder holding all of its files."""
+        manifest = self.cache.load()
+        out: dict[str, Path] = {}
+        for row in self.status():
+            if row.status == "cached":
+                out[row.key] = Path(row.path)
+        for key in self.uncatalogued(manifest):
+            if not self.cache.is_cached(key):
+                continue
+            files = [rel for rel, r in self.cache.entry(key, manifest)["files"].items()
+                     if not r.get("removed")]
+            if files:
+                common = os.path.commonpath(files) if len(files) > 1 else files[0]
+                out[key] = self.datasets_dir / common
+        return out
 
 
 def _part_done(dest: Path) -> int:
