@@ -21,6 +21,7 @@ _HOMES = {
     "FetchRequest": "easy_oww.transfer.fetch",
     "FetchResult": "easy_oww.transfer.fetch",
     "FSD50kDownloader": "easy_oww.datasets.fsd50k",
+    "DatasetEngine": "easy_oww.datasets.engine",
     "DatasetManager": "easy_oww.datasets.manager",
     "DatasetStatus": "easy_oww.datasets.manager",
     "DownloadReport": "easy_oww.datasets.manager",

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from easy_oww.datasets.engine import DatasetEngine
 from easy_oww.datasets.faces import DatasetFace
-
-if TYPE_CHECKING:
-    from easy_oww.datasets.manager import DatasetManager
 
 TRAIN, VALIDATION = "acav100m_train", "acav100m_val"
 
@@ -17,7 +14,7 @@ class ACAV100MDownloader(DatasetFace):
     """Training (17.3 GB) and validation (185 MB) features, each checked by sha256."""
 
     def __init__(self, datasets_dir: str | Path | None = None, *,
-                 manager: DatasetManager | None = None, **manager_options: object) -> None:
+                 manager: DatasetEngine | None = None, **manager_options: object) -> None:
         super().__init__(datasets_dir, manager=manager, **manager_options)
 
     def is_training_cached(self) -> bool:

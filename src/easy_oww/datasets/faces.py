@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from easy_oww.datasets.engine import DatasetEngine
 from easy_oww.errors import EasyOwwError
-
-if TYPE_CHECKING:
-    from easy_oww.datasets.manager import DatasetManager
 
 
 class DatasetFace:
     def __init__(self, datasets_dir: str | Path | None = None, *,
-                 manager: DatasetManager | None = None, **manager_options: Any) -> None:
+                 manager: DatasetEngine | None = None, **manager_options: Any) -> None:
         if manager is None:
-            from easy_oww.datasets.manager import DatasetManager
-            manager = DatasetManager(datasets_dir=datasets_dir, **manager_options)
+            manager = DatasetEngine(datasets_dir=datasets_dir, **manager_options)
         self.manager = manager
 
     def _download(self, key: str) -> Path:

@@ -1,0 +1,547 @@
+"""`DatasetEngine`: status, download, verify — everything the CLI does, from Python.
+
+`DatasetManager` (manager.py) is this plus the seed's per-dataset faces; the faces build an
+engine of their own when given none, so they sit between the two and no import goes round."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from easy_oww.datasets.cache import CacheManager
+from easy_oww.datasets.catalog import Catalog, Dataset
+from easy_oww.datasets.sources import ResolvedFile, SourceResolver, hf_auth_headers
+from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_dataset
+from easy_oww.errors import (
+    EasyOwwError,
+    FileSystemLimitError,
+    IntegrityError,
+    NotEnoughSpaceError,
+)
+from easy_oww.hashes import file_hash
+from easy_oww.progress import NullProgress, human_bytes
+from easy_oww.transfer.fetch import (
+    Cancelled,
+    Fetcher,
+    FetchOptions,
+    FetchRequest,
+    FetchResult,
+    RangeSet,
+)
+from easy_oww.transfer.fetch import _Retryable as RetryableError  # TODO(seams): transfer.retry
+from easy_oww.workers import WorkerPool
+from easy_oww.workspace import Workspace, drive_info
+
+STATUSES = ("cached", "partial", "missing", "corrupt", "stale")
+GB = 1e9
+
+
+@dataclass
+class DatasetStatus:
+    key: str
+    name: str
+    priority: str
+    size_bytes: int | None
+    status: str
+    path: str
+    done_bytes: int
+    description: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("description")
+        return data
+
+
+@dataclass
+class FileOutcome:
+    dataset: str
+    path: str
+    ok: bool
+    skipped: bool = False
+    transferred: int = 0
+    error: str | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class DownloadReport:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    dataset_errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.dataset_errors and all(o.ok for o in self.outcomes)
+
+    @property
+    def errors(self) -> list[str]:
+        return list(self.dataset_errors.values()) + [
+            o.error for o in self.outcomes if o.error and o.dataset not in self.dataset_errors]
+
+    @property
+    def exit_code(self) -> int:
+        codes = [o.exit_code for o in self.outcomes if not o.ok]
+        return 0 if self.ok else (75 if codes and all(c == 75 for c in codes) else 1)
+
+
+
+
+class DatasetEngine:
+    """Central orchestrator for the datasets (the seed's ``DatasetManager`` without its
+    per-dataset faces).
+
+    The workspace is the parent of `datasets_dir`; without arguments the workspace is
+    resolved as the CLI does (``EASY_OWW_WORKSPACE``, the folder remembered by ``init``,
+    ``~/.easy-oww``). Quiet unless a `progress` display is passed.
+    """
+
+    def __init__(self, datasets_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                 *, workspace: str | Path | Workspace | None = None,
+                 catalog: Catalog | None = None, catalog_file: str | Path | None = None,
+                 connections: int = 4, jobs: int = 3, options: FetchOptions | None = None,
+                 progress: NullProgress | None = None) -> None:
+        if isinstance(workspace, Workspace):
+            self.workspace = workspace
+        elif workspace is not None:
+            self.workspace = Workspace(Path(workspace).expanduser().absolute())
+        elif datasets_dir is not None:
+            self.workspace = Workspace(Path(datasets_dir).expanduser().absolute().parent)
+        else:
+            self.workspace = Workspace.resolve()
+        self.datasets_dir = (Path(datasets_dir).expanduser().absolute() if datasets_dir
+                             else self.workspace.datasets_dir)
+        self.cache_dir = (Path(cache_dir).expanduser().absolute() if cache_dir
+                          else self.workspace.cache_dir)
+        user_catalog = self.workspace.user_catalog
+        self.catalog = catalog or Catalog.load(
+            user_catalog if user_catalog.exists() else None, catalog_file)
+        self.cache = CacheManager(self.cache_dir, self.datasets_dir)
+        self.options = options or FetchOptions(connections=connections)
+        self.jobs = max(1, jobs)
+        self.progress = progress or NullProgress()
+        self.resolver = SourceResolver(self.cache_dir / "listings")
+        self.unpack_options = UnpackOptions()
+        self._fetcher: Fetcher | None = None
+        self._fetcher_lock = threading.Lock()
+
+    @property
+    def fetcher(self) -> Fetcher:
+        with self._fetcher_lock:
+            if self._fetcher is None:
+                self._fetcher = Fetcher(self.options, progress=self.progress,
+                                        lock_dir=self.cache_dir / "locks")
+            return self._fetcher
+
+    def cancel(self) -> None:
+        """Stop downloads in flight (Ctrl-C): parts and sidecars stay for the next run."""
+        self.fetcher.cancel.set()
+
+    def path_of(self, key: str) -> Path:
+        return self.datasets_dir / self.catalog.get(key).location
+
+    # -- status ---------------------------------------------------------------------------------
+    def files_of(self, dataset: Dataset, *, online: bool = False, split: str | None = None
+                 ) -> list[ResolvedFile] | None:
+        """The concrete files of `dataset` (only those one split needs, when given)."""
+        files = self.resolver.resolve(dataset, online=online)
+        if files is None or split is None:
+            return files
+        wanted = dataset.paths_for(split)
+        catalog_paths = {f.path for f in dataset.files}
+        return [f for f in files if f.path in wanted or f.path not in catalog_paths]
+
+    def status(self, keys: list[str] | None = None) -> list[DatasetStatus]:
+        manifest = self.cache.load()
+        datasets = self.catalog.select(keys=keys) if keys else self.catalog.ordered()
+        return [self._status_of(d, manifest) for d in datasets]
+
+    def _status_of(self, dataset: Dataset, manifest: dict[str, Any]) -> DatasetStatus:
+        entry = self.cache.entry(dataset.key, manifest) or {}
+        recorded = entry.get("files", {})
+        # Judge a dataset by the split it was completed with (FSD50K "dev" alone is cached).
+        split = (entry.get("metadata") or {}).get("split")
+        files = self.files_of(dataset, split=split if split in dataset.splits else None)
+        size = None if files is None or any(f.size is None for f in files) else sum(
+            f.size or 0 for f in files)
+        problems: list[str] = [f"{rel}: {f.get('reason')}" for rel, f in
+                               entry.get("failed", {}).items()]
+        # Every recorded file (downloaded or unpacked) must still be there at its size;
+        # archives removed after a verified extraction are the exception.
+        for rel, record in recorded.items():
+            if record.get("removed"):
+                continue
+            try:
+                actual = self.cache.absolute(rel).stat().st_size
+            except OSError:
+                problems.append(f"{rel}: missing")
+                continue
+            if actual != record.get("size"):
+                problems.append(f"{rel}: {actual:,} bytes, recorded {record.get('size'):,}")
+        stale = False
+        byte_done = 0
+        for item in files or []:
+            record = recorded.get(item.path)
+            if record is None:
+                byte_done += _part_done(self.datasets_dir / item.path)
+                continue
+            byte_done += record.get("size", 0)
+            if item.catalog_hash and record.get("catalog_hash") not in (None, item.catalog_hash):
+                stale = True
+        complete = bool(entry.get("complete")) and files is not None and all(
+            f.path in recorded for f in files)
+        if problems:
+            state = "corrupt"
+        elif stale:
+            state = "stale"
+        elif complete:
+            state = "cached"
+        elif byte_done > 0 or recorded:
+            state = "partial"
+        else:
+            state = "missing"
+        if state == "cached" and size is not None:
+            byte_done = size
+        return DatasetStatus(dataset.key, dataset.name, dataset.priority, size, state,
+                             str(self.datasets_dir / dataset.location), min(byte_done, size)
+                             if size is not None else byte_done, dataset.description, problems)
+
+    def show_status(self, console: Console | None = None, keys: list[str] | None = None, *,
+                    rows: list[DatasetStatus] | None = None) -> None:
+        """Draw the status table of `keys` (default: every dataset), or of `rows` already
+        computed by `status()`."""
+        console = console or Console()
+        table = Table(title=f"Datasets in {self.datasets_dir}")
+        for column in ("Dataset", "Size", "Priority", "Status"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("Path", overflow="fold")
+        marks = {"cached": "[green]✓ cached", "missing": "missing", "corrupt": "[red]✗ corrupt",
+                 "stale": "[yellow]stale"}
+        for row in self.status(keys) if rows is None else rows:
+            if row.status == "partial":
+                pct = f" {100 * row.done_bytes / row.size_bytes:.0f}%" if row.size_bytes else ""
+                mark = f"[yellow]partial{pct}"
+            else:
+                mark = marks[row.status]
+            size = human_bytes(row.size_bytes)
+            approx = self.catalog.get(row.key).approx_size
+            if row.size_bytes is None and approx:
+                size = f"~{human_bytes(approx)}"  # exact once the Hub/Zenodo listing is fetched
+            # Relative to the folder in the title: the full paths wrapped over three lines.
+            where = Path(row.path)
+            if where.is_relative_to(self.datasets_dir):
+                where = where.relative_to(self.datasets_dir)
+            table.add_row(row.name, size, row.priority.capitalize(), mark, str(where))
+        console.print(table)
+
+    def get_dataset_info(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.status():
+            out.append({
+                "key": row.key, "name": row.name, "description": row.description,
+                "priority": row.priority, "size_bytes": row.size_bytes,
+                # The exact size once known, else the catalog's estimate (MIT RIR, FSD50K).
+                "size_gb": round((row.size_bytes or self.catalog.get(row.key).approx_size or 0)
+                                 / GB, 2),
+                "cached": row.status == "cached", "status": row.status, "path": row.path,
+            })
+        return out
+
+    def is_cached(self, key: str) -> bool:
+        return self.status([key])[0].status == "cached"
+
+    # -- download -------------------------------------------------------------------------------
+    def download_required(self, force: bool = False) -> DownloadReport:
+        return self.download(self.catalog.select(), force=force)
+
+    def download_all(self, force: bool = False) -> DownloadReport:
+        return self.download(self.catalog.select(all_=True), force=force)
+
+    def download(self, datasets: list[Dataset | str], *, force: bool = False) -> DownloadReport:
+        """Fetch every file of `datasets` that is not cached yet; failures of one file do
+        not stop the others. `force` skips the free-space check (never the FAT32 one)."""
+        chosen = [d if isinstance(d, Dataset) else self.catalog.get(d) for d in datasets]
+        report = DownloadReport()
+        manifest = self.cache.load()
+        planned: list[Dataset] = []
+        todo: list[tuple[Dataset, ResolvedFile]] = []
+        for dataset in chosen:
+            try:
+                files = self.files_of(dataset, online=True,
+                                      split=self.unpack_options.split_of(dataset))
+            except EasyOwwError as exc:  # a listing failed: the other datasets go on
+                report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
+                continue
+            planned.append(dataset)
+            todo += [(dataset, f) for f in files or [] if not self._already_done(f, manifest)]
+        self._preflight(todo, force)
+        sizes = [(f.size, _part_done(self.datasets_dir / f.path)) for _, f in todo]
+        if todo and all(size is not None for size, _ in sizes):
+            self.progress.set_total(sum(size or 0 for size, _ in sizes),
+                                    sum(done for _, done in sizes))
+
+        work: queue.Queue[tuple[Dataset, ResolvedFile]] = queue.Queue()
+        for item in todo:
+            work.put(item)
+        results: list[FileOutcome] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                try:
+                    dataset, item = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    outcome = self._download_one(dataset, item)
+                except Exception as exc:  # noqa: BLE001 - one file's failure is reported, not fatal
+                    outcome = FileOutcome(dataset.key, item.path, False,
+                                          error=f"{item.path}: {exc}", exit_code=1)
+                with lock:
+                    results.append(outcome)
+
+        pool = WorkerPool(worker, min(self.jobs, max(1, len(todo))), "job").start()
+        try:
+            pool.wait()
+        except BaseException:
+            self.cancel()  # Ctrl-C / SIGTERM: let the threads save their sidecars
+            pool.wait(5)  # a stalled connection notices only when its read times out
+            raise
+        report.outcomes = results
+        succeeded = {(o.dataset, o.path) for o in results if o.ok}
+        pending = {(d.key, f.path) for d, f in todo} - succeeded
+        for dataset in planned:
+            if any(key == dataset.key for key, _ in pending):
+                continue  # a file is missing: the dataset must not be marked complete
+            try:
+                self._finalize(dataset)
+            except EasyOwwError as exc:
+                report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
+            except OSError as exc:  # disk full while unpacking, drive gone
+                report.dataset_errors[dataset.key] = (
+                    f"{dataset.key}: {exc.strerror or exc} ({exc.filename or 'unpacking'}); "
+                    "what is done is kept, run again to finish")
+        return report
+
+    def _already_done(self, item: ResolvedFile, manifest: dict[str, Any]) -> bool:
+        entry = self.cache.entry(item.dataset, manifest) or {}
+        record = entry.get("files", {}).get(item.path)
+        if record is None:
+            return False
+        if item.catalog_hash and record.get("catalog_hash") not in (None, item.catalog_hash):
+            return False  # stale: the catalog's hash changed since it was downloaded
+        if record.get("removed"):
+            # An archive deleted after extraction is done while its members are intact;
+            # a member lost or failed since means fetching the archive again.
+            dataset = self.catalog.get(item.dataset)
+            return members_intact(self.cache, dataset, entry, item.path)
+        try:
+            return (self.datasets_dir / item.path).stat().st_size == record.get("size")
+        except OSError:
+            return False
+
+    def _preflight(self, todo: list[tuple[Dataset, ResolvedFile]], force: bool) -> None:
+        if not todo:
+            return
+        drive = drive_info(self.datasets_dir)
+        limit = drive.max_file_bytes
+        for dataset, item in todo:
+            if limit is not None and item.size is not None and item.size > limit:
+                raise FileSystemLimitError(
+                    f"{dataset.key}: {item.path} is {human_bytes(item.size)} but "
+                    f"{drive.mountpoint} "
+                    f"is {drive.fstype}, which holds files up to 4 GiB; reformat the drive as "
+                    "exFAT, NTFS, APFS or ext4, or choose another --workspace")
+        need = 0
+        for _dataset, item in todo:
+            if item.size is not None:
+                need += item.size - _part_done(self.datasets_dir / item.path)
+        unpacking = {d.key: d for d, _ in todo if d.unpack}
+        for dataset in unpacking.values():
+            archives = {p for u in dataset.unpack for p in u.files}
+            need += sum(i.size or 0 for d, i in todo if d.key == dataset.key and i.path in archives)
+        if need > drive.free_bytes and not force:
+            raise NotEnoughSpaceError(
+                f"need {human_bytes(need)} on {drive.mountpoint} for {self.datasets_dir}, have "
+                f"{human_bytes(drive.free_bytes)} free; free some space, choose another drive "
+                "with --workspace, or pass --force to try anyway")
+
+    def _download_one(self, dataset: Dataset, item: ResolvedFile) -> FileOutcome:
+        dest = self.datasets_dir / item.path
+        try:
+            request = FetchRequest(item.url, dest, item.size, item.hash,
+                                   label=f"{dataset.key}: {Path(item.path).name}",
+                                   auth_headers=hf_auth_headers() if item.auth_host else {},
+                                   auth_host=item.auth_host,
+                                   done_by_other=lambda: self._already_done(item,
+                                                                            self.cache.load()),
+                                   on_complete=lambda result: self._record(dataset, item, result))
+            if self._adopt(dataset, item, dest, request):
+                return FileOutcome(dataset.key, item.path, True, skipped=True)
+            result = self.fetcher.fetch(request)
+            return FileOutcome(dataset.key, item.path, True, skipped=result.skipped,
+                               transferred=result.transferred)
+        except Cancelled:
+            return FileOutcome(dataset.key, item.path, False, error="cancelled", exit_code=130)
+        except EasyOwwError as exc:
+            if isinstance(exc, IntegrityError):  # a check failed: the dataset is corrupt
+                self.cache.record_failure(dataset.key, dest, str(exc))
+            return FileOutcome(dataset.key, item.path, False, error=str(exc),
+                               exit_code=exc.exit_code)
+
+    def _record(self, dataset: Dataset, item: ResolvedFile, result: FetchResult) -> None:
+        """Check a fresh download's format and record it (still under the file's lock, so
+        a process waiting for that lock finds it recorded)."""
+        self._check_format(item, result.path)
+        self.cache.record_file(dataset.key, result.path, size=result.size, hash=result.hash,
+                               source=item.url, validator=result.validator,
+                               catalog_hash=item.catalog_hash,
+                               extra={"archive": True} if _is_archive(dataset, item) else None)
+
+    def _adopt(self, dataset: Dataset, item: ResolvedFile, dest: Path,
+               request: FetchRequest) -> bool:
+        """A final file with no manifest record (manifest lost or rebuilt, or put there by
+        hand): keep it instead of downloading it again only when something confirms it: the
+        catalog's hash, else the size the catalog or at least the server states. With no
+        proof it is downloaded anew (and replaced only once the new copy checks out)."""
+        if not dest.is_file():
+            return False
+        size = item.size
+        if item.hash is None and size is None:
+            try:  # one HEAD: cheaper than fetching a file that may be large
+                size = self.fetcher.probe(request).size
+            except (EasyOwwError, RetryableError):
+                return False  # the download itself reports why the server is unreachable
+        if size is None and item.hash is None or size is not None and dest.stat().st_size != size:
+            return False
+        algorithm = item.hash.algorithm if item.hash else "sha256"
+        actual = file_hash(dest, algorithm)
+        if item.hash and actual != str(item.hash):
+            return False
+        try:
+            self._check_format(item, dest)
+        except IntegrityError:
+            return False  # not the file the catalog describes: fetch the real one
+        self.cache.record_file(dataset.key, dest, size=dest.stat().st_size, hash=actual,
+                               source=item.url,
+                               catalog_hash=item.catalog_hash,
+                               extra={"archive": True} if _is_archive(dataset, item) else None)
+        return True
+
+    def _check_format(self, item: ResolvedFile, path: Path) -> None:
+        """Header checks the catalog asks for (npy shape/dtype, wav rate/channels)."""
+        from easy_oww import validate
+
+        entry = item.entry
+        if entry.format == "npy":
+            pins: dict[str, Any] = {"shape": entry.shape, "dtype": entry.dtype}
+        elif entry.format == "wav":
+            pins = {"sample_rate": entry.sample_rate, "channels": entry.channels}
+        else:
+            return
+        result = validate.check_file(path, entry.format, **pins)
+        if not result.ok:
+            raise validate.FormatError(path, result.message.split(": ", 1)[-1],
+                                       expected=result.expected, found=result.found)
+
+    def _finalize(self, dataset: Dataset) -> None:
+        """All files are in: unpack what the catalog says to, then mark the dataset done."""
+        options = self.unpack_options
+        if dataset.unpack:
+            unpack_dataset(dataset, options, self.cache, lock_dir=self.cache_dir / "locks",
+                           lock_timeout=self.fetcher.options.lock_timeout,
+                           log=self.fetcher.progress.log)
+        metadata: dict[str, Any] = {"catalog": dataset.source}
+        if dataset.splits:
+            metadata["split"] = options.split_of(dataset) or "both"
+        if dataset.unpack and options.sample_rate:
+            metadata["sample_rate"] = options.sample_rate
+        self.cache.mark_complete(dataset.key, True, metadata)
+
+    # -- verify ---------------------------------------------------------------------------------
+    def verify(self, keys: list[str] | None = None, deep: bool = False) -> list[dict[str, Any]]:
+        """Re-hash every recorded file; rows with ok / problem. Missing datasets are rows too.
+        Without `keys`, every dataset the manifest records is checked, also those no loaded
+        catalog names (downloaded with another --catalog); each row says which catalog the
+        dataset came from, where known. `deep` also checks every .npy header and decodes
+        every WAV."""
+        # Imported here: the format checks load numpy, worth it only when verifying.
+        from easy_oww import validate
+
+        manifest = self.cache.load()
+        if keys:
+            chosen = [d.key for d in self.catalog.select(keys=keys)]
+        else:
+            chosen = [d.key for d in self.catalog.ordered() if self.cache.entry(d.key, manifest)]
+            chosen += self.uncatalogued(manifest)
+        rows: list[dict[str, Any]] = []
+        for key in chosen:
+            found = self.cache.verify_files(key)
+            if not found and key in self.catalog.datasets:
+                found = [{"dataset": key, "path": str(self.path_of(key)),
+                          "ok": False, "problem": "not downloaded", "size": None,
+                          "expected": None, "actual": None}]
+            catalog = self.catalog_of(key, manifest)
+            for row in found:
+                row["catalog"] = catalog
+                suffix = Path(row["path"]).suffix.lower()
+                if deep and row["ok"] and suffix in (".wav", ".npy"):
+                    result = validate.check_file(Path(row["path"]), suffix[1:], deep=True)
+                    if not result.ok:
+                        row["ok"], row["problem"] = False, result.message
+                if not row["ok"] and row["problem"] != "not downloaded":
+                    self.cache.record_failure(key, row["path"], row["problem"])
+            rows.extend(found)
+        return rows
+
+    def uncatalogued(self, manifest: dict[str, Any] | None = None) -> list[str]:
+        """Datasets the manifest records that no loaded catalog names (fetched with another
+        --catalog): still someone's data, so verify, paths and clean keep them in view."""
+        manifest = manifest if manifest is not None else self.cache.load()
+        return sorted(k for k in manifest["datasets"] if k not in self.catalog.datasets)
+
+    def catalog_of(self, key: str, manifest: dict[str, Any] | None = None) -> str | None:
+        """The catalog a dataset came from: the loaded one's, else what its download recorded."""
+        if key in self.catalog.datasets:
+            return self.catalog.datasets[key].source
+        entry = self.cache.entry(key, manifest) or {}
+        return (entry.get("metadata") or {}).get("catalog")
+
+    def recorded_paths(self) -> dict[str, Path]:
+        """Where each dataset the manifest calls complete lives, catalogued or not: one file,
+        or the folder holding all of its files."""
+        manifest = self.cache.load()
+        out: dict[str, Path] = {}
+        for row in self.status():
+            if row.status == "cached":
+                out[row.key] = Path(row.path)
+        for key in self.uncatalogued(manifest):
+            if not self.cache.is_cached(key):
+                continue
+            files = [rel for rel, r in self.cache.entry(key, manifest)["files"].items()
+                     if not r.get("removed")]
+            if files:
+                common = os.path.commonpath(files) if len(files) > 1 else files[0]
+                out[key] = self.datasets_dir / common
+        return out
+
+
+def _part_done(dest: Path) -> int:
+    """Bytes a resumable part file already holds, as its sidecar vouches."""
+    import json
+    try:
+        data = json.loads(Path(str(dest) + ".part.json").read_text(encoding="utf-8"))
+        return RangeSet(data.get("written") or data.get("done", [])).total()
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
+def _is_archive(dataset: Dataset, item: ResolvedFile) -> bool:
+    return any(item.path in u.files for u in dataset.unpack)
