@@ -41,6 +41,9 @@ class NullProgress:
     def set_total(self, total: int, done: int) -> None:
         """The bytes this run will have when done, and those already on disk (resumes)."""
 
+    def advance_total(self, n: int) -> None:
+        """`n` more bytes towards the total (negative when a restart takes bytes back)."""
+
     def log(self, message: str) -> None:
         pass
 
@@ -60,13 +63,13 @@ class _RichTask(Task):
 
     def advance(self, n: int) -> None:
         self.owner.bars.advance(self.task_id, n)
-        self.owner.total_advance(n)
+        self.owner.advance_total(n)
 
     def reset(self, completed: int = 0, total: int | None = None) -> None:
-        task = self.owner.bars._tasks[self.task_id]
+        task = next(t for t in self.owner.bars.tasks if t.id == self.task_id)
         # Bytes a resume finds on disk are in the total's starting point already; only a
         # restart from zero takes bytes back.
-        self.owner.total_advance(min(0, completed - int(task.completed)))
+        self.owner.advance_total(min(0, completed - int(task.completed)))
         self.owner.bars.reset(self.task_id, completed=completed, total=total or task.total)
 
     def finish(self, ok: bool = True) -> None:
@@ -98,7 +101,7 @@ class RichProgress(NullProgress):
         else:
             self.bars.update(self._total_id, total=total, completed=done)
 
-    def total_advance(self, n: int) -> None:
+    def advance_total(self, n: int) -> None:
         if self._total_id is not None and n:
             self.bars.advance(self._total_id, n)
 
