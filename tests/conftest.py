@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,11 @@ from tests.servers.nginx import NginxServer
 settings.register_profile("fixed", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
+
+# A shell starts a background job (`pytest &`, some CI runners) with SIGINT ignored, and an
+# ignored signal stays ignored in every child: the CLI processes the tests stop with Ctrl-C
+# would never see it. Python's own handler here means children start with the default.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

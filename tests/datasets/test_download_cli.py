@@ -287,13 +287,19 @@ def _sidecar_done(ws: Path, rel: str) -> int:
 
 def _wait_for_progress(ws: Path, rel: str, above: int, proc: subprocess.Popen,
                        deadline: float = 30) -> int:
+    """The bytes the sidecar records once they exceed `above`; fails the test when the
+    process exits or `deadline` passes first (never returns a count that did not move)."""
     end = time.monotonic() + deadline
-    while time.monotonic() < end and proc.poll() is None:
+    while True:
         done = _sidecar_done(ws, rel)
         if done > above:
             return done
+        if proc.poll() is not None:
+            pytest.fail(f"the download exited with {proc.returncode} before {rel} recorded "
+                        f"more than {above:,} bytes")
+        if time.monotonic() > end:
+            pytest.fail(f"{rel} recorded no more than {above:,} bytes in {deadline} s")
         time.sleep(0.02)  # polling a file another process writes; not synchronisation
-    return _sidecar_done(ws, rel)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
