@@ -10,6 +10,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from easy_oww.datasets.manager import DatasetManager
+from easy_oww.datasets.unpacking import extraction_lock
 from easy_oww.transfer.fetch import lock_path
 
 STALE_PART_DAYS = 30
@@ -47,8 +48,6 @@ def _in_use(manager: DatasetManager, dest: Path) -> bool:
 
 
 def _extracting(manager: DatasetManager, temp: Path) -> bool:
-    from easy_oww.datasets.unpacking import extraction_lock
-
     return _held(extraction_lock(manager, temp))
 
 
