@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-import urllib3
 
 from easy_oww.datasets import sources
 from easy_oww.datasets.catalog import parse_file
@@ -32,6 +31,7 @@ from easy_oww.datasets.sources import (
 from easy_oww.datasets.sources.base import ListingSlot
 from easy_oww.errors import CatalogError, DownloadError
 from easy_oww.hashes import KnownHash
+from easy_oww.transfer.retry import RetryPolicy
 from tests.servers.hub_standin import HubStandin, git_blob_sha1
 from tests.servers.zenodo_standin import ZenodoStandin
 
@@ -47,10 +47,9 @@ class Dataset:
 
 
 def _resolver(tmp_path: Path) -> SourceResolver:
-    # One quick retry: the stand-ins' injected failures are retried without a long backoff.
-    pool = urllib3.PoolManager(retries=urllib3.Retry(
-        total=2, backoff_factor=0, status_forcelist=(429, 500, 502, 503, 504)))
-    return SourceResolver(tmp_path / "listings", pool=pool, timeout=5)
+    # The shared policy without its backoff: injected failures are retried at once.
+    return SourceResolver(tmp_path / "listings", timeout=5,
+                          policy=RetryPolicy(attempts=3, backoff_base=0))
 
 
 @pytest.fixture
@@ -190,6 +189,15 @@ def test_a_listing_that_fails_once_is_retried(tmp_path, hub):
     assert [r.status for r in hub.requests_of("tree")][:2] == [503, 200]
 
 
+def test_a_listing_busy_past_the_policys_attempts_gives_up(tmp_path, hub):
+    _rooms(hub)
+    hub.fail_tree_next(3, status=503)
+    entry = FileEntry("rooms", HuggingFaceFolder(repo=REPO, folder="16khz"))
+    with pytest.raises(DownloadError, match="HTTP 503 from .*; gave up after 3 attempts"):
+        _resolver(tmp_path).resolve(Dataset("rir", (entry,)), online=True)
+    assert [r.status for r in hub.requests_of("tree")] == [503, 503, 503]
+
+
 def test_a_wrong_folder_is_a_download_error_naming_the_listing(tmp_path, hub):
     _rooms(hub)
     entry = FileEntry("rooms", HuggingFaceFolder(repo=REPO, folder="8khz"))
@@ -216,7 +224,8 @@ def test_an_unreachable_listing_server_is_listing_unavailable(tmp_path, monkeypa
         port = probe.getsockname()[1]
     monkeypatch.setenv("ZENODO_ENDPOINT", f"http://127.0.0.1:{port}")
     entry = FileEntry("f/a.zip", ZenodoFile(record="1", key="a.zip"))
-    with pytest.raises(ListingUnavailable, match="unreachable"):
+    with pytest.raises(ListingUnavailable, match=r"^cannot list http://127\.0\.0\.1:\d+/api/"
+                       r"records/1: cannot connect .*\(offline\?\); gave up after 2 attempts"):
         _resolver(tmp_path).resolve(Dataset("f", (entry,)), online=True)
 
 

@@ -23,7 +23,7 @@ from easy_oww.datasets.sources.base import (
     Source,
     SourceEntryError,
 )
-from easy_oww.datasets.sources.http import JsonClient, ListingUnavailable
+from easy_oww.datasets.sources.http import LISTING_POLICY, JsonClient, ListingUnavailable
 from easy_oww.datasets.sources.huggingface import (
     HuggingFaceFolder,
     effective_url,
@@ -32,6 +32,7 @@ from easy_oww.datasets.sources.huggingface import (
 )
 from easy_oww.datasets.sources.url import PlainUrl
 from easy_oww.datasets.sources.zenodo import ZenodoFile, zenodo_endpoint
+from easy_oww.transfer.retry import RetryPolicy
 
 __all__ = [
     "KINDS", "FileEntry", "HuggingFaceFolder", "ListingUnavailable", "PlainUrl",
@@ -107,9 +108,9 @@ class SourceResolver:
     """Expands a dataset's entries; fetches listings when `online`, else uses the cache."""
 
     def __init__(self, listings_dir: Path, pool: urllib3.PoolManager | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, policy: RetryPolicy | None = None) -> None:
         self.listings_dir = listings_dir
-        self.http = JsonClient(pool, timeout)
+        self.http = JsonClient(pool, timeout, policy or LISTING_POLICY)
 
     def resolve(self, dataset: DatasetFiles, *, online: bool) -> list[ResolvedFile] | None:
         """All files of `dataset`; None when a listing is needed but not known (offline)."""
