@@ -7,13 +7,13 @@ checked on load; a bad catalog is refused with one line naming the file, dataset
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from easy_oww.datasets.sources import FileEntry, SourceEntryError, parse_source, source_keys
 from easy_oww.errors import BadInputError, CatalogError
 from easy_oww.hashes import KnownHash
 
@@ -25,15 +25,12 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 PRIORITIES = ("critical", "recommended", "optional")
 REQUIRED_PRIORITIES = ("critical", "recommended")  # the seed's "required" set
 FORMATS = ("npy", "wav", "zip", "tar")
-HF_DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_MAX_RATIO = 200.0  # zip-bomb guard: output bytes per archive byte
-ZENODO_DEFAULT_ENDPOINT = "https://zenodo.org"
 
+# The keys of every file entry, whatever its source; each source kind adds its own.
 _FILE_TYPES: dict[str, type | tuple[type, ...]] = {
-    "url": str, "path": str, "size": int, "hash": str, "format": str, "shape": list,
+    "path": str, "size": int, "hash": str, "format": str, "shape": list,
     "dtype": str, "sample_rate": int, "channels": int,
-    "hf_repo": str, "hf_revision": str, "hf_folder": str, "hf_repo_type": str,
-    "zenodo_record": (int, str), "zenodo_key": str,
 }
 _DATASET_TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "description": str, "priority": str, "license": str, "homepage": str,
@@ -43,35 +40,6 @@ _UNPACK_TYPES: dict[str, type | tuple[type, ...]] = {
     "format": str, "into": str, "files": list, "strip_components": int,
     "max_ratio": (int, float), "split": str, "audio": bool,
 }
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One catalog file: a plain URL, a Hugging Face folder, or a Zenodo record file."""
-
-    path: str  # relative to the datasets folder; a folder for an hf_folder entry
-    url: str | None = None
-    size: int | None = None
-    hash: KnownHash | None = None
-    format: str | None = None
-    shape: tuple[int, ...] | None = None
-    dtype: str | None = None
-    sample_rate: int | None = None
-    channels: int | None = None
-    hf_repo: str | None = None
-    hf_revision: str = "main"
-    hf_folder: str | None = None
-    hf_repo_type: str = "datasets"
-    zenodo_record: str | None = None
-    zenodo_key: str | None = None
-
-    @property
-    def kind(self) -> str:
-        if self.hf_repo:
-            return "hf_folder"
-        if self.zenodo_record:
-            return "zenodo"
-        return "url"
 
 
 @dataclass(frozen=True)
@@ -104,7 +72,7 @@ class Dataset:
         """Where the dataset lives, relative to the datasets folder (a file or a folder)."""
         if self.path:
             return self.path
-        if len(self.files) == 1 and self.files[0].kind != "hf_folder":
+        if len(self.files) == 1 and not self.files[0].lands_in_folder:
             return self.files[0].path
         if self.unpack:
             return _common_folder([u.into for u in self.unpack])
@@ -285,24 +253,17 @@ def _parse_file(where: _Where, index: int, table: Any) -> FileEntry:
     prefix = f"files[{index}]."
     if not isinstance(table, dict):
         raise where.error(prefix.rstrip("."), "must be a table")
-    where.check_types(table, _FILE_TYPES, prefix)
-    kinds = [k for k in ("url", "hf_repo", "zenodo_record") if k in table]
-    if len(kinds) != 1:
-        raise where.error(prefix + "url",
-                          "give exactly one source: url, hf_repo (+ hf_folder) or zenodo_record "
-                          "(+ zenodo_key)")
+    where.check_types(table, {**_FILE_TYPES, **source_keys()}, prefix)
+    common = {key: value for key, value in table.items() if key in _FILE_TYPES}
+    try:
+        source = parse_source({k: v for k, v in table.items() if k not in _FILE_TYPES})
+    except SourceEntryError as exc:
+        raise where.error((prefix + exc.key) if exc.key else prefix.rstrip("."),
+                          exc.problem) from None
     if "path" not in table:
         raise where.error(prefix + "path", "missing: where the file lands, relative to datasets/")
-    values: dict[str, Any] = dict(table)
+    values: dict[str, Any] = dict(common)
     values["path"] = _safe_path(where, prefix + "path", table["path"])
-    if "url" in table and not table["url"].startswith(("http://", "https://")):
-        raise where.error(prefix + "url", f"{table['url']!r} is not an http(s) URL")
-    if "hf_repo" in table and "hf_folder" not in table:
-        raise where.error(prefix + "hf_folder", "missing: the folder of the repository to list")
-    if "zenodo_record" in table:
-        if "zenodo_key" not in table:
-            raise where.error(prefix + "zenodo_key", "missing: the file name in the record")
-        values["zenodo_record"] = str(table["zenodo_record"])
     if "size" in table and table["size"] < 0:
         raise where.error(prefix + "size", "must not be negative")
     if "hash" in table:
@@ -317,7 +278,7 @@ def _parse_file(where: _Where, index: int, table: Any) -> FileEntry:
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
             raise where.error(prefix + "shape", "must be a list of non-negative integers")
         values["shape"] = tuple(shape)
-    return FileEntry(**values)
+    return FileEntry(source=source, **values)
 
 
 def _parse_unpack(where: _Where, index: int, table: Any, paths: list[str]) -> UnpackSpec:
@@ -340,18 +301,3 @@ def _parse_unpack(where: _Where, index: int, table: Any, paths: list[str]) -> Un
         strip_components=table.get("strip_components", 0), max_ratio=table.get("max_ratio"),
         split=table.get("split"), audio=table.get("audio", False),
     )
-
-
-def hf_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", HF_DEFAULT_ENDPOINT).rstrip("/")
-
-
-def zenodo_endpoint() -> str:
-    return os.environ.get("ZENODO_ENDPOINT", ZENODO_DEFAULT_ENDPOINT).rstrip("/")
-
-
-def effective_url(url: str) -> str:
-    """Point huggingface.co URLs at ``HF_ENDPOINT`` when the user set one (a mirror)."""
-    if url.startswith(HF_DEFAULT_ENDPOINT + "/"):
-        return hf_endpoint() + url[len(HF_DEFAULT_ENDPOINT):]
-    return url

@@ -1,0 +1,133 @@
+"""The manifest (CacheManager), on real files in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+import pytest
+from filelock import FileLock
+
+from easy_oww.datasets.cache import CacheEntryError, CacheManager
+from easy_oww.errors import LockTimeoutError
+
+
+@pytest.fixture
+def cache(tmp_path) -> CacheManager:
+    (tmp_path / "datasets").mkdir()
+    return CacheManager(tmp_path / ".cache", tmp_path / "datasets", lock_timeout=5)
+
+
+def _file(cache: CacheManager, rel: str, data: bytes):
+    path = cache.datasets_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_records_are_relative_to_the_datasets_folder_and_survive_a_reload(cache, tmp_path):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.record_file("d", path, size=3, hash="sha256:x", source="http://h/a")
+    cache.record_file("d", tmp_path / "elsewhere.bin", size=1, hash="sha256:y")
+    files = CacheManager(cache.cache_dir, cache.datasets_dir).entry("d")["files"]
+    assert set(files) == {"d/a.bin", str(tmp_path / "elsewhere.bin")}
+    assert files["d/a.bin"]["source"] == "http://h/a"
+    assert cache.absolute("d/a.bin") == path
+
+
+def test_is_cached_needs_complete_and_every_file_at_its_size(cache):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.record_file("d", path, size=3, hash="sha256:x")
+    assert not cache.is_cached("d")
+    cache.mark_complete("d")
+    assert cache.is_cached("d") and cache.list_cached() == ["d"]
+    path.write_bytes(b"abcd")
+    assert not cache.is_cached("d")
+    path.write_bytes(b"abc")
+    cache.record_failure("d", path, "hash mismatch")
+    assert not cache.is_cached("d")
+
+
+def test_a_removed_archive_does_not_count_against_its_dataset(cache):
+    archive = _file(cache, "d/a.zip", b"zip")
+    member = _file(cache, "d/x.wav", b"wav")
+    cache.record_file("d", archive, size=3, hash="sha256:x", extra={"archive": True})
+    cache.record_file("d", member, size=3, hash="sha256:y")
+    cache.mark_complete("d")
+    archive.unlink()
+    cache.mark_removed("d", archive)
+    assert cache.entry("d")["files"]["d/a.zip"]["removed"] is True
+    assert cache.is_cached("d")
+    assert [r["path"] for r in cache.verify_files("d")] == [str(member)]
+
+
+def test_a_damaged_manifest_is_set_aside_and_rebuilt(cache):
+    cache.cache_dir.mkdir(parents=True)
+    cache.manifest_path.write_text('{"datasets": {"d": "not a table"}}')
+    assert cache.load() == {"version": 1, "datasets": {}}
+    assert cache.damaged is not None and cache.damaged.name.startswith("manifest.json.damaged-")
+    assert cache.damaged.read_text() == '{"datasets": {"d": "not a table"}}'
+    assert json.loads(cache.manifest_path.read_text())["datasets"] == {}
+
+
+def test_add_entry_checks_the_file_and_its_checksum(cache, tmp_path):
+    path = _file(cache, "mine/a.wav", b"hello")
+    md5 = hashlib.md5(b"hello").hexdigest()
+    with pytest.raises(CacheEntryError, match="does not exist"):
+        cache.add_entry("mine", tmp_path / "nope.wav")
+    with pytest.raises(CacheEntryError, match="checksum"):
+        cache.add_entry("mine", path, checksum="sha256:zz")
+    with pytest.raises(CacheEntryError, match="not the given"):
+        cache.add_entry("mine", path, checksum="0" * 32)
+    assert cache.entry("mine") is None
+    cache.add_entry("mine", path, checksum=md5, metadata={"by": "hand"})
+    record = cache.entry("mine")["files"]["mine/a.wav"]
+    assert record["hash"] == f"md5:{md5}" and record["source"] == "added by hand"
+    assert cache.is_cached("mine") and cache.entry("mine")["metadata"] == {"by": "hand"}
+    cache.add_entry("mine2", path)  # no checksum: sha256 is computed for later checks
+    assert cache.entry("mine2")["files"]["mine/a.wav"]["hash"] == \
+        "sha256:" + hashlib.sha256(b"hello").hexdigest()
+
+
+def test_verify_integrity_finds_rot_and_records_it(cache):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.add_entry("d", path)
+    assert cache.verify_integrity("d")
+    path.write_bytes(b"abd")  # same size, other bytes
+    assert not cache.verify_integrity("d")
+    assert cache.entry("d")["failed"]["d/a.bin"]["reason"] == "hash mismatch"
+    assert not cache.is_cached("d")
+
+
+def test_remove_entry_forgets_but_keeps_the_files(cache):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.add_entry("d", path)
+    assert cache.remove_entry("d") is True and cache.remove_entry("d") is False
+    assert path.exists() and cache.entry("d") is None
+
+
+def test_writers_in_parallel_lose_nothing(cache):
+    managers = [CacheManager(cache.cache_dir, cache.datasets_dir) for _ in range(4)]
+
+    def write(n: int) -> None:
+        for i in range(10):
+            managers[n].record_file(f"d{n}", f"d{n}/{i}.bin", size=i, hash="sha256:x")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    data = cache.load()["datasets"]
+    assert {k: len(v["files"]) for k, v in data.items()} == {f"d{n}": 10 for n in range(4)}
+
+
+def test_a_held_lock_is_a_try_later_error(cache):
+    cache.cache_dir.mkdir(parents=True)
+    quick = CacheManager(cache.cache_dir, cache.datasets_dir, lock_timeout=0.05)
+    with FileLock(str(cache.cache_dir / "manifest.lock")):
+        with pytest.raises(LockTimeoutError, match="locked by another process"):
+            quick.mark_complete("d")
+    quick.mark_complete("d")
+    assert quick.entry("d")["complete"] is True
