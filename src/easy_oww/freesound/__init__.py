@@ -48,7 +48,6 @@ from easy_oww.freesound.crawl import (
     GrowOptions,
     GrowResult,
     Progress,
-    grow_lock,
 )
 from easy_oww.freesound.errors import (
     ApiUnavailableError,
@@ -57,16 +56,19 @@ from easy_oww.freesound.errors import (
     KeyRefusedError,
     LibraryDamagedError,
     LibraryLockedError,
+    LibraryMissingError,
     MissingKeyError,
 )
+from easy_oww.freesound.lock import grow_lock
 from easy_oww.freesound.store import FreesoundLibrary, LibraryStats
 
 __all__ = [
     "DEFAULT_API_URL", "DEFAULT_QUERIES", "ApiUnavailableError", "BackupError", "BackupInfo",
     "BudgetExhaustedError", "Crawler", "FreesoundClient", "FreesoundLibrary", "GrowOptions",
     "GrowResult", "KeyRefusedError", "LibraryDamagedError", "LibraryLockedError",
-    "LibraryStats", "MissingKeyError", "RateBudget", "create_backup", "grow", "key_fingerprint",
-    "list_backups", "newest_good_backup", "prune_backups", "read_api_key", "restore_backup",
+    "LibraryMissingError", "LibraryStats", "MissingKeyError", "RateBudget", "create_backup",
+    "grow", "grow_lock", "key_fingerprint", "list_backups", "newest_good_backup",
+    "prune_backups", "read_api_key", "restore_backup",
 ]
 
 

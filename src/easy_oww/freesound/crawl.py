@@ -31,27 +31,19 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import filelock
 
 from easy_oww.freesound.api import LICENSES, FreesoundClient
 from easy_oww.freesound.backup import DEFAULT_EVERY, DEFAULT_KEEP, create_backup
 from easy_oww.freesound.errors import (
     BadInputError,
     BudgetExhaustedError,
-    LibraryLockedError,
     MalformedAnswerError,
     SoundNotFoundError,
 )
-from easy_oww.freesound.store import (
-    LOCK_NAME,
-    SIMILAR,
-    FreesoundLibrary,
-    MalformedSampleError,
-    normalise_sample,
-)
+from easy_oww.freesound.lock import grow_lock as grow_lock  # its old home; callers use lock
+from easy_oww.freesound.schema import SIMILAR
+from easy_oww.freesound.store import FreesoundLibrary, MalformedSampleError, normalise_sample
 
 # Everyday background sounds: what a wake-word model must learn to ignore.
 DEFAULT_QUERIES = ("ambience", "room tone", "rain", "traffic", "crowd")
@@ -457,21 +449,3 @@ def _similarity(item: dict[str, Any], rank: int, count: int) -> float:
     if isinstance(distance, (int, float)) and not isinstance(distance, bool):
         return 1.0 / (1.0 + float(distance))
     return round(1.0 - (rank - 1) / max(count, 1), 6)
-
-
-@contextlib.contextmanager
-def grow_lock(folder: Path):  # type: ignore[no-untyped-def]
-    """Only one grow (or restore) per library; released by the OS if the process dies."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(folder / LOCK_NAME), timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise LibraryLockedError(
-            f"another `easy-oww freesound grow` (or restore) is using the library {folder}; "
-            "wait for it to finish, then run again"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from easy_oww.errors import BadInputError, EasyOwwError, IntegrityError, TryLaterError
 
 
@@ -27,6 +29,14 @@ class BudgetExhaustedError(TryLaterError):
 
 class LibraryLockedError(TryLaterError):
     """Another `grow` (or a restore) holds the library (exit 75)."""
+
+
+class LibraryMissingError(EasyOwwError):
+    """No library file in `folder` and the caller did not ask to create one (exit 1)."""
+
+    def __init__(self, message: str, folder: Path) -> None:
+        super().__init__(message)
+        self.folder = folder
 
 
 class LibraryDamagedError(IntegrityError):

@@ -39,92 +39,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from easy_oww.freesound.backup_files import list_backups, newest_good_backup
 from easy_oww.freesound.errors import (
     LibraryDamagedError,
+    LibraryMissingError,
     LibraryVersionError,
+)
+from easy_oww.freesound.schema import (
+    DB_NAME,
+    MIGRATIONS,
+    SAME_PACK,
+    SAME_USER,
+    SCHEMA_VERSION,
+    SIMILAR,
 )
 
 if TYPE_CHECKING:  # networkx costs ~0.3 s to import; only graph() needs it
     import networkx as nx
 
-DB_NAME = "freesound_library.db"
-BACKUPS_DIR = "backups"
-LOCK_NAME = ".grow.lock"
-
-SIMILAR = "similar"
-SAME_USER = "same_user"
-SAME_PACK = "same_pack"
-
-MIGRATIONS: list[str] = [
-    # version 1
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE samples (
-        id INTEGER PRIMARY KEY,
-        name TEXT, tags TEXT, description TEXT, duration REAL, username TEXT,
-        license TEXT, pack_id INTEGER, pack TEXT, pack_name TEXT, created TEXT,
-        channels INTEGER, filesize INTEGER, bitrate REAL, bitdepth INTEGER, samplerate REAL,
-        num_downloads INTEGER, avg_rating REAL, num_ratings INTEGER, num_comments INTEGER,
-        previews TEXT, images TEXT,
-        raw TEXT NOT NULL,
-        added_at TEXT NOT NULL,
-        run_id INTEGER,
-        expanded INTEGER NOT NULL DEFAULT 0,
-        deleted INTEGER NOT NULL DEFAULT 0,
-        note TEXT
-    );
-    CREATE INDEX samples_frontier ON samples (expanded, num_downloads DESC, id);
-    CREATE TABLE edges (
-        source INTEGER NOT NULL, target INTEGER NOT NULL, kind TEXT NOT NULL,
-        weight REAL, rank INTEGER,
-        PRIMARY KEY (source, target, kind)
-    ) WITHOUT ROWID;
-    CREATE TABLE seen (
-        id INTEGER PRIMARY KEY,
-        status TEXT NOT NULL DEFAULT 'known',
-        links INTEGER NOT NULL DEFAULT 0,
-        best_rank INTEGER,
-        downloads INTEGER,
-        raw TEXT,
-        first_seen TEXT NOT NULL,
-        note TEXT
-    );
-    CREATE INDEX seen_priority ON seen (status, links DESC, best_rank, downloads DESC, id);
-    CREATE TABLE pending_edges (
-        source INTEGER NOT NULL, target INTEGER NOT NULL, kind TEXT NOT NULL,
-        weight REAL, rank INTEGER,
-        PRIMARY KEY (source, target, kind)
-    ) WITHOUT ROWID;
-    CREATE INDEX pending_target ON pending_edges (target);
-    CREATE TABLE seeds (
-        key TEXT PRIMARY KEY, query TEXT NOT NULL, filter TEXT, sort TEXT,
-        next_page INTEGER NOT NULL DEFAULT 1, exhausted INTEGER NOT NULL DEFAULT 0,
-        stored INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, status TEXT,
-        samples_added INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
-        samples_total INTEGER, edges_total INTEGER, seen_total INTEGER, db_bytes INTEGER
-    );
-    CREATE TABLE problems (
-        id INTEGER PRIMARY KEY, at TEXT NOT NULL, run_id INTEGER, sound_id INTEGER,
-        what TEXT NOT NULL
-    );
-    """,
-    # version 2
-    """
-    CREATE TABLE audio (
-        id INTEGER PRIMARY KEY,
-        path TEXT NOT NULL,
-        bytes INTEGER NOT NULL,
-        sha256 TEXT NOT NULL,
-        quality TEXT NOT NULL,
-        sample_rate INTEGER,
-        fetched_at TEXT NOT NULL
-    );
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 # Columns copied out of the API's JSON. Everything else stays reachable in `raw`.
 _INT_FIELDS = ("channels", "filesize", "bitdepth", "num_downloads", "num_ratings", "num_comments")
@@ -263,6 +195,11 @@ def _is_damage(exc: sqlite3.DatabaseError) -> bool:
     )
 
 
+def library_exists(folder: str | os.PathLike[str]) -> bool:
+    """Whether `folder` holds a library file (``FreesoundLibrary(folder, create=False)`` opens)."""
+    return (Path(folder).expanduser() / DB_NAME).exists()
+
+
 class FreesoundLibrary:
     """A persistent, crash-safe Freesound sample library in `folder`.
 
@@ -284,7 +221,7 @@ class FreesoundLibrary:
         self._depth = 0
         if not self.path.exists():
             if not create:
-                raise FileNotFoundError(f"no Freesound library at {self.path}")
+                raise LibraryMissingError(f"no Freesound library at {self.folder}", self.folder)
             self.folder.mkdir(parents=True, exist_ok=True)
         else:
             self._check_file()
@@ -306,8 +243,6 @@ class FreesoundLibrary:
     def _check_file(self) -> None:
         problem = _sqlite_header_problem(self.path)
         if problem is None and self.path.stat().st_size == 0:
-            from easy_oww.freesound.backup import list_backups
-
             if list_backups(self.folder) and not Path(f"{self.path}-wal").exists():
                 problem = "empty file, although backups exist"
         if problem and problem.startswith("truncated"):
@@ -323,8 +258,6 @@ class FreesoundLibrary:
             raise self._damaged(problem)
 
     def _damaged(self, what: str) -> LibraryDamagedError:
-        from easy_oww.freesound.backup import newest_good_backup
-
         good = newest_good_backup(self.folder)
         if good is None:
             advice = "no good backup exists; move the file aside to start a new library"
