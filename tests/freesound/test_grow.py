@@ -18,7 +18,7 @@ from easy_oww.freesound import (
 )
 from easy_oww.freesound.crawl import grow_lock
 from easy_oww.freesound.store import DB_NAME
-from tests.freesound.conftest import KEY, files_containing, run_cli
+from tests.freesound.conftest import KEY, files_containing, run_cli, sql
 
 
 def grow_api(fs, env, samples, **options):
@@ -55,7 +55,7 @@ def test_rerun_asks_nothing_about_stored_and_expanded_samples(fs, env):
     grow_api(fs, env, 120)
     with FreesoundLibrary(env["library"]) as lib:
         stored = lib.stored_ids()
-        expanded = {r[0] for r in lib._read("SELECT id FROM samples WHERE expanded != 0")}
+        expanded = {r[0] for r in sql(env["library"], "SELECT id FROM samples WHERE expanded != 0")}
     fs.reset_stats()
     result, committed = grow_api(fs, env, 120)
     assert result.stored == 120 and len(committed) == 120
@@ -80,8 +80,7 @@ def test_quota_1000_samples_from_empty_under_100_requests(fs, env):
 def test_filters_apply_to_every_stored_sample(fs, env):
     result, _ = grow_api(fs, env, 80, licenses=["cc0"], max_duration=10.0)
     assert result.stored == 80
-    with FreesoundLibrary(env["library"]) as lib:
-        rows = lib._read("SELECT license, duration FROM samples")
+    rows = sql(env["library"], "SELECT license, duration FROM samples")
     assert all("publicdomain/zero" in lic and dur <= 10.0 for lic, dur in rows)
     assert all("filter" in r["params"] for r in fs.request_log())
 
@@ -99,7 +98,8 @@ def test_404_mid_crawl_marks_deleted_and_goes_on(fs, env):
     result, _ = grow_api(fs, env, 200)
     assert result.stored == 200
     with FreesoundLibrary(env["library"]) as lib:
-        row = lib._read("SELECT deleted, expanded FROM samples WHERE id = ?", (victim,))[0]
+        row = sql(env["library"], "SELECT deleted, expanded FROM samples WHERE id = ?",
+                  (victim,))[0]
         assert row == (1, 2)
         assert lib.verify() == []
 

@@ -227,12 +227,7 @@ class Crawler:
         for query in self._new_queries:
             if self._seed_done.get(query, 0) >= self.options.seeds_per_query:
                 continue
-            rows = self.lib._read(
-                "SELECT id, raw FROM seen WHERE status = 'candidate' AND note = ? "
-                "ORDER BY downloads DESC, id LIMIT 50", (f"seed:{query}",)
-            )
-            for sound_id, raw in rows:
-                sound = json.loads(raw)
+            for sound_id, sound in self.lib.seed_candidates(query, limit=50):
                 if sound_id not in self._skip and self.options.accepts(sound):
                     self._seed_done[query] = self._seed_done.get(query, 0) + 1
                     return sound
@@ -241,18 +236,13 @@ class Crawler:
 
     def _candidate(self, linked: bool) -> dict[str, Any] | None:
         # ids first; the JSON only for the one we take (or test against the filters)
-        rows = self.lib._read(
-            "SELECT id, links FROM seen WHERE status = 'candidate' "
-            "ORDER BY links DESC, best_rank, downloads DESC, id LIMIT 200"
-        )
-        for sound_id, links in rows:
+        for sound_id, links in self.lib.candidate_links(limit=200):
             if linked and links == 0:
                 return None
             if sound_id in self._skip:
                 continue
-            raw = self.lib._read("SELECT raw FROM seen WHERE id = ?", (sound_id,))[0][0]
-            sound = json.loads(raw)
-            if self.options.accepts(sound):
+            sound = self.lib.seen_metadata(sound_id)
+            if sound is not None and self.options.accepts(sound):
                 return sound
             self._skip.add(sound_id)
         return None

@@ -512,6 +512,10 @@ class FreesoundLibrary:
         data["_added_at"] = added_at
         return data
 
+    def raw_samples(self) -> list[str]:
+        """Every stored sample's JSON as the API returned it, in id order."""
+        return [row[0] for row in self._read("SELECT raw FROM samples ORDER BY id")]
+
     def edges_of(self, sound_id: int) -> list[tuple[int, int, str, float | None, int | None]]:
         return self._read(
             "SELECT source, target, kind, weight, rank FROM edges "
@@ -586,6 +590,27 @@ class FreesoundLibrary:
             (limit,),
         )
         return [(row[0], row[1], json.loads(row[2])) for row in rows]
+
+    def seed_candidates(self, query: str, limit: int = 50) -> list[tuple[int, dict[str, Any]]]:
+        """Remembered results of the seed search `query`: (id, metadata), most downloaded first."""
+        rows = self._read(
+            "SELECT id, raw FROM seen WHERE status = 'candidate' AND note = ? "
+            "ORDER BY downloads DESC, id LIMIT ?", (f"seed:{query}", limit)
+        )
+        return [(sound_id, json.loads(raw)) for sound_id, raw in rows]
+
+    def candidate_links(self, limit: int = 200) -> list[tuple[int, int]]:
+        """(id, links) of the best seen samples, as best_candidates orders them, without their
+        metadata: the crawl parses the JSON only of the one it takes."""
+        return [(row[0], row[1]) for row in self._read(
+            "SELECT id, links FROM seen WHERE status = 'candidate' "
+            "ORDER BY links DESC, best_rank, downloads DESC, id LIMIT ?", (limit,)
+        )]
+
+    def seen_metadata(self, sound_id: int) -> dict[str, Any] | None:
+        """The list-answer metadata remembered for a seen id (None: none remembered)."""
+        rows = self._read("SELECT raw FROM seen WHERE id = ?", (sound_id,))
+        return json.loads(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def next_to_expand(self) -> int | None:
         """The most popular stored sample whose similar sounds were never fetched."""
@@ -806,15 +831,11 @@ class FreesoundLibrary:
                 for r in cur
             )
             cur = conn.execute("SELECT source, target, kind, weight, rank FROM edges")
-            # Filled straight into networkx's adjacency dicts (what add_edges_from does, less
-            # its per-edge bookkeeping): about twice as fast for a million edges.
-            succ, pred = graph._succ, graph._pred
-            for source, target, kind, weight, rank in cur:
-                if source not in succ or target not in succ:  # not in a verified library
-                    graph.add_nodes_from((source, target))
-                data = {"kind": kind, "weight": weight, "rank": rank}
-                succ[source][target] = data
-                pred[target][source] = data
+            # An end not stored (not in a verified library) becomes a node without attributes.
+            graph.add_edges_from(
+                (source, target, {"kind": kind, "weight": weight, "rank": rank})
+                for source, target, kind, weight, rank in cur
+            )
             if derived:
                 for kind, column in ((SAME_USER, "username"), (SAME_PACK, "pack_id")):
                     cur = conn.execute(
