@@ -13,10 +13,11 @@ from easy_oww.freesound import (
     BudgetExhaustedError,
     FreesoundLibrary,
     GrowOptions,
+    Stopped,
     grow,
     list_backups,
 )
-from easy_oww.freesound.crawl import grow_lock
+from easy_oww.freesound.lock import grow_lock
 from easy_oww.freesound.store import DB_NAME
 from tests.freesound.conftest import KEY, files_containing, run_cli, sql
 
@@ -147,8 +148,12 @@ def test_wrong_key_exits_1_and_stores_nothing(fs, env):
                   {"FREESOUND_API_KEY": "wrong"})
     assert out.returncode == 1
     assert out.stderr.strip().startswith("Error: Freesound refused the API key")
+    assert out.stderr.strip().endswith("; check FREESOUND_API_KEY or --api-key-file")
     missing = run_cli(["freesound", "grow", "--api-url", fs.base_url], {"FREESOUND_API_KEY": ""})
     assert missing.returncode == 2 and "FREESOUND_API_KEY" in missing.stderr
+    assert missing.stderr == ("Error: no Freesound API key: set FREESOUND_API_KEY or pass "
+                              "--api-key-file FILE (get a key at "
+                              "https://freesound.org/apiv2/apply/)\n")
 
 
 def test_api_key_file(fs, env, tmp_path):
@@ -275,11 +280,15 @@ def test_bad_usage_exits_2(env):
 def test_budget_exhaustion_from_python_keeps_everything(fs, env):
     fs.set_limits(per_day=3)
     committed = []
-    with pytest.raises(BudgetExhaustedError):
+    with pytest.raises(BudgetExhaustedError) as info:
         grow(env["library"], KEY, GrowOptions(samples=500), base_url=fs.base_url,
              per_minute=100000, on_commit=committed.extend, handle_signals=False)
+    result = info.value.result  # what the run did, complete: the CLI prints it
+    assert result.stopped == Stopped.BUDGET == "budget" and result.budget_left == 0
+    assert result.stored == len(committed) and result.requests >= 3
     with FreesoundLibrary(env["library"]) as lib:
         assert lib.stored_ids() == {sid for sid, _ in committed}
+        assert result.samples == lib.stats().samples and result.edges == lib.stats().edges
         assert lib.history()[-1]["status"] == "budget"
 
 

@@ -91,7 +91,7 @@ def remove_partial_backups(folder: Path) -> list[Path]:
 def prune_backups(folder: Path, keep: int = DEFAULT_KEEP) -> list[BackupInfo]:
     """Delete all but the newest `keep` backups; returns the deleted ones."""
     if keep < 1:
-        raise BackupError(f"--keep-backups must be at least 1, not {keep}")
+        raise BackupError(f"keep must be at least 1, not {keep}")
     doomed = list_backups(folder)[keep:]
     for info in doomed:
         with contextlib.suppress(FileNotFoundError):

@@ -43,6 +43,7 @@ from easy_oww.freesound.errors import (
 )
 from easy_oww.freesound.lock import grow_lock as grow_lock  # its old home; callers use lock
 from easy_oww.freesound.schema import SIMILAR
+from easy_oww.freesound.stopped import Stopped
 from easy_oww.freesound.store import FreesoundLibrary, MalformedSampleError, normalise_sample
 
 # Everyday background sounds: what a wake-word model must learn to ignore.
@@ -73,15 +74,15 @@ class GrowOptions:
 
     def check(self) -> None:
         if self.samples < 0:
-            raise BadInputError(f"--samples must be 0 or more, not {self.samples}")
+            raise BadInputError(f"samples must be 0 or more, not {self.samples}")
         if self.checkpoint_interval < 1:
-            raise BadInputError("--checkpoint-interval must be at least 1")
+            raise BadInputError("checkpoint_interval must be at least 1")
         if self.backup_every < 1:
-            raise BadInputError("--backup-every must be at least 1")
+            raise BadInputError("backup_every must be at least 1")
         if self.expand_every < 1:
-            raise BadInputError("--expand-every must be at least 1")
+            raise BadInputError("expand_every must be at least 1")
         if self.keep_backups < 1:
-            raise BadInputError("--keep-backups must be at least 1")
+            raise BadInputError("keep_backups must be at least 1")
         for name in self.licenses:
             if name not in LICENSES:
                 raise BadInputError(
@@ -89,7 +90,7 @@ class GrowOptions:
                 )
         if (self.min_duration is not None and self.max_duration is not None
                 and self.min_duration > self.max_duration):
-            raise BadInputError("--min-duration is larger than --max-duration")
+            raise BadInputError("min_duration is larger than max_duration")
 
     def filter(self) -> str | None:
         """The Solr filter Freesound understands for these options."""
@@ -136,7 +137,7 @@ def _solr_term(text: str) -> str:
 class GrowResult:
     stored: int = 0
     requests: int = 0
-    stopped: str = "done"  # done | exhausted (nothing left) | budget | interrupted | terminated
+    stopped: Stopped = Stopped.DONE
     samples: int = 0
     edges: int = 0
     frontier: int = 0
@@ -147,6 +148,15 @@ class GrowResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class GrowBudgetExhaustedError(BudgetExhaustedError):
+    """The daily budget ran out during a grow; `result`: what the run did (every committed
+    sample is stored; ``result.stopped`` is ``Stopped.BUDGET``)."""
+
+    def __init__(self, message: str, *, resets_at: str | None, result: GrowResult) -> None:
+        super().__init__(message, resets_at=resets_at)
+        self.result = result
 
 
 Committed = Callable[[list[tuple[int, int]]], None]
@@ -350,11 +360,13 @@ class Crawler:
             self._loop()
             status = self.result.stopped
         except BudgetExhaustedError as exc:
-            self.result.stopped = status = "budget"
+            self.result.stopped = status = Stopped.BUDGET
             self.result.budget_resets_at = exc.resets_at
-            raise
+            # the result is complete once `finally` below has run, before this reaches the caller
+            raise GrowBudgetExhaustedError(str(exc), resets_at=exc.resets_at,
+                                           result=self.result) from None
         except InterruptedError:
-            self.result.stopped = status = "interrupted"
+            self.result.stopped = status = Stopped.INTERRUPTED
         finally:
             with contextlib.suppress(Exception):
                 self._flush()
@@ -380,7 +392,7 @@ class Crawler:
         fallback_added = False
         while self.result.stored < target:
             if self.stop.is_set():
-                self.result.stopped = "interrupted"
+                self.result.stopped = Stopped.INTERRUPTED
                 return
             # 1. queries of this run never searched before
             fresh = next((q for q in self.queries
@@ -425,7 +437,7 @@ class Crawler:
                 fallback_added = True  # the everyday queries found nothing: take everything
                 self.queries.append("")
                 continue
-            self.result.stopped = "exhausted"
+            self.result.stopped = Stopped.EXHAUSTED
             return
         self._flush()
 

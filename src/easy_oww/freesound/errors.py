@@ -19,6 +19,14 @@ class ApiUnavailableError(EasyOwwError):
     """5xx or timeouts after every retry (exit 1)."""
 
 
+class ApiUnreachableError(ApiUnavailableError):
+    """No answer at all from `base_url` after every retry (network down, wrong URL)."""
+
+    def __init__(self, message: str, base_url: str) -> None:
+        super().__init__(message)
+        self.base_url = base_url
+
+
 class BudgetExhaustedError(TryLaterError):
     """The daily request budget for this key is spent (exit 75); `resets_at`: when it returns."""
 
