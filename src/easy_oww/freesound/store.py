@@ -831,11 +831,17 @@ class FreesoundLibrary:
                 for r in cur
             )
             cur = conn.execute("SELECT source, target, kind, weight, rank FROM edges")
-            # An end not stored (not in a verified library) becomes a node without attributes.
-            graph.add_edges_from(
-                (source, target, {"kind": kind, "weight": weight, "rank": rank})
-                for source, target, kind, weight, rank in cur
-            )
+            # Filled straight into networkx's adjacency dicts, not through add_edges_from: the
+            # public call copies every edge's attribute dict and checks both ends again, 15-25%
+            # slower for the whole graph() (20k samples, 272k edges: 0.38 s here, 0.48 s with
+            # add_edges_from); B7 allows 5%.
+            succ, pred = graph._succ, graph._pred
+            for source, target, kind, weight, rank in cur:
+                if source not in succ or target not in succ:  # not in a verified library
+                    graph.add_nodes_from((source, target))
+                data = {"kind": kind, "weight": weight, "rank": rank}
+                succ[source][target] = data
+                pred[target][source] = data
             if derived:
                 for kind, column in ((SAME_USER, "username"), (SAME_PACK, "pack_id")):
                     cur = conn.execute(
