@@ -119,3 +119,16 @@ def files_containing(roots, needle: bytes):
             if needle in data:
                 hits.append(path)
     return hits
+
+
+def sql(folder, query, params=()):
+    """Rows of `query` read straight from the library file (read-only): a test's own look at
+    the database, independent of the store's methods."""
+    import contextlib
+    import sqlite3
+
+    from easy_oww.freesound.schema import DB_NAME
+
+    uri = f"file:{Path(folder) / DB_NAME}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+        return conn.execute(query, tuple(params)).fetchall()

@@ -251,7 +251,7 @@ def test_bad_usage(fs, grown, tmp_path):
     out = run_cli(["freesound", "audio", "--sample-rate", "100"])
     assert out.returncode == 2
     out = run_cli(["freesound", "audio", "--library", str(tmp_path / "none")])
-    assert out.returncode == 2 and "grow one first" in out.stderr
+    assert out.returncode == 1 and "grow one first" in out.stderr  # issue 7: exit 1, one line
 
 
 def test_converted_audio_reads_back_as_training_clips(fs, grown):

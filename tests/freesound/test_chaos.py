@@ -17,6 +17,7 @@ import sys
 
 from easy_oww.freesound import FreesoundLibrary
 from easy_oww.freesound.store import DB_NAME
+from tests.freesound.conftest import sql
 
 
 def _snapshot(folder):
@@ -24,7 +25,7 @@ def _snapshot(folder):
         return set(), set(), set()
     with FreesoundLibrary(folder) as lib:
         stored = lib.stored_ids()
-        expanded = {r[0] for r in lib._read("SELECT id FROM samples WHERE expanded != 0")}
+        expanded = {r[0] for r in sql(folder, "SELECT id FROM samples WHERE expanded != 0")}
         frontier = stored - expanded
     return stored, expanded, frontier
 
@@ -34,13 +35,15 @@ def _check_library(folder, printed):
         stored = lib.stored_ids()
         assert printed <= stored, f"lost committed samples: {sorted(printed - stored)[:5]}"
         assert lib.verify() == []
-        dupes = lib._read(
+        dupes = sql(
+            folder,
             "SELECT count(*) FROM (SELECT source, target, kind FROM edges "
             "GROUP BY source, target, kind HAVING count(*) > 1)"
         )[0][0]
         assert dupes == 0
-        pairs = lib._read("SELECT count(*) FROM edges")[0][0]
-        distinct = lib._read("SELECT count(*) FROM (SELECT DISTINCT source, target FROM edges)")
+        pairs = sql(folder, "SELECT count(*) FROM edges")[0][0]
+        distinct = sql(folder,
+                       "SELECT count(*) FROM (SELECT DISTINCT source, target FROM edges)")
         assert pairs == distinct[0][0]
     return stored
 

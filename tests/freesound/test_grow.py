@@ -13,12 +13,13 @@ from easy_oww.freesound import (
     BudgetExhaustedError,
     FreesoundLibrary,
     GrowOptions,
+    Stopped,
     grow,
     list_backups,
 )
-from easy_oww.freesound.crawl import grow_lock
+from easy_oww.freesound.lock import grow_lock
 from easy_oww.freesound.store import DB_NAME
-from tests.freesound.conftest import KEY, files_containing, run_cli
+from tests.freesound.conftest import KEY, files_containing, run_cli, sql
 
 
 def grow_api(fs, env, samples, **options):
@@ -55,7 +56,7 @@ def test_rerun_asks_nothing_about_stored_and_expanded_samples(fs, env):
     grow_api(fs, env, 120)
     with FreesoundLibrary(env["library"]) as lib:
         stored = lib.stored_ids()
-        expanded = {r[0] for r in lib._read("SELECT id FROM samples WHERE expanded != 0")}
+        expanded = {r[0] for r in sql(env["library"], "SELECT id FROM samples WHERE expanded != 0")}
     fs.reset_stats()
     result, committed = grow_api(fs, env, 120)
     assert result.stored == 120 and len(committed) == 120
@@ -80,8 +81,7 @@ def test_quota_1000_samples_from_empty_under_100_requests(fs, env):
 def test_filters_apply_to_every_stored_sample(fs, env):
     result, _ = grow_api(fs, env, 80, licenses=["cc0"], max_duration=10.0)
     assert result.stored == 80
-    with FreesoundLibrary(env["library"]) as lib:
-        rows = lib._read("SELECT license, duration FROM samples")
+    rows = sql(env["library"], "SELECT license, duration FROM samples")
     assert all("publicdomain/zero" in lic and dur <= 10.0 for lic, dur in rows)
     assert all("filter" in r["params"] for r in fs.request_log())
 
@@ -99,7 +99,8 @@ def test_404_mid_crawl_marks_deleted_and_goes_on(fs, env):
     result, _ = grow_api(fs, env, 200)
     assert result.stored == 200
     with FreesoundLibrary(env["library"]) as lib:
-        row = lib._read("SELECT deleted, expanded FROM samples WHERE id = ?", (victim,))[0]
+        row = sql(env["library"], "SELECT deleted, expanded FROM samples WHERE id = ?",
+                  (victim,))[0]
         assert row == (1, 2)
         assert lib.verify() == []
 
@@ -147,8 +148,12 @@ def test_wrong_key_exits_1_and_stores_nothing(fs, env):
                   {"FREESOUND_API_KEY": "wrong"})
     assert out.returncode == 1
     assert out.stderr.strip().startswith("Error: Freesound refused the API key")
+    assert out.stderr.strip().endswith("; check FREESOUND_API_KEY or --api-key-file")
     missing = run_cli(["freesound", "grow", "--api-url", fs.base_url], {"FREESOUND_API_KEY": ""})
     assert missing.returncode == 2 and "FREESOUND_API_KEY" in missing.stderr
+    assert missing.stderr == ("Error: no Freesound API key: set FREESOUND_API_KEY or pass "
+                              "--api-key-file FILE (get a key at "
+                              "https://freesound.org/apiv2/apply/)\n")
 
 
 def test_api_key_file(fs, env, tmp_path):
@@ -275,11 +280,15 @@ def test_bad_usage_exits_2(env):
 def test_budget_exhaustion_from_python_keeps_everything(fs, env):
     fs.set_limits(per_day=3)
     committed = []
-    with pytest.raises(BudgetExhaustedError):
+    with pytest.raises(BudgetExhaustedError) as info:
         grow(env["library"], KEY, GrowOptions(samples=500), base_url=fs.base_url,
              per_minute=100000, on_commit=committed.extend, handle_signals=False)
+    result = info.value.result  # what the run did, complete: the CLI prints it
+    assert result.stopped == Stopped.BUDGET == "budget" and result.budget_left == 0
+    assert result.stored == len(committed) and result.requests >= 3
     with FreesoundLibrary(env["library"]) as lib:
         assert lib.stored_ids() == {sid for sid, _ in committed}
+        assert result.samples == lib.stats().samples and result.edges == lib.stats().edges
         assert lib.history()[-1]["status"] == "budget"
 
 

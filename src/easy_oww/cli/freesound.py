@@ -7,18 +7,51 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
 from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED
+from easy_oww.freesound import (
+    ApiUnreachableError,
+    FreesoundLibrary,
+    GrowBudgetExhaustedError,
+    GrowOptions,
+    GrowResult,
+    KeyRefusedError,
+    LibraryMissingError,
+    LibraryStats,
+    MissingKeyError,
+    Stopped,
+    budget_status,
+    create_backup,
+    library_exists,
+    list_backups,
+    prune_backups,
+    read_api_key,
+    restore_backup,
+)
+from easy_oww.freesound import grow as grow_library
+from easy_oww.freesound.api import ENV_API_KEY, KEY_APPLY_URL
+from easy_oww.freesound.audio import AudioOptions, fetch_audio, plan_audio, verify_audio
+from easy_oww.freesound.export import PRIVATE_NOTICE, export_library
+from easy_oww.freesound.lock import grow_lock
+from easy_oww.freesound.schema import DB_NAME
+from easy_oww.freesound.seed_pickle import import_seed_pickle_run, load_seed_state
+from easy_oww.freesound.store import AudioFile
+from easy_oww.freesound.visualize import write_visualization
 from easy_oww.progress import NullProgress, human_bytes
+from easy_oww.transfer.fetch import Fetcher, FetchOptions
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 EXAMPLES = """\b
 Examples:
@@ -42,14 +75,15 @@ Exit codes: 0 done, 1 failed, 2 bad usage, 75 try later (budget spent, library b
 130 Ctrl-C, 143 SIGTERM."""
 
 
-def _remember_library(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+def _remember_library(ctx: click.Context, param: click.Parameter,
+                      value: str | None) -> str | None:
     if value is not None:
         # on the root's dict, wherever the option was given (before or after the subcommand)
         ctx.find_root().ensure_object(dict)["library"] = value
     return value
 
 
-def library_option(func: Any) -> Any:
+def library_option(func: Command) -> Command:
     return click.option(
         "--library", type=click.Path(file_okay=False, path_type=str), default=None,
         expose_value=False, callback=_remember_library,
@@ -57,7 +91,7 @@ def library_option(func: Any) -> Any:
     )(func)
 
 
-def freesound_options(func: Any) -> Any:
+def freesound_options(func: Command) -> Command:
     return library_option(common_options(func))
 
 
@@ -66,6 +100,24 @@ def library_folder(ctx: click.Context) -> Path:
     if chosen:
         return Path(chosen).expanduser().absolute()
     return get_workspace(ctx).library_dir
+
+
+def _missing(folder: Path) -> LibraryMissingError:
+    """The one line every command that needs a library prints when there is none."""
+    return LibraryMissingError(
+        f"no Freesound library at {folder}; grow one first with `easy-oww freesound grow`",
+        folder,
+    )
+
+
+def open_library(ctx: click.Context, *, create: bool = False) -> FreesoundLibrary:
+    """The library of this command (--library, else the workspace's), to use in a `with`.
+    Without `create`, a folder with no library is the one-line error of `_missing`."""
+    folder = library_folder(ctx)
+    try:
+        return FreesoundLibrary(folder, create=create)
+    except LibraryMissingError:
+        raise _missing(folder) from None
 
 
 def _echo_err(text: str) -> None:
@@ -143,9 +195,6 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
     Ctrl-C or SIGTERM finish the current sample, commit and exit 130 / 143. When the daily
     budget is spent the run stops, everything saved, and exits 75 saying when it comes back.
     """
-    from easy_oww.freesound import BudgetExhaustedError, GrowOptions, read_api_key
-    from easy_oww.freesound import grow as grow_library
-
     options = GrowOptions(
         samples=samples, queries=queries, licenses=licenses, min_duration=min_duration,
         max_duration=max_duration, tags=tags, checkpoint_interval=checkpoint_interval,
@@ -153,7 +202,13 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
         similarity_space=similarity_space,
     )
     options.check()
-    api_key = read_api_key(api_key_file)
+    try:
+        api_key = read_api_key(api_key_file)
+    except MissingKeyError:
+        if api_key_file:
+            raise
+        raise MissingKeyError(f"no Freesound API key: set {ENV_API_KEY} or pass --api-key-file "
+                              f"FILE (get a key at {KEY_APPLY_URL})") from None
     folder = library_folder(ctx)
     quiet, verbose = get_flag(ctx, "quiet"), get_flag(ctx, "verbose")
     log = _echo_err if verbose else None
@@ -165,26 +220,26 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
                 sys.stdout.write(json.dumps({"id": sound_id, "edges": edges}) + "\n")
             sys.stdout.flush()
 
-    error: BudgetExhaustedError | None = None
-    result = None
+    error: GrowBudgetExhaustedError | None = None
     with display:
         try:
             result = grow_library(
                 folder, api_key, options, base_url=api_url, per_minute=per_minute,
                 per_day=daily_budget, on_commit=on_commit, on_progress=display.update, log=log,
             )
-        except BudgetExhaustedError as exc:
-            error = exc
-    if result is None:  # budget spent: report what is stored, then exit 75
-        result = _result_after_budget(folder, display)
+        except GrowBudgetExhaustedError as exc:  # report what is stored, then exit 75
+            error, result = exc, exc.result
+        except KeyRefusedError as exc:
+            raise KeyRefusedError(f"{exc} or --api-key-file") from None
+        except ApiUnreachableError as exc:
+            raise ApiUnreachableError(f"{exc} or --api-url", exc.base_url) from None
     summary = dict(result.as_dict(), summary=True, library=str(folder))
     if error is not None:
-        summary["stopped"] = "budget"
         summary["budget_resets_at"] = error.resets_at
     if as_json:
         click.echo(json.dumps(summary))
     elif not quiet or error is None:
-        stopped = {"done": "", "exhausted": " (nothing left to find)"}.get(summary["stopped"], "")
+        stopped = " (nothing left to find)" if result.stopped == Stopped.EXHAUSTED else ""
         click.echo(
             f"Stored {summary['stored']} new samples{stopped} with {summary['requests']} "
             f"requests; the library has {summary['samples']} samples and {summary['edges']} "
@@ -197,27 +252,14 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
     _exit_if_stopped(ctx, result.stopped, "every committed sample is saved.")
 
 
-def _exit_if_stopped(ctx: click.Context, stopped: str, kept: str) -> None:
+def _exit_if_stopped(ctx: click.Context, stopped: Stopped, kept: str) -> None:
     """Ctrl-C and SIGTERM end a run cleanly, then exit 130 / 143 saying what is kept."""
-    if stopped == "interrupted":
+    if stopped == Stopped.INTERRUPTED:
         _echo_err(f"Interrupted; {kept}")
         ctx.exit(EXIT_INTERRUPTED)
-    if stopped == "terminated":
+    if stopped == Stopped.TERMINATED:
         _echo_err(f"Terminated; {kept}")
         ctx.exit(EXIT_TERMINATED)
-
-
-def _result_after_budget(folder: Path, display: _GrowDisplay) -> Any:
-    from easy_oww.freesound import FreesoundLibrary, GrowResult
-
-    with FreesoundLibrary(folder) as lib:
-        stats = lib.stats()
-    last = display.last
-    return GrowResult(
-        stored=last.stored if last else 0, requests=last.requests if last else 0,
-        stopped="budget", samples=stats.samples, edges=stats.edges, frontier=stats.frontier,
-        budget_left=0,
-    )
 
 
 class _GrowDisplay:
@@ -226,20 +268,10 @@ class _GrowDisplay:
     def __init__(self, total: int, *, as_json: bool, quiet: bool) -> None:
         self.total = total
         self.quiet = quiet or as_json
-        self.bar = None
-        self.last: Any = None
+        self.bar: Progress | None = None
         self._printed = 0
         self._started = time.monotonic()
         if not self.quiet and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
             self.bar = Progress(
                 TextColumn("samples"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
@@ -256,8 +288,7 @@ class _GrowDisplay:
         if self.bar is not None:
             self.bar.stop()
 
-    def update(self, result: Any) -> None:
-        self.last = result
+    def update(self, result: GrowResult) -> None:
         if self.quiet:
             return
         if self.bar is not None:
@@ -273,40 +304,6 @@ class _GrowDisplay:
 
 
 # --------------------------------------------------------------------------------------- status
-def _open_existing(folder: Path) -> Any:
-    from easy_oww.freesound import FreesoundLibrary
-    from easy_oww.freesound.store import DB_NAME
-
-    if not (folder / DB_NAME).exists():
-        return None
-    return FreesoundLibrary(folder, create=False)
-
-
-def _budget_status(fingerprint: str | None) -> dict[str, Any]:
-    from easy_oww.freesound.api import (
-        DEFAULT_PER_DAY,
-        ENV_API_KEY,
-        RateBudget,
-        key_fingerprint,
-        next_utc_midnight,
-    )
-
-    key = os.environ.get(ENV_API_KEY, "").strip()
-    fingerprint = key_fingerprint(key) if key else fingerprint
-    if not fingerprint:
-        return {"requests_today": 0, "daily_budget": DEFAULT_PER_DAY,
-                "budget_resets_at": next_utc_midnight().strftime("%Y-%m-%dT%H:%M:%SZ")}
-    budget = RateBudget(fingerprint)
-    try:
-        saved = json.loads(budget.path.read_text(encoding="utf-8")).get("daily_budget")
-        if isinstance(saved, int) and saved > 0:
-            budget = RateBudget(fingerprint, per_day=saved)
-    except (OSError, ValueError):
-        pass
-    status = budget.status()
-    return {key: status[key] for key in ("requests_today", "daily_budget", "budget_resets_at")}
-
-
 @freesound.command(epilog="""\b
 Examples:
   easy-oww freesound status
@@ -317,25 +314,22 @@ Examples:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Samples, edges, crawl frontier, today's budget, backups and size. Safe during grow."""
-    from easy_oww.freesound import list_backups
-    from easy_oww.freesound.store import LibraryStats
-
     folder = library_folder(ctx)
-    lib = _open_existing(folder)
-    if lib is None:
+    exists = library_exists(folder)
+    if not exists:
         # every count of an empty library, so a new field of LibraryStats is never missed
         counts: dict[str, Any] = {f.name: 0 for f in dataclasses.fields(LibraryStats)}
         counts["last_run"] = None
         fingerprint = None
     else:
-        with lib:
+        with open_library(ctx) as lib:
             counts = lib.stats().as_dict()
             fingerprint = lib.get_meta("key_fingerprint")
     doc = {
         "library": str(folder),
-        "exists": lib is not None,
+        "exists": exists,
         **{k: counts[k] for k in ("samples", "edges", "expanded", "frontier", "seen")},
-        **_budget_status(fingerprint),
+        **budget_status(fingerprint),
         "backups": len(list_backups(folder)),
         "db_bytes": counts["db_bytes"],
         "last_run": counts["last_run"],
@@ -349,7 +343,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(doc))
         return
-    if lib is None:
+    if not exists:
         click.echo(f"No Freesound library yet at {folder}; grow one with "
                    "`easy-oww freesound grow`.")
     click.echo(f"Library:   {folder}")
@@ -376,10 +370,9 @@ Examples:
 def history(ctx: click.Context, as_json: bool) -> None:
     """The growth table: one row per run (samples, edges, cache size, file size)."""
     folder = library_folder(ctx)
-    lib = _open_existing(folder)
-    rows = []
-    if lib is not None:
-        with lib:
+    rows: list[dict[str, Any]] = []
+    if library_exists(folder):
+        with open_library(ctx) as lib:
             rows = lib.history()
     if as_json:
         click.echo(json.dumps(rows))
@@ -401,7 +394,7 @@ def history(ctx: click.Context, as_json: bool) -> None:
     click.echo("Cache = samples stored + ids seen (metadata kept, no request needed later).")
 
 
-def _dash(value: Any) -> str:
+def _dash(value: object) -> str:
     return "-" if value is None else str(value)
 
 
@@ -416,15 +409,8 @@ Examples:
 def verify(ctx: click.Context, deep: bool, as_json: bool) -> None:
     """Integrity check, edges to missing samples, counts, audio files present and of the
     recorded size. Exit 1 on any problem."""
-    from easy_oww.freesound import FreesoundLibrary
-    from easy_oww.freesound.audio import verify_audio
-    from easy_oww.freesound.store import DB_NAME
-
     folder = library_folder(ctx)
-    if not (folder / DB_NAME).exists():
-        raise click.exceptions.BadParameter(f"no Freesound library at {folder}",
-                                            param_hint="--library")
-    with FreesoundLibrary(folder, create=False) as lib:
+    with open_library(ctx) as lib:
         problems = lib.verify() + verify_audio(lib, deep=deep)
         counts = lib.stats().as_dict()
     if as_json:
@@ -472,23 +458,14 @@ an interrupted run resumes where it stopped.""")
 def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int | None,
           jobs: int, as_json: bool) -> None:
     """Fetch the audio of every stored sample that has none yet (Freesound's previews)."""
-    from easy_oww.freesound import FreesoundLibrary
-    from easy_oww.freesound.audio import AudioOptions, fetch_audio, plan_audio
-    from easy_oww.freesound.store import DB_NAME
-    from easy_oww.transfer.fetch import Fetcher, FetchOptions
-
     folder = library_folder(ctx)
-    if not (folder / DB_NAME).exists():
-        raise click.exceptions.BadParameter(
-            f"no Freesound library at {folder}; grow one first with `easy-oww freesound grow`",
-            param_hint="--library")
     quiet, verbose = get_flag(ctx, "quiet"), get_flag(ctx, "verbose")
     options = AudioOptions(quality=quality, sample_rate=sample_rate, limit=limit, jobs=jobs)
     fetcher = Fetcher(FetchOptions(connections=1, verbose=verbose),
                       progress=_LogOnly() if verbose else None,
                       user_agent="easy-oww (freesound audio)")
     display = _AudioDisplay(as_json=as_json, quiet=quiet)
-    with FreesoundLibrary(folder, create=False) as lib:
+    with open_library(ctx) as lib:
         display.total = len(plan_audio(lib, options))
         with display:
             result = fetch_audio(lib, options, fetcher=fetcher, on_file=display.file_done)
@@ -525,14 +502,11 @@ class _AudioDisplay:
         self.as_json, self.quiet = as_json, quiet or as_json
         self.total = 0
         self.done = 0
-        self.bar: Any = None
+        self.bar: Progress | None = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> _AudioDisplay:
         if not self.quiet and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
             self.bar = Progress(TextColumn("audio"), BarColumn(), MofNCompleteColumn(),
                                 console=Console(stderr=True))
             self.task = self.bar.add_task("audio", total=self.total)
@@ -543,7 +517,7 @@ class _AudioDisplay:
         if self.bar is not None:
             self.bar.stop()
 
-    def file_done(self, audio: Any, sound_id: int, error: str | None) -> None:
+    def file_done(self, audio: AudioFile | None, sound_id: int, error: str | None) -> None:
         with self._lock:
             self.done += 1
             if self.as_json:
@@ -573,21 +547,9 @@ load, anything else refuses the whole file. Importing twice adds nothing.""")
 def import_pickle(ctx: click.Context, pickle_file: str, as_json: bool) -> None:
     """Carry over the seed project's freesound_library.pkl (samples, similar edges, its
     sound cache), in one transaction."""
-    from easy_oww.freesound import FreesoundLibrary
-    from easy_oww.freesound.crawl import grow_lock
-    from easy_oww.freesound.seed_pickle import import_seed_pickle, load_seed_state
-
     folder = library_folder(ctx)
     state = load_seed_state(pickle_file)  # a refused or damaged file creates no library
-    with grow_lock(folder), FreesoundLibrary(folder) as lib:
-        run = lib.start_run()
-        result = None
-        try:
-            result = import_seed_pickle(lib, pickle_file, state)
-        finally:
-            lib.update_run(run, samples_added=result.samples if result else 0, requests=0,
-                           status="imported" if result else "failed", finished=True)
-        stats = lib.stats()
+    result, stats = import_seed_pickle_run(folder, pickle_file, state)
     doc = {**result.as_dict(), "library_samples": stats.samples,
            "library_edges": stats.edges, "library": str(folder)}
     if as_json:
@@ -616,14 +578,21 @@ def backups(ctx: click.Context) -> None:
         ctx.invoke(backups_list)
 
 
+def _library_or_backups(ctx: click.Context) -> Path:
+    """The folder of a command about backups: one with a library or, after the database file
+    was moved aside, with backups to restore from."""
+    folder = library_folder(ctx)
+    if not library_exists(folder) and not list_backups(folder):
+        raise _missing(folder)
+    return folder
+
+
 @backups.command("list")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list.")
 @freesound_options
 @click.pass_context
 def backups_list(ctx: click.Context, as_json: bool = False) -> None:
     """Backups, newest first."""
-    from easy_oww.freesound import list_backups
-
     folder = library_folder(ctx)
     found = list_backups(folder)
     if as_json:
@@ -645,10 +614,7 @@ def backups_list(ctx: click.Context, as_json: bool = False) -> None:
 @click.pass_context
 def backups_create(ctx: click.Context, keep: int) -> None:
     """Take a backup now (safe while grow runs)."""
-    from easy_oww.freesound import FreesoundLibrary, create_backup
-
-    folder = library_folder(ctx)
-    with FreesoundLibrary(folder, create=False) as lib:
+    with open_library(ctx) as lib:
         info = create_backup(lib, keep=keep)
     click.echo(f"Created {info.path} ({info.nodes} samples, {_human_bytes(info.size)}).")
 
@@ -660,9 +626,8 @@ def backups_create(ctx: click.Context, keep: int) -> None:
 @click.pass_context
 def backups_prune(ctx: click.Context, keep: int) -> None:
     """Delete all but the newest backups."""
-    from easy_oww.freesound import prune_backups
-
-    deleted = prune_backups(library_folder(ctx), keep)
+    folder = _library_or_backups(ctx)
+    deleted = prune_backups(folder, keep)
     for info in deleted:
         click.echo(f"Deleted {info.name}")
     click.echo(f"Kept the newest {keep}; deleted {len(deleted)}.")
@@ -674,10 +639,7 @@ def backups_prune(ctx: click.Context, keep: int) -> None:
 @click.pass_context
 def backups_restore(ctx: click.Context, name: str) -> None:
     """Replace the library with backup NAME (checked first; the old file is kept aside)."""
-    from easy_oww.freesound import restore_backup
-    from easy_oww.freesound.crawl import grow_lock
-
-    folder = library_folder(ctx)
+    folder = _library_or_backups(ctx)
     with grow_lock(folder):
         aside = restore_backup(folder, name)
     click.echo(f"Restored {name} into {folder}.")
@@ -699,10 +661,7 @@ Examples:
 @click.pass_context
 def export(ctx: click.Context, output: str, fmt: str, derived: bool) -> None:
     """Write the library to OUTPUT (private data: keep it within your team)."""
-    from easy_oww.freesound import FreesoundLibrary
-    from easy_oww.freesound.export import PRIVATE_NOTICE, export_library
-
-    with FreesoundLibrary(library_folder(ctx), create=False) as lib:
+    with open_library(ctx) as lib:
         done = export_library(lib, output, fmt, derived=derived)
     click.echo(f"Wrote {done['samples']} samples and {done['edges']} edges to {output}.")
     click.echo(PRIVATE_NOTICE)
@@ -720,11 +679,7 @@ Examples:
 @click.pass_context
 def visualize(ctx: click.Context, output: str, max_nodes: int, derived: bool) -> None:
     """Write an HTML page of the similarity graph; it works offline (no CDN)."""
-    from easy_oww.freesound import FreesoundLibrary
-    from easy_oww.freesound.export import PRIVATE_NOTICE
-    from easy_oww.freesound.visualize import write_visualization
-
-    with FreesoundLibrary(library_folder(ctx), create=False) as lib:
+    with open_library(ctx) as lib:
         done = write_visualization(lib, output, max_nodes=max_nodes, derived=derived)
     click.echo(f"Wrote {output}: {done['nodes']} samples, {done['edges']} edges; open it in a "
                "browser (works offline).")

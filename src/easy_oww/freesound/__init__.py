@@ -29,6 +29,7 @@ from easy_oww.freesound.api import (
     DEFAULT_PER_MINUTE,
     FreesoundClient,
     RateBudget,
+    budget_status,
     key_fingerprint,
     read_api_key,
 )
@@ -45,42 +46,48 @@ from easy_oww.freesound.crawl import (
     DEFAULT_QUERIES,
     Committed,
     Crawler,
+    GrowBudgetExhaustedError,
     GrowOptions,
     GrowResult,
     Progress,
-    grow_lock,
 )
 from easy_oww.freesound.errors import (
     ApiUnavailableError,
+    ApiUnreachableError,
     BackupError,
     BudgetExhaustedError,
     KeyRefusedError,
     LibraryDamagedError,
     LibraryLockedError,
+    LibraryMissingError,
     MissingKeyError,
 )
-from easy_oww.freesound.store import FreesoundLibrary, LibraryStats
+from easy_oww.freesound.lock import grow_lock
+from easy_oww.freesound.stopped import Stopped
+from easy_oww.freesound.store import FreesoundLibrary, LibraryStats, library_exists
 
 __all__ = [
-    "DEFAULT_API_URL", "DEFAULT_QUERIES", "ApiUnavailableError", "BackupError", "BackupInfo",
-    "BudgetExhaustedError", "Crawler", "FreesoundClient", "FreesoundLibrary", "GrowOptions",
-    "GrowResult", "KeyRefusedError", "LibraryDamagedError", "LibraryLockedError",
-    "LibraryStats", "MissingKeyError", "RateBudget", "create_backup", "grow", "key_fingerprint",
-    "list_backups", "newest_good_backup", "prune_backups", "read_api_key", "restore_backup",
+    "ApiUnavailableError", "ApiUnreachableError", "BackupError", "BackupInfo",
+    "BudgetExhaustedError", "Crawler", "DEFAULT_API_URL", "DEFAULT_QUERIES", "FreesoundClient",
+    "FreesoundLibrary", "GrowBudgetExhaustedError", "GrowOptions", "GrowResult", "KeyRefusedError",
+    "LibraryDamagedError", "LibraryLockedError", "LibraryMissingError", "LibraryStats",
+    "MissingKeyError", "RateBudget", "Stopped", "budget_status", "create_backup", "grow",
+    "grow_lock", "key_fingerprint", "library_exists", "list_backups", "newest_good_backup",
+    "prune_backups", "read_api_key", "restore_backup",
 ]
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[list[str]]:
+def _stop_on_signals(stop: threading.Event) -> Iterator[list[Stopped]]:
     """Ctrl-C / SIGTERM set `stop` (the current sample finishes and commits); a second
     Ctrl-C interrupts at once. Only the main thread can install handlers."""
-    caught: list[str] = []
+    caught: list[Stopped] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
         return
 
     def on_signal(signum: int, frame: object) -> None:
-        name = "terminated" if signum == signal.SIGTERM else "interrupted"
+        name = Stopped.TERMINATED if signum == signal.SIGTERM else Stopped.INTERRUPTED
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         caught.append(name)
@@ -111,9 +118,10 @@ def grow(
 ) -> GrowResult:
     """Add up to `options.samples` new samples to the library in `folder`.
 
-    Returns the result; ``result.stopped`` says why it ended ("done", "exhausted",
-    "interrupted", "terminated"). Raises BudgetExhaustedError (everything committed so far
-    stays) when the daily budget is spent, LibraryLockedError if another grow runs.
+    Returns the result; ``result.stopped`` (a Stopped) says why it ended: done, exhausted,
+    interrupted, terminated. Raises BudgetExhaustedError (a GrowBudgetExhaustedError whose
+    ``result`` is what the run did; everything committed so far stays) when the daily budget
+    is spent, LibraryLockedError if another grow runs.
     """
     options = options or GrowOptions()
     options.check()

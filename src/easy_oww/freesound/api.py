@@ -24,6 +24,7 @@ import urllib3
 from easy_oww.atomic import atomic_write_text
 from easy_oww.freesound.errors import (
     ApiUnavailableError,
+    ApiUnreachableError,
     BudgetExhaustedError,
     KeyRefusedError,
     MalformedAnswerError,
@@ -35,6 +36,7 @@ from easy_oww.workspace import state_dir
 DEFAULT_API_URL = "https://freesound.org/apiv2"
 ENV_API_URL = "FREESOUND_API_URL"
 ENV_API_KEY = "FREESOUND_API_KEY"
+KEY_APPLY_URL = "https://freesound.org/apiv2/apply/"
 DEFAULT_PER_MINUTE = 60
 DEFAULT_PER_DAY = 2000
 MAX_PAGE_SIZE = 150
@@ -63,7 +65,8 @@ def key_fingerprint(api_key: str) -> str:
 
 
 def read_api_key(key_file: str | os.PathLike[str] | None = None) -> str:
-    """The key from `key_file` or $FREESOUND_API_KEY; MissingKeyError when neither has one."""
+    """The key from `key_file` or $FREESOUND_API_KEY; MissingKeyError when neither has one
+    (``key_file`` on the error says which was asked for)."""
     if key_file:
         try:
             key = Path(key_file).read_text(encoding="utf-8").strip()
@@ -77,8 +80,7 @@ def read_api_key(key_file: str | os.PathLike[str] | None = None) -> str:
     key = os.environ.get(ENV_API_KEY, "").strip()
     if not key:
         raise MissingKeyError(
-            f"no Freesound API key: set {ENV_API_KEY} or pass --api-key-file FILE "
-            "(get a key at https://freesound.org/apiv2/apply/)"
+            f"no Freesound API key: set {ENV_API_KEY} (get a key at {KEY_APPLY_URL})"
         )
     return key
 
@@ -228,6 +230,26 @@ class RateBudget:
                 "budget_resets_at": self.resets_at(now)}
 
 
+def budget_status(fingerprint: str | None, *, folder: Path | None = None) -> dict[str, Any]:
+    """Today's use of the daily budget (requests_today, daily_budget, budget_resets_at),
+    without taking a request: of the key in $FREESOUND_API_KEY if set, else of the key with
+    `fingerprint` (the one a library remembers), with the daily budget its last run saved."""
+    key = os.environ.get(ENV_API_KEY, "").strip()
+    fingerprint = key_fingerprint(key) if key else fingerprint
+    if not fingerprint:
+        return {"requests_today": 0, "daily_budget": DEFAULT_PER_DAY,
+                "budget_resets_at": iso_z(next_utc_midnight())}
+    budget = RateBudget(fingerprint, folder=folder)
+    try:
+        saved = json.loads(budget.path.read_text(encoding="utf-8")).get("daily_budget")
+        if isinstance(saved, int) and saved > 0:
+            budget = RateBudget(fingerprint, per_day=saved, folder=folder)
+    except (OSError, ValueError, AttributeError):
+        pass
+    status = budget.status()
+    return {name: status[name] for name in ("requests_today", "daily_budget", "budget_resets_at")}
+
+
 class ApiRequestError(ApiUnavailableError):
     """A 4xx other than 401/403/404/429: the request itself was not accepted."""
 
@@ -306,9 +328,9 @@ class FreesoundClient:
                     self.requests -= 1
                 failures += 1
                 if failures > self.retries:
-                    raise ApiUnavailableError(
+                    raise ApiUnreachableError(
                         f"cannot reach the Freesound API at {self.base_url} after {failures} "
-                        f"tries ({type(exc).__name__}); check the network or --api-url"
+                        f"tries ({type(exc).__name__}); check the network", self.base_url
                     ) from None
                 self.log(f"  {type(exc).__name__}; retry {failures}/{self.retries}")
                 self._pause(failures - 1)
@@ -329,7 +351,7 @@ class FreesoundClient:
             if status in (401, 403):
                 raise KeyRefusedError(
                     f"Freesound refused the API key (HTTP {status}: {detail}) at "
-                    f"{self.base_url}; check {ENV_API_KEY} or --api-key-file"
+                    f"{self.base_url}; check {ENV_API_KEY}"
                 )
             if status == 404:
                 raise SoundNotFoundError(f"GET {path}: not found (HTTP 404: {detail})")

@@ -33,6 +33,7 @@ from easy_oww.errors import (
     Terminated,
 )
 from easy_oww.freesound.errors import LibraryLockedError
+from easy_oww.freesound.stopped import Stopped
 from easy_oww.freesound.store import AudioFile, FreesoundLibrary
 from easy_oww.hashes import file_hash
 from easy_oww.transfer.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest
@@ -69,7 +70,7 @@ class AudioResult:
     wanted: int = 0  # files this run set out to make
     files: int = 0  # audio files in the library after the run
     bytes: int = 0
-    stopped: str = "done"  # done | offline | interrupted | terminated
+    stopped: Stopped = Stopped.DONE
 
     def as_dict(self) -> dict[str, object]:
         return {"fetched": self.fetched, "failed": len(self.failed), "wanted": self.wanted,
@@ -177,7 +178,7 @@ def fetch_audio(
                 except NetworkError as exc:  # offline: every other file would fail the same
                     with lock:
                         result.failed.append((sound_id, str(exc)))
-                        result.stopped = "offline"
+                        result.stopped = Stopped.OFFLINE
                     fetcher.cancel.set()
                     return
                 except (EasyOwwError, OSError) as exc:
@@ -205,7 +206,8 @@ def fetch_audio(
         try:
             pool.wait()
         except (KeyboardInterrupt, Terminated) as exc:
-            result.stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            result.stopped = (Stopped.TERMINATED if isinstance(exc, Terminated)
+                              else Stopped.INTERRUPTED)
             fetcher.cancel.set()  # the workers save their sidecars and stop
             pool.wait(5)  # a stalled connection notices only when its read times out
     stats = library.stats()

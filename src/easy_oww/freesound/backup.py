@@ -12,61 +12,32 @@ import contextlib
 import datetime as dt
 import gzip
 import os
-import re
 import shutil
-import sqlite3
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from easy_oww.atomic import fsync_dir
+from easy_oww.freesound.backup_files import (
+    BACKUP_RE,
+    BackupInfo,
+    backups_dir,
+    check_backup,
+    find_backup,
+    list_backups,
+    newest_good_backup,
+)
 from easy_oww.freesound.errors import BackupError
+from easy_oww.freesound.schema import DB_NAME
+from easy_oww.freesound.store import FreesoundLibrary
 
-if TYPE_CHECKING:
-    from easy_oww.freesound.store import FreesoundLibrary
+__all__ = [
+    "BACKUP_RE", "DEFAULT_EVERY", "DEFAULT_KEEP", "BackupInfo", "backups_dir", "check_backup",
+    "create_backup", "find_backup", "list_backups", "newest_good_backup", "prune_backups",
+    "remove_partial_backups", "restore_backup",
+]
 
-BACKUP_RE = re.compile(r"^freesound_library_backup_(\d+)nodes_(\d{8}_\d{6})(?:_(\d+))?\.db\.gz$")
 DEFAULT_KEEP = 5
 DEFAULT_EVERY = 100
-
-
-@dataclass(frozen=True)
-class BackupInfo:
-    path: Path
-    nodes: int
-    taken_at: dt.datetime
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def size(self) -> int:
-        return self.path.stat().st_size
-
-
-def backups_dir(folder: Path) -> Path:
-    return Path(folder) / "backups"
-
-
-def list_backups(folder: Path) -> list[BackupInfo]:
-    """Backups in `folder`/backups, newest first."""
-    found = []
-    directory = backups_dir(folder)
-    if not directory.is_dir():
-        return []
-    for path in directory.iterdir():
-        match = BACKUP_RE.match(path.name)
-        if not match:
-            continue
-        stamp = dt.datetime.strptime(match.group(2), "%Y%m%d_%H%M%S").replace(
-            tzinfo=dt.timezone.utc
-        )
-        found.append((stamp, int(match.group(3) or 0), BackupInfo(path, int(match.group(1)),
-                                                                 stamp)))
-    found.sort(key=lambda item: (item[0], item[2].nodes, item[1]), reverse=True)
-    return [item[2] for item in found]
 
 
 def create_backup(library: FreesoundLibrary, *, keep: int | None = DEFAULT_KEEP) -> BackupInfo:
@@ -120,63 +91,12 @@ def remove_partial_backups(folder: Path) -> list[Path]:
 def prune_backups(folder: Path, keep: int = DEFAULT_KEEP) -> list[BackupInfo]:
     """Delete all but the newest `keep` backups; returns the deleted ones."""
     if keep < 1:
-        raise BackupError(f"--keep-backups must be at least 1, not {keep}")
+        raise BackupError(f"keep must be at least 1, not {keep}")
     doomed = list_backups(folder)[keep:]
     for info in doomed:
         with contextlib.suppress(FileNotFoundError):
             info.path.unlink()
     return doomed
-
-
-def check_backup(path: Path, into: Path | None = None) -> str | None:
-    """Problem with a backup (None: good). With `into`, leave the decompressed copy there."""
-    from easy_oww.freesound.store import SCHEMA_VERSION
-
-    directory = Path(into).parent if into else Path(path).parent
-    fd, tmp = tempfile.mkstemp(prefix=".check.", suffix=".db", dir=directory)
-    os.close(fd)
-    try:
-        try:
-            with gzip.open(path, "rb") as source, open(tmp, "wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            return f"cannot decompress ({exc})"
-        try:
-            with contextlib.closing(sqlite3.connect(tmp)) as conn:
-                verdict = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-                if verdict != ["ok"]:
-                    return f"integrity check failed ({verdict[0]})"
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                tables = {row[0] for row in conn.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        except sqlite3.DatabaseError as exc:
-            return f"not a readable database ({exc})"
-        if not 1 <= version <= SCHEMA_VERSION or not {"samples", "edges"} <= tables:
-            return f"not a Freesound library of a known schema (version {version})"
-        if into is not None:
-            os.replace(tmp, into)
-        return None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def newest_good_backup(folder: Path) -> BackupInfo | None:
-    for info in list_backups(folder):
-        if check_backup(info.path) is None:
-            return info
-    return None
-
-
-def find_backup(folder: Path, name: str) -> BackupInfo:
-    for info in list_backups(folder):
-        if info.name == name or info.path.name == Path(name).name:
-            return info
-    names = ", ".join(i.name for i in list_backups(folder)[:3]) or "none"
-    raise BackupError(
-        f"no backup named {name!r} in {backups_dir(folder)} (newest: {names}); "
-        "see `easy-oww freesound backups list`"
-    )
 
 
 def restore_backup(folder: Path, name: str) -> Path | None:
@@ -186,8 +106,6 @@ def restore_backup(folder: Path, name: str) -> Path | None:
     (integrity, schema) before anything is touched; the replaced database (and its WAL) is
     renamed to ``freesound_library.db.replaced-YYYYmmdd_HHMMSS``, never deleted.
     """
-    from easy_oww.freesound.store import DB_NAME
-
     folder = Path(folder)
     info = find_backup(folder, name)
     db = folder / DB_NAME

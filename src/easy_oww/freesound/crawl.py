@@ -31,27 +31,20 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import filelock
 
 from easy_oww.freesound.api import LICENSES, FreesoundClient
 from easy_oww.freesound.backup import DEFAULT_EVERY, DEFAULT_KEEP, create_backup
 from easy_oww.freesound.errors import (
     BadInputError,
     BudgetExhaustedError,
-    LibraryLockedError,
     MalformedAnswerError,
     SoundNotFoundError,
 )
-from easy_oww.freesound.store import (
-    LOCK_NAME,
-    SIMILAR,
-    FreesoundLibrary,
-    MalformedSampleError,
-    normalise_sample,
-)
+from easy_oww.freesound.lock import grow_lock as grow_lock  # its old home; callers use lock
+from easy_oww.freesound.schema import SIMILAR
+from easy_oww.freesound.stopped import Stopped
+from easy_oww.freesound.store import FreesoundLibrary, MalformedSampleError, normalise_sample
 
 # Everyday background sounds: what a wake-word model must learn to ignore.
 DEFAULT_QUERIES = ("ambience", "room tone", "rain", "traffic", "crowd")
@@ -81,15 +74,15 @@ class GrowOptions:
 
     def check(self) -> None:
         if self.samples < 0:
-            raise BadInputError(f"--samples must be 0 or more, not {self.samples}")
+            raise BadInputError(f"samples must be 0 or more, not {self.samples}")
         if self.checkpoint_interval < 1:
-            raise BadInputError("--checkpoint-interval must be at least 1")
+            raise BadInputError("checkpoint_interval must be at least 1")
         if self.backup_every < 1:
-            raise BadInputError("--backup-every must be at least 1")
+            raise BadInputError("backup_every must be at least 1")
         if self.expand_every < 1:
-            raise BadInputError("--expand-every must be at least 1")
+            raise BadInputError("expand_every must be at least 1")
         if self.keep_backups < 1:
-            raise BadInputError("--keep-backups must be at least 1")
+            raise BadInputError("keep_backups must be at least 1")
         for name in self.licenses:
             if name not in LICENSES:
                 raise BadInputError(
@@ -97,7 +90,7 @@ class GrowOptions:
                 )
         if (self.min_duration is not None and self.max_duration is not None
                 and self.min_duration > self.max_duration):
-            raise BadInputError("--min-duration is larger than --max-duration")
+            raise BadInputError("min_duration is larger than max_duration")
 
     def filter(self) -> str | None:
         """The Solr filter Freesound understands for these options."""
@@ -144,7 +137,7 @@ def _solr_term(text: str) -> str:
 class GrowResult:
     stored: int = 0
     requests: int = 0
-    stopped: str = "done"  # done | exhausted (nothing left) | budget | interrupted | terminated
+    stopped: Stopped = Stopped.DONE
     samples: int = 0
     edges: int = 0
     frontier: int = 0
@@ -155,6 +148,15 @@ class GrowResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class GrowBudgetExhaustedError(BudgetExhaustedError):
+    """The daily budget ran out during a grow; `result`: what the run did (every committed
+    sample is stored; ``result.stopped`` is ``Stopped.BUDGET``)."""
+
+    def __init__(self, message: str, *, resets_at: str | None, result: GrowResult) -> None:
+        super().__init__(message, resets_at=resets_at)
+        self.result = result
 
 
 Committed = Callable[[list[tuple[int, int]]], None]
@@ -235,12 +237,7 @@ class Crawler:
         for query in self._new_queries:
             if self._seed_done.get(query, 0) >= self.options.seeds_per_query:
                 continue
-            rows = self.lib._read(
-                "SELECT id, raw FROM seen WHERE status = 'candidate' AND note = ? "
-                "ORDER BY downloads DESC, id LIMIT 50", (f"seed:{query}",)
-            )
-            for sound_id, raw in rows:
-                sound = json.loads(raw)
+            for sound_id, sound in self.lib.seed_candidates(query, limit=50):
                 if sound_id not in self._skip and self.options.accepts(sound):
                     self._seed_done[query] = self._seed_done.get(query, 0) + 1
                     return sound
@@ -249,18 +246,13 @@ class Crawler:
 
     def _candidate(self, linked: bool) -> dict[str, Any] | None:
         # ids first; the JSON only for the one we take (or test against the filters)
-        rows = self.lib._read(
-            "SELECT id, links FROM seen WHERE status = 'candidate' "
-            "ORDER BY links DESC, best_rank, downloads DESC, id LIMIT 200"
-        )
-        for sound_id, links in rows:
+        for sound_id, links in self.lib.candidate_links(limit=200):
             if linked and links == 0:
                 return None
             if sound_id in self._skip:
                 continue
-            raw = self.lib._read("SELECT raw FROM seen WHERE id = ?", (sound_id,))[0][0]
-            sound = json.loads(raw)
-            if self.options.accepts(sound):
+            sound = self.lib.seen_metadata(sound_id)
+            if sound is not None and self.options.accepts(sound):
                 return sound
             self._skip.add(sound_id)
         return None
@@ -368,11 +360,13 @@ class Crawler:
             self._loop()
             status = self.result.stopped
         except BudgetExhaustedError as exc:
-            self.result.stopped = status = "budget"
+            self.result.stopped = status = Stopped.BUDGET
             self.result.budget_resets_at = exc.resets_at
-            raise
+            # the result is complete once `finally` below has run, before this reaches the caller
+            raise GrowBudgetExhaustedError(str(exc), resets_at=exc.resets_at,
+                                           result=self.result) from None
         except InterruptedError:
-            self.result.stopped = status = "interrupted"
+            self.result.stopped = status = Stopped.INTERRUPTED
         finally:
             with contextlib.suppress(Exception):
                 self._flush()
@@ -398,7 +392,7 @@ class Crawler:
         fallback_added = False
         while self.result.stored < target:
             if self.stop.is_set():
-                self.result.stopped = "interrupted"
+                self.result.stopped = Stopped.INTERRUPTED
                 return
             # 1. queries of this run never searched before
             fresh = next((q for q in self.queries
@@ -443,7 +437,7 @@ class Crawler:
                 fallback_added = True  # the everyday queries found nothing: take everything
                 self.queries.append("")
                 continue
-            self.result.stopped = "exhausted"
+            self.result.stopped = Stopped.EXHAUSTED
             return
         self._flush()
 
@@ -457,21 +451,3 @@ def _similarity(item: dict[str, Any], rank: int, count: int) -> float:
     if isinstance(distance, (int, float)) and not isinstance(distance, bool):
         return 1.0 / (1.0 + float(distance))
     return round(1.0 - (rank - 1) / max(count, 1), 6)
-
-
-@contextlib.contextmanager
-def grow_lock(folder: Path):  # type: ignore[no-untyped-def]
-    """Only one grow (or restore) per library; released by the OS if the process dies."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(folder / LOCK_NAME), timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise LibraryLockedError(
-            f"another `easy-oww freesound grow` (or restore) is using the library {folder}; "
-            "wait for it to finish, then run again"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from easy_oww.errors import BadInputError, EasyOwwError, IntegrityError, TryLaterError
 
 
@@ -17,6 +19,14 @@ class ApiUnavailableError(EasyOwwError):
     """5xx or timeouts after every retry (exit 1)."""
 
 
+class ApiUnreachableError(ApiUnavailableError):
+    """No answer at all from `base_url` after every retry (network down, wrong URL)."""
+
+    def __init__(self, message: str, base_url: str) -> None:
+        super().__init__(message)
+        self.base_url = base_url
+
+
 class BudgetExhaustedError(TryLaterError):
     """The daily request budget for this key is spent (exit 75); `resets_at`: when it returns."""
 
@@ -27,6 +37,14 @@ class BudgetExhaustedError(TryLaterError):
 
 class LibraryLockedError(TryLaterError):
     """Another `grow` (or a restore) holds the library (exit 75)."""
+
+
+class LibraryMissingError(EasyOwwError):
+    """No library file in `folder` and the caller did not ask to create one (exit 1)."""
+
+    def __init__(self, message: str, folder: Path) -> None:
+        super().__init__(message)
+        self.folder = folder
 
 
 class LibraryDamagedError(IntegrityError):

@@ -31,7 +31,7 @@ def export_library(library: FreesoundLibrary, path: str | Path, fmt: str = "json
     if fmt == "jsonl":
         out = io.StringIO()
         count = 0
-        for (raw,) in library._read("SELECT raw FROM samples ORDER BY id"):
+        for raw in library.raw_samples():
             out.write(raw + "\n")
             count += 1
         atomic_write_bytes(path, out.getvalue().encode("utf-8"))

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from easy_oww.errors import BadInputError
+from easy_oww.freesound.lock import grow_lock
+from easy_oww.freesound.schema import SIMILAR
 from easy_oww.freesound.store import (
-    SIMILAR,
     FreesoundLibrary,
+    LibraryStats,
     MalformedSampleError,
     normalise_sample,
 )
@@ -141,6 +143,23 @@ class SeedImport:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def import_seed_pickle_run(folder: str | Path, path: str | Path,
+                           state: dict[str, Any] | None = None) -> tuple[SeedImport, LibraryStats]:
+    """`import_seed_pickle` into the library in `folder` (created if need be) under its grow
+    lock, recorded in its history as a run ("imported", or "failed" if it raised); returns
+    what was imported and the library's figures afterwards."""
+    folder = Path(folder).expanduser().absolute()
+    with grow_lock(folder), FreesoundLibrary(folder) as library:
+        run = library.start_run()
+        result = None
+        try:
+            result = import_seed_pickle(library, path, state)
+        finally:
+            library.update_run(run, samples_added=result.samples if result else 0, requests=0,
+                               status="imported" if result else "failed", finished=True)
+        return result, library.stats()
 
 
 def import_seed_pickle(library: FreesoundLibrary, path: str | Path,
