@@ -684,9 +684,3 @@ def visualize(ctx: click.Context, output: str, max_nodes: int, derived: bool) ->
     click.echo(f"Wrote {output}: {done['nodes']} samples, {done['edges']} edges; open it in a "
                "browser (works offline).")
     click.echo(PRIVATE_NOTICE)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(freesound)
-
-
