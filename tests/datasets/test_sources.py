@@ -241,7 +241,7 @@ def test_a_zenodo_file_takes_size_and_md5_from_the_record_and_the_catalog_hash_w
     a, b = resolver.resolve(Dataset("f", entries), online=True)
     assert (a.path, a.size, a.hash) == ("f/a.zip", 300,
                                         KnownHash("md5", hashlib.md5(b"a" * 300).hexdigest()))
-    assert a.url == zenodo.content_url(4060432, "a.zip") and a.auth_host is None
+    assert a.url == zenodo.download_url(4060432, "a.zip") and a.auth_host is None
     assert (b.size, b.hash) == (200, mine)
     zenodo.stop()
     assert resolver.resolve(Dataset("f", entries), online=False) == [a, b]

@@ -398,9 +398,17 @@ def test_record_errors_and_files_api(zenodo: ZenodoStandin) -> None:
     assert get(zenodo.record_url(4060432)).status == 200
 
 
+def test_the_api_content_route_ignores_range(zenodo: ZenodoStandin) -> None:
+    # zenodo/zenodo#2593: the record API's links.self answers a ranged request in full.
+    key = "FSD50K.dev_audio.z01"
+    etag = f'"md5:{hashlib.md5(DATA).hexdigest()}"'
+    part = get(zenodo.content_url(4060432, key), Range="bytes=5-14", If_Range=etag)
+    assert part.status == 200 and part.body == DATA and "Content-Range" not in part.headers
+
+
 def test_file_urls_serve_bytes_with_ranges(zenodo: ZenodoStandin) -> None:
     key = "FSD50K.dev_audio.z01"
-    urls = [zenodo.content_url(4060432, key), zenodo.download_url(4060432, key),
+    urls = [zenodo.download_url(4060432, key),
             f"{zenodo.endpoint}/records/4060432/files/{key}",
             f"{zenodo.endpoint}/records/4060432/files/{key}/content"]
     etag = f'"md5:{hashlib.md5(DATA).hexdigest()}"'
@@ -415,8 +423,8 @@ def test_file_urls_serve_bytes_with_ranges(zenodo: ZenodoStandin) -> None:
         assert part.status == 206 and part.body == DATA[5:15]
         assert get(url, Range="bytes=5-14", If_Range='"md5:0"').status == 200
         assert get(url, Range="bytes=99999-").status == 416
-    assert get(urls[1]).headers["Content-Disposition"].startswith("attachment")
-    assert get(urls[2]).headers["Content-Disposition"] == "inline"
+    assert get(urls[0]).headers["Content-Disposition"].startswith("attachment")
+    assert get(urls[1]).headers["Content-Disposition"] == "inline"
     legacy = get(f"{zenodo.endpoint}/record/4060432/files/{key}?download=1")
     assert legacy.status == 301
     assert legacy.headers["Location"] == f"/records/4060432/files/{key}?download=1"
@@ -425,7 +433,7 @@ def test_file_urls_serve_bytes_with_ranges(zenodo: ZenodoStandin) -> None:
 
 def test_zenodo_accounting_and_faults(zenodo: ZenodoStandin, tmp_path: Path) -> None:
     key = "FSD50K.dev_audio.z01"
-    url = zenodo.content_url(4060432, key)
+    url = zenodo.download_url(4060432, key)
     get(url)
     get(url, Range="bytes=0-9")
     get(url, "HEAD")

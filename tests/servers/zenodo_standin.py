@@ -20,10 +20,15 @@ Endpoints (shapes of zenodo.org since its move to InvenioRDM, as served to
   exist."}``.
 - ``GET /api/records/<id>/files`` — the InvenioRDM file list ``{"enabled": true,
   "entries": [...], ...}``; ``GET /api/records/<id>/files/<key>`` — one entry.
-- ``GET|HEAD /api/records/<id>/files/<key>/content``, ``/records/<id>/files/<key>``
-  (``?download=1`` makes it an attachment) and ``/records/<id>/files/<key>/content`` — the
-  bytes, with ``Range`` (one range), ``If-Range``, ``ETag: "md5:<hex>"`` (invenio-files-rest
-  uses the checksum as ETag), ``Content-MD5``, ``Last-Modified``, ``Accept-Ranges: bytes``.
+- ``GET|HEAD /records/<id>/files/<key>`` (``?download=1`` makes it an attachment) and
+  ``/records/<id>/files/<key>/content`` — the bytes, with ``Range`` (one range),
+  ``If-Range``, ``ETag: "md5:<hex>"`` (invenio-files-rest uses the checksum as ETag),
+  ``Content-MD5``, ``Last-Modified``, ``Accept-Ranges: bytes`` (the download route honours
+  ranges: galaxyproject/galaxy#15296).
+- ``GET|HEAD /api/records/<id>/files/<key>/content`` — the record API's ``links.self``: the
+  same headers, but the body **ignores** ``Range`` and is always the whole file with ``200``
+  (zenodo/zenodo#2593, January 2026; fsspec fails on it, #2575; Invenio leaves ranges to the
+  storage layer, invenio-files-rest#71).
   The old ``/record/<id>/...`` form answers ``301`` to ``/records/<id>/...``.
 - ``GET /__stats`` — the accounting as JSON.
 
@@ -223,7 +228,8 @@ class ZenodoStandin(LoopbackServer):
             return
         rec = int(rest[0])
         if len(rest) == 4 and rest[1] == "files" and rest[3] == "content":
-            self._content(h, method, record, rec, rest[2], True)
+            # The API route ignores Range (zenodo/zenodo#2593): whole file, 200, every time.
+            self._content(h, method, record, rec, rest[2], True, ranges=False)
             return
         record.kind = "record"
         with self._lock:
@@ -253,7 +259,7 @@ class ZenodoStandin(LoopbackServer):
         small(h, method, record, 200, json.dumps(body).encode())
 
     def _content(self, h: _Handler, method: str, record: RequestRecord, rec: int, key: str,
-                 attachment: bool) -> None:
+                 attachment: bool, *, ranges: bool = True) -> None:
         record.kind = "file"
         file_key = _file_key(rec, key)
         record.file = file_key
@@ -272,7 +278,8 @@ class ZenodoStandin(LoopbackServer):
         disposition = f"attachment; filename={quote(key)}" if attachment else "inline"
         self.serve_blob(h, method, record, item.blob, file_key, f'"{item.checksum}"', {
             "Content-Type": _mimetype(key), "Content-Disposition": disposition,
-            "Content-MD5": item.blob.md5, "Cache-Control": "public, max-age=43200"})
+            "Content-MD5": item.blob.md5, "Cache-Control": "public, max-age=43200"},
+            ignore_range=not ranges)
 
 
 def _file_key(rec: int, key: str) -> str:

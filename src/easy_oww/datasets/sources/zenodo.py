@@ -1,6 +1,9 @@
 """A Zenodo record file (``zenodo_record`` + ``zenodo_key``): one download.
 
 Its size and md5 come from the record API, the catalog's hash winning where both exist.
+The bytes come from the record's download route, ``/records/<id>/files/<key>?download=1``,
+which honours ``Range``; the API's ``links.self`` (``/api/records/<id>/files/<key>/content``)
+ignores it (zenodo/zenodo#2593), so a dropped connection there costs the whole file.
 ``ZENODO_ENDPOINT`` points it at a mirror.
 """
 
@@ -81,8 +84,7 @@ class ZenodoFile(Source):
                     raise DownloadError(f"{dataset}: Zenodo record {self.record} gives "
                                         f"{self.key!r} a checksum it cannot be checked with: "
                                         f"{exc}") from None
-            url = ((item.get("links") or {}).get("self") or
-                   f"{zenodo_endpoint()}/records/{self.record}/files/"
+            url = (f"{zenodo_endpoint()}/records/{self.record}/files/"
                    f"{quote(self.key)}?download=1")
             size = entry.size if entry.size is not None else item.get("size")
             return ResolvedFile(dataset, entry.path, url, size, known, entry)
