@@ -29,6 +29,10 @@ from easy_oww.errors import DownloadError, NetworkError
 
 T = TypeVar("T")
 
+# What a urllib3 request can raise when the network, not the caller, is at fault; pass any of
+# them to transport_error.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+
 # 408 Request Timeout, 425 Too Early, 429 Too Many Requests; every 5xx too (is_busy_status).
 BUSY_STATUSES = frozenset({408, 425, 429})
 
