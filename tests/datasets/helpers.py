@@ -28,7 +28,7 @@ def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
            if k not in ("EASY_OWW_WORKSPACE", "HF_ENDPOINT", "HF_TOKEN", "ZENODO_ENDPOINT")}
     env["EASY_OWW_CONFIG_DIR"] = str(tmp / "config")
     env["HOME"] = str(tmp / "home")
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])  # this checkout first
     env.update(extra)
     return env
 
