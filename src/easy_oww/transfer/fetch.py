@@ -16,12 +16,9 @@ urllib3 is the transport: on loopback it moved a 2 GB file about twice as fast a
 from __future__ import annotations
 
 import collections
-import email.utils
 import glob
 import hashlib
-import json
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -33,31 +30,47 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from filelock import FileLock, Timeout
 
-from easy_oww.atomic import atomic_writer, fsync_dir
+from easy_oww.atomic import fsync_dir
 from easy_oww.errors import (
     DownloadError,
     HashMismatchError,
     LockTimeoutError,
-    NetworkError,
     SizeMismatchError,
 )
 from easy_oww.hashes import KnownHash, new_hasher
 from easy_oww.progress import NullProgress, Task
+from easy_oww.transfer.resume import RangeSet, Sidecar, plan_resume
+from easy_oww.transfer.retry import (
+    TRANSPORT_ERRORS,
+    Cancelled,
+    ConnectionLost,
+    RetryableError,
+    RetryPolicy,
+    call_with_retries,
+    is_busy_status,
+    server_busy,
+    transport_error,
+)
+from easy_oww.transfer.segments import Piece, Scheduler, connection_count
 from easy_oww.workers import WorkerPool
+
+__all__ = [  # Cancelled and RangeSet moved to retry.py and resume.py; importable here as before
+    "Cancelled", "FetchOptions", "FetchRequest", "FetchResult", "Fetcher", "RangeSet", "Remote",
+    "label_of", "lock_path",
+]
 
 MiB = 1024 * 1024
 FATAL_STATUSES = {400, 401, 403, 404, 405, 410, 451}
-RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
-_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 MAX_RESTARTS = 3
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FetchOptions:
     connections: int = 4
     min_segment: int = 8 * MiB  # a file smaller than two of these uses one connection
     attempts: int = 6  # consecutive failed attempts (without new bytes) before giving up
+    offline_attempts: int = 2  # the same when no server answers at all ("offline")
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 300.0
@@ -68,6 +81,11 @@ class FetchOptions:
     sidecar_interval: float = 0.5
     keep_corrupt: bool = False
     verbose: bool = False  # log each decision: resume point, connections, validator
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.attempts, offline_attempts=self.offline_attempts,
+                           backoff_base=self.backoff_base, backoff_max=self.backoff_max,
+                           retry_after_max=self.retry_after_max)
 
 
 @dataclass
@@ -86,7 +104,7 @@ class FetchRequest:
     on_complete: Callable[[FetchResult], None] | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FetchResult:
     path: Path
     size: int
@@ -98,7 +116,15 @@ class FetchResult:
     skipped: bool = False
 
 
-@dataclass
+def strong_validator(etag: str | None, last_modified: str | None) -> str | None:
+    """What to send as If-Range: a strong ETag (a weak one cannot validate a byte range),
+    else Last-Modified."""
+    if etag and not etag.startswith("W/"):
+        return etag
+    return last_modified
+
+
+@dataclass(kw_only=True)
 class Remote:
     """What a probe learned about the server's copy."""
 
@@ -110,16 +136,16 @@ class Remote:
 
     @property
     def validator(self) -> str | None:
-        # If-Range needs a strong ETag; a weak one cannot validate a byte range.
-        if self.etag and not self.etag.startswith("W/"):
-            return self.etag
-        return self.last_modified
+        return strong_validator(self.etag, self.last_modified)
 
 
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+@dataclass(frozen=True, kw_only=True)
+class Opened:
+    """A response to read, with what the redirects on the way to it said."""
+
+    response: urllib3.BaseHTTPResponse
+    final_url: str  # where the redirects ended
+    linked_size: int | None  # X-Linked-Size from a redirect (Hugging Face's LFS size)
 
 
 class _Restart(Exception):
@@ -128,84 +154,6 @@ class _Restart(Exception):
 
 class _NoRanges(Exception):
     """The server answered a ranged request with the whole file: use one connection."""
-
-
-class Cancelled(Exception):
-    pass
-
-
-class RangeSet:
-    """Sorted, merged half-open byte intervals [start, end) known to be on disk."""
-
-    def __init__(self, ranges: list[list[int]] | None = None) -> None:
-        self.ranges: list[list[int]] = []
-        for start, end in ranges or []:
-            self.add(start, end)
-
-    def add(self, start: int, end: int) -> None:
-        if end <= start:
-            return
-        merged: list[list[int]] = []
-        placed = False
-        for s, e in self.ranges:
-            if e < start or s > end:
-                if s > end and not placed:
-                    merged.append([start, end])
-                    placed = True
-                merged.append([s, e])
-            else:
-                start, end = min(s, start), max(e, end)
-        if not placed:
-            merged.append([start, end])
-        merged.sort()
-        self.ranges = merged
-
-    def prefix(self) -> int:
-        """Length of the contiguous run starting at byte 0."""
-        return self.ranges[0][1] if self.ranges and self.ranges[0][0] == 0 else 0
-
-    def total(self) -> int:
-        return sum(e - s for s, e in self.ranges)
-
-    def missing(self, size: int) -> list[tuple[int, int]]:
-        gaps, pos = [], 0
-        for s, e in self.ranges:
-            if s > pos:
-                gaps.append((pos, min(s, size)))
-            pos = max(pos, e)
-        if pos < size:
-            gaps.append((pos, size))
-        return [(s, e) for s, e in gaps if e > s]
-
-
-class _Sidecar:
-    """``<final>.part.json``: enough to resume safely in another process."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> dict | None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError, UnicodeDecodeError):
-            return None
-        return data if isinstance(data, dict) and data.get("version") == 1 else None
-
-    def save(self, *, url: str, size: int | None, validator: str | None, done: RangeSet,
-             written: RangeSet, sequential: bool, durable: bool) -> None:
-        """`done`: ranges known to be on disk even after a power cut (fdatasync'd);
-        `written`: ranges handed to the OS, which survive a killed process."""
-        with atomic_writer(self.path, durable=durable) as handle:
-            handle.write(json.dumps({
-                "version": 1, "url": url, "size": size, "validator": validator,
-                "sequential": sequential, "done": done.ranges, "written": written.ranges,
-            }).encode())
-
-    def remove(self) -> None:
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
 
 
 class _OrderedHasher:
@@ -326,19 +274,6 @@ def _let_go(response: urllib3.BaseHTTPResponse) -> None:
     response.release_conn()
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
     """``bytes a-b/total`` → (a, b + 1, total or None)."""
     if not value or not value.startswith("bytes "):
@@ -357,7 +292,7 @@ class _Download:
     def __init__(self, fetcher: "Fetcher", request: FetchRequest, task: Task) -> None:
         self.fetcher, self.request, self.task = fetcher, request, task
         self.part = Path(str(request.dest) + ".part")
-        self.sidecar = _Sidecar(Path(str(request.dest) + ".part.json"))
+        self.sidecar = Sidecar(Path(str(request.dest) + ".part.json"))
         self.lock = threading.Lock()
         self.done = RangeSet()
         self.size: int | None = request.size
@@ -486,8 +421,7 @@ class Fetcher:
         )
 
     # -- HTTP ---------------------------------------------------------------------------
-    def _open(self, method: str, request: FetchRequest, headers: dict[str, str]
-              ) -> urllib3.BaseHTTPResponse:
+    def _open(self, method: str, request: FetchRequest, headers: dict[str, str]) -> Opened:
         """One request, following redirects by hand from the original URL every time
         (signed CDN URLs expire) and sending credentials to `auth_host` only."""
         url = request.url
@@ -499,13 +433,8 @@ class Fetcher:
             try:
                 response = self.pool.request(method, url, headers=sent, redirect=False,
                                              preload_content=False, decode_content=False)
-            except urllib3.exceptions.NameResolutionError as exc:
-                raise _Retryable(f"cannot resolve {urlsplit(url).hostname} (offline?)") from exc
-            except urllib3.exceptions.NewConnectionError as exc:
-                raise _Retryable(f"cannot connect to {urlsplit(url).netloc}: "
-                                 f"{exc.__class__.__name__} (offline?)") from exc
-            except _NETWORK_ERRORS as exc:
-                raise _Retryable(f"{urlsplit(url).netloc}: {exc}") from exc
+            except TRANSPORT_ERRORS as exc:
+                raise transport_error(exc, url) from exc
             if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
                 location = response.headers["Location"]
                 # Hugging Face puts the LFS size on the redirect, not on the CDN's answer.
@@ -514,17 +443,14 @@ class Fetcher:
                 _let_go(response)
                 url = urljoin(url, location)
                 continue
-            response.final_url = url  # type: ignore[attr-defined]
-            response.linked_size = linked_size  # type: ignore[attr-defined]
-            return response
+            return Opened(response=response, final_url=url, linked_size=linked_size)
         raise DownloadError(f"too many redirects for {request.url}")
 
     def _check_status(self, response: urllib3.BaseHTTPResponse, request: FetchRequest) -> None:
         status = response.status
-        if status in RETRY_STATUSES or 500 <= status < 600:
+        if is_busy_status(status):
             _let_go(response)
-            raise _Retryable(f"HTTP {status} from {request.url}",
-                             _parse_retry_after(response.headers.get("Retry-After")))
+            raise server_busy(status, request.url, response.headers.get("Retry-After"))
         if status in FATAL_STATUSES or 400 <= status < 500 and status != 416:
             _let_go(response)
             what = {401: "needs a login or token (for Hugging Face: set HF_TOKEN)",
@@ -535,10 +461,11 @@ class Fetcher:
 
     def probe(self, request: FetchRequest) -> Remote:
         """HEAD the URL (a tiny ranged GET where HEAD is refused) to learn size and validator."""
-        response = self._open("HEAD", request, {})
-        if response.status in (405, 501, 400):
-            _let_go(response)
-            response = self._open("GET", request, {"Range": "bytes=0-0"})
+        opened = self._open("HEAD", request, {})
+        if opened.response.status in (405, 501, 400):
+            _let_go(opened.response)
+            opened = self._open("GET", request, {"Range": "bytes=0-0"})
+        response = opened.response
         self._check_status(response, request)
         headers = response.headers
         _let_go(response)
@@ -548,42 +475,19 @@ class Fetcher:
             size = content_range[2]
         elif headers.get("Content-Length", "").isdigit():
             size = int(headers["Content-Length"])
-        size = getattr(response, "linked_size", None) or size
+        size = opened.linked_size or size
         # No Accept-Ranges header is not a refusal (CDNs often omit it); "none" is.
         ranges = headers.get("Accept-Ranges", "").lower() != "none" or response.status == 206
-        return Remote(getattr(response, "final_url", request.url), size, headers.get("ETag"),
-                      headers.get("Last-Modified"), ranges)
+        return Remote(url=opened.final_url, size=size, etag=headers.get("ETag"),
+                      last_modified=headers.get("Last-Modified"), accepts_ranges=ranges)
 
-    # -- the retry loop -------------------------------------------------------------------
-    def _retrying(self, what: str, attempt_fn: Callable[[], T], progress_fn: Callable[[], int],
-                  cancel: "threading.Event | _LinkedEvent") -> T:
-        """Run `attempt_fn` until it returns; failures without new bytes count towards
-        `attempts`, so a connection that drops every few MB still gets there."""
-        failures, seen = 0, progress_fn()
-        while True:
-            if cancel.is_set():
-                raise Cancelled()
-            try:
-                return attempt_fn()
-            except _Retryable as exc:
-                now = progress_fn()
-                failures = 1 if now > seen else failures + 1
-                seen = now
-                # No route at all (unknown host, refused) is almost always "offline": say so
-                # after two tries instead of backing off for a minute.
-                limit = 2 if "offline?" in str(exc) else self.options.attempts
-                if failures >= min(limit, self.options.attempts):
-                    cls = NetworkError if "offline?" in str(exc) else DownloadError
-                    raise cls(f"{what}: {exc}; gave up after {failures} attempts. "
-                              "Run the same command again to resume.") from None
-                delay = min(self.options.backoff_max,
-                            self.options.backoff_base * 2 ** (failures - 1))
-                delay *= random.uniform(0.5, 1.0)  # jitter: many clients don't retry in step
-                if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, self.options.retry_after_max))
-                self.progress.log(f"{what}: {exc}; retrying in {delay:.1f} s")
-                if cancel.wait(delay):
-                    raise Cancelled() from None
+    def _with_retries(self, attempt: Callable[[], T], job: _Download,
+                      progress: Callable[[], int] = lambda: 0) -> T:
+        """`attempt` under the shared retry policy, for one download (the policy is read
+        from the options each time: a caller may change them between fetches)."""
+        return call_with_retries(attempt, policy=self.options.retry_policy(),
+                                 what=job.request.url, progress=progress, cancel=job.cancel,
+                                 log=self.progress.log)
 
     # -- public -----------------------------------------------------------------------------
     def lock_file(self, dest: Path) -> Path:
@@ -610,8 +514,9 @@ class Fetcher:
             if request.done_by_other is not None and request.done_by_other():
                 lock.release()
                 size = request.dest.stat().st_size
-                return FetchResult(request.dest, size, str(request.hash or ""), request.url,
-                                   None, 0, size, skipped=True)
+                return FetchResult(path=request.dest, size=size, hash=str(request.hash or ""),
+                                   url=request.url, validator=None, transferred=0,
+                                   resumed_from=size, skipped=True)
         try:
             result = self._fetch_locked(request, label)
             if request.on_complete is not None:
@@ -647,40 +552,21 @@ class Fetcher:
 
     def _run(self, job: _Download) -> FetchResult:
         request = job.request
-        remote = self._retrying(request.url, lambda: self.probe(request), lambda: 0, job.cancel)
+        remote = self._with_retries(lambda: self.probe(request), job)
         self._check_remote_size(request, remote)
         job.size = request.size if request.size is not None else remote.size
         job.validator = remote.validator
         job.task.reset(0, job.size)
 
-        # Resume only what a sidecar vouches for, from the same URL, size and validator.
-        saved = job.sidecar.load()
-        resumable = (
-            saved is not None and job.part.exists() and remote.accepts_ranges
-            and saved.get("url") == request.url
-            and saved.get("size") == job.size and job.size is not None
-            and (saved.get("validator") == remote.validator and remote.validator is not None
-                 or request.hash is not None and remote.validator is None)
-        )
-        if resumable:
-            assert saved is not None and job.size is not None
-            # With a known hash, trust what the process had written (a power cut that lost
-            # some of it shows as a hash mismatch, never as a good file); else only what
-            # was fdatasync'd.
-            trusted = "written" if request.hash is not None else "done"
-            job.done = RangeSet([r for r in saved.get(trusted) or saved.get("done", [])
-                                 if isinstance(r, list)])
-            job.durable = RangeSet(job.done.ranges)
-            if saved.get("sequential") and request.hash is not None:
-                # One connection writes in order: every byte below the file's length is
-                # real, even past the last sidecar save.
-                job.done.add(0, min(job.part.stat().st_size, job.size))
-        resumed_from = job.done.total()
-        remaining = (job.size or 0) - resumed_from
-        holes = len(job.done.missing(job.size or 0)) > 1 or (
-            resumed_from and job.done.prefix() != resumed_from)
-        use_segments = remote.accepts_ranges and job.size is not None and (
-            self.options.connections > 1 and remaining >= 2 * self.options.min_segment or holes)
+        plan = plan_resume(
+            job.sidecar.load(), part_size=job.part.stat().st_size if job.part.exists() else None,
+            url=request.url, request_size=request.size, hash_known=request.hash is not None,
+            remote_size=remote.size, validator=remote.validator,
+            accepts_ranges=remote.accepts_ranges, connections=self.options.connections,
+            min_segment=self.options.min_segment)
+        job.done, job.durable = plan.done, plan.durable
+        resumed_from = plan.resumed_from
+        use_segments = plan.use_segments
         job.sequential = not use_segments
         job.task.reset(resumed_from, job.size)
         job.open_part(fresh=not resumed_from, preallocate=use_segments)
@@ -713,8 +599,7 @@ class Fetcher:
                     use_segments = False
                 else:
                     self.progress.log(f"{label_of(job)}: {exc}; starting again from zero")
-                    remote = self._retrying(request.url, lambda: self.probe(request), lambda: 0,
-                                            job.cancel)
+                    remote = self._with_retries(lambda: self.probe(request), job)
                     self._check_remote_size(request, remote)
                     job.size = request.size if request.size is not None else remote.size
                     job.validator = remote.validator
@@ -742,7 +627,7 @@ class Fetcher:
                 headers["Range"] = f"bytes={start}-"
                 if job.validator:
                     headers["If-Range"] = job.validator
-            response = self._open("GET", job.request, headers)
+            response = self._open("GET", job.request, headers).response
             try:
                 if response.status == 416 and job.size is not None:
                     if start >= job.size:
@@ -759,12 +644,12 @@ class Fetcher:
                         sent = response.headers.get("Content-Range")
                         raise _Restart(f"the server sent range {sent} for a request from {start}")
                 else:
-                    raise _Retryable(f"unexpected HTTP {response.status}")
+                    raise RetryableError(f"unexpected HTTP {response.status}")
                 self._copy(job, response, start, job.size)
             finally:
                 _let_go(response)
 
-        self._retrying(job.request.url, attempt, lambda: job.done.total(), job.cancel)
+        self._with_retries(attempt, job, lambda: job.done.total())
         if job.size is None:
             job.size = job.done.prefix()
 
@@ -774,7 +659,7 @@ class Fetcher:
             raise DownloadError(f"{job.request.url}: the server compressed the body although "
                                 "asked not to; cannot verify it")
         etag = response.headers.get("ETag")
-        new = Remote("", None, etag, response.headers.get("Last-Modified"), False).validator
+        new = strong_validator(etag, response.headers.get("Last-Modified"))
         if new and new != job.validator:
             job.validator = new
             job.save_sidecar()
@@ -783,7 +668,7 @@ class Fetcher:
             job.size = int(length)
 
     def _copy(self, job: _Download, response: urllib3.BaseHTTPResponse, start: int,
-              end: int | None, piece: "_Piece | None" = None) -> None:
+              end: int | None, piece: Piece | None = None) -> None:
         """Stream a body to the part file at `start`; for a piece, stop at its (moving) end."""
         pos = start
         # Several connections each hold a buffer: smaller ones keep the sum (and the heap's
@@ -812,46 +697,28 @@ class Fetcher:
                 if piece is not None:
                     piece.pos = pos
         except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
-            raise _Retryable(f"connection lost at byte {pos:,}: {exc.__class__.__name__}") from None
+            raise transport_error(exc, job.request.url, at=pos) from None
         limit = piece.end if piece is not None else end
         if limit is not None and pos < limit:
-            raise _Retryable(f"connection closed at byte {pos:,} of {limit:,}")
+            raise ConnectionLost(f"connection closed at byte {pos:,} of {limit:,}")
 
     def _segmented(self, job: _Download) -> None:
         """Several connections, each on its own byte range, stealing work when idle."""
         assert job.size is not None
-        n = max(1, min(self.options.connections,
-                       (job.size - job.done.total()) // self.options.min_segment))
-        pieces = _split(job.done.missing(job.size), n)
-        queue = list(pieces)
-        active: list[_Piece] = []
-        qlock = threading.Lock()
+        n = connection_count(job.size, job.done.total(), self.options.connections,
+                             self.options.min_segment)
+        scheduler = Scheduler(job.done.missing(job.size), n,
+                              min_steal=2 * max(self.options.chunk, MiB))
         errors: list[BaseException] = []
 
-        def take() -> _Piece | None:
-            with qlock:
-                if queue:
-                    piece = queue.pop(0)
-                    active.append(piece)
-                    return piece
-                # Idle: take the back half of the largest range still in flight.
-                victim = max(active, key=lambda p: p.end - p.pos, default=None)
-                if victim is None or victim.end - victim.pos < 2 * max(self.options.chunk, MiB):
-                    return None
-                mid = victim.pos + (victim.end - victim.pos) // 2
-                stolen = _Piece(mid, victim.end)
-                victim.end = mid
-                active.append(stolen)
-                return stolen
-
-        def fetch_piece(piece: _Piece) -> None:
+        def fetch_piece(piece: Piece) -> None:
             def attempt() -> None:
                 if piece.pos >= piece.end:
                     return
                 headers = {"Range": f"bytes={piece.pos}-{piece.end - 1}"}
                 if job.validator:
                     headers["If-Range"] = job.validator
-                response = self._open("GET", job.request, headers)
+                response = self._open("GET", job.request, headers).response
                 try:
                     self._check_status(response, job.request)
                     if response.status == 200:
@@ -868,17 +735,16 @@ class Fetcher:
                 finally:
                     _let_go(response)
 
-            self._retrying(job.request.url, attempt, lambda: piece.pos, job.cancel)
+            self._with_retries(attempt, job, lambda: piece.pos)
 
         def worker() -> None:
             try:
                 while not errors:
-                    piece = take()
+                    piece = scheduler.take()
                     if piece is None:
                         return
                     fetch_piece(piece)
-                    with qlock:
-                        active.remove(piece)
+                    scheduler.finished(piece)
             except BaseException as exc:
                 errors.append(exc)
                 stop.set()
@@ -930,8 +796,9 @@ class Fetcher:
         os.replace(job.part, request.dest)
         fsync_dir(request.dest.parent)
         job.sidecar.remove()
-        return FetchResult(request.dest, job.size, got, request.url, job.validator,
-                           job.transferred, resumed_from)
+        return FetchResult(path=request.dest, size=job.size, hash=got, url=request.url,
+                           validator=job.validator, transferred=job.transferred,
+                           resumed_from=resumed_from)
 
     def _discard(self, job: _Download) -> str:
         job.close_part()
@@ -951,25 +818,6 @@ def lock_path(lock_dir: Path, dest: Path) -> Path:
 
 def label_of(job: _Download) -> str:
     return job.request.label or job.request.dest.name
-
-
-@dataclass
-class _Piece:
-    pos: int
-    end: int
-
-
-def _split(gaps: list[tuple[int, int]], n: int) -> list[_Piece]:
-    """Cut the missing ranges into about `n` pieces of similar size."""
-    total = sum(e - s for s, e in gaps)
-    target = max(1, -(-total // n))
-    pieces: list[_Piece] = []
-    for start, end in gaps:
-        while end - start > target * 1.5:
-            pieces.append(_Piece(start, start + target))
-            start += target
-        pieces.append(_Piece(start, end))
-    return pieces
 
 
 class _LinkedEvent:
