@@ -43,6 +43,13 @@ Endpoints (``{repo_type}`` is ``models``, ``datasets`` or ``spaces``; ``{repo}``
   without ``Authorization: Bearer <token>`` (and ``401`` for a wrong token); the CDN never
   needs it. :attr:`cdn_saw_authorization` counts CDN requests that carried an
   ``Authorization`` header anyway.
+- With ``resolve_cache=True`` a non-LFS file is not served on ``/resolve/`` but redirected
+  with a **relative** ``Location: /api/resolve-cache/{repo_type}/{repo}/{commit}/{path}``
+  (``307``), which then serves the bytes: small files get such redirects on the real Hub
+  (REFERENCE §6).
+- Every ``/resolve/`` answer carries the rate-limit headers of the IETF draft the Hub uses
+  (huggingface.co/docs/hub/rate-limits): ``RateLimit: "resolvers";r=<left>;t=<seconds>`` and
+  ``RateLimit-Policy``; with ``resolve_limit`` set, a client past it gets ``429``.
 - Errors carry ``X-Error-Code`` as the Hub's do: ``RepoNotFound`` (``401`` unauthenticated,
   ``404`` with a valid token), ``RevisionNotFound`` and ``EntryNotFound`` (``404``).
 - ``GET /__stats`` — the accounting as JSON.
@@ -186,6 +193,7 @@ class LoopbackServer(ThreadedServer):
         self._log: list[RequestRecord] = []
         self._bytes: dict[str, int] = {}
         self._faults: dict[str, list[Fault]] = {}
+        self.pace = 0.0  # seconds between 1 MiB chunks of a body: a slow link, so bodies overlap
 
     def _make_server(self) -> QuietHTTPServer:
         return QuietHTTPServer((self.host, self._requested_port), self, _Handler)
@@ -322,6 +330,8 @@ class LoopbackServer(ThreadedServer):
                         record.bytes_sent -= n - done
                     raise
                 sent += n
+                if self.pace and sent < length:
+                    self._stop.wait(self.pace)
         finally:
             if fh is not None:
                 fh.close()
@@ -465,7 +475,8 @@ class HubStandin(LoopbackServer):
     def __init__(self, *, page_size: int = 50, require_token: str | None = None,
                  cdn_host: str = "localhost", cdn_token_uses: int | None = None,
                  cdn_token_ttl: float | None = 3600.0, cdn_gzip_ignores_range: bool = True,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 resolve_cache: bool = False, resolve_limit: int = 3000,
+                 resolve_window: int = 300, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port)
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -475,6 +486,10 @@ class HubStandin(LoopbackServer):
         self.cdn_token_uses = cdn_token_uses
         self.cdn_token_ttl = cdn_token_ttl
         self.cdn_gzip_ignores_range = cdn_gzip_ignores_range
+        self.resolve_cache = resolve_cache
+        # 3,000 resolves per 5 minutes for an anonymous user (huggingface.co/docs/hub/rate-limits)
+        self.resolve_limit, self.resolve_window = resolve_limit, resolve_window
+        self.resolves = 0
         # (repo_type, repo, branch) -> {path: HubFile}
         self._repos: dict[tuple[str, str, str], dict[str, HubFile]] = {}
         self._tokens: dict[str, _Token] = {}
@@ -610,6 +625,12 @@ class HubStandin(LoopbackServer):
                        f"{segments[2]}/{segments[3]}", segments[5], "/".join(segments[6:]),
                        dict(parse_qsl(split.query, keep_blank_values=True)), split.path)
             return
+        if len(segments) >= 7 and segments[:2] == ["api", "resolve-cache"]:
+            record.kind = "resolve-cache"
+            self._resolve_cache(h, method, record, REPO_TYPES.get(segments[2], ""),
+                                f"{segments[3]}/{segments[4]}", segments[5],
+                                "/".join(segments[6:]))
+            return
         rest, rt = segments, "models"
         if segments and segments[0] in ("datasets", "spaces"):
             rest, rt = segments[1:], segments[0]
@@ -691,9 +712,34 @@ class HubStandin(LoopbackServer):
         small(h, method, record, 200, json.dumps(page).encode(), headers)
 
     # -- /resolve/ --------------------------------------------------------------------------
+    def _rate_headers(self) -> dict[str, str]:
+        with self._lock:
+            self.resolves += 1
+            left = max(0, self.resolve_limit - self.resolves)
+        return {"RateLimit": f'"resolvers";r={left};t={self.resolve_window}',
+                "RateLimit-Policy": f'"fixed window";"resolvers";q={self.resolve_limit};'
+                                    f"w={self.resolve_window}"}
+
+    def _resolve_cache(self, h: _Handler, method: str, record: RequestRecord, rt: str,
+                       repo: str, commit: str, path: str) -> None:
+        with self._lock:
+            item = next((files.get(path) for (t, r, _), files in self._repos.items()
+                         if t == rt and r == repo and files.get(path) is not None), None)
+        if item is None:
+            self._hub_error(h, method, record, 404, "EntryNotFound", "Entry not found")
+            return
+        self.serve_blob(h, method, record, item.blob, _file_key(rt, repo, path),
+                        f'"{item.blob.git_sha1}"', {"X-Repo-Commit": commit})
+
     def _resolve(self, h: _Handler, method: str, record: RequestRecord, rt: str, repo: str,
                  revision: str, path: str) -> None:
         if self._auth_failure(h, method, record):
+            return
+        limits = self._rate_headers()
+        if self.resolves > self.resolve_limit:
+            small(h, method, record, 429, b"Too Many Requests", {
+                **limits, "Retry-After": str(self.resolve_window)},
+                content_type="text/plain; charset=utf-8")
             return
         file_key = _file_key(rt, repo, path)
         record.file = file_key
@@ -731,10 +777,16 @@ class HubStandin(LoopbackServer):
                 "Location": location, "X-Linked-Size": str(blob.size),
                 "X-Linked-Etag": f'"{blob.sha256}"', "ETag": f'"{blob.sha256}"',
                 "X-Repo-Commit": commit, "Accept-Ranges": "bytes",
-                "Vary": "Origin, Accept"}, content_type="text/plain; charset=utf-8")
+                "Vary": "Origin, Accept", **limits}, content_type="text/plain; charset=utf-8")
+            return
+        if self.resolve_cache:
+            location = f"/api/resolve-cache/{rt}/{quote(repo)}/{commit}/{quote(path)}"
+            small(h, method, record, 307, f"Temporary Redirect. Redirecting to {location}"
+                  .encode(), {"Location": location, "X-Repo-Commit": commit, **limits},
+                  content_type="text/plain; charset=utf-8")
             return
         self.serve_blob(h, method, record, item.blob, file_key, f'"{item.blob.git_sha1}"',
-                        {"X-Repo-Commit": commit, "Vary": "Origin, Accept"})
+                        {"X-Repo-Commit": commit, "Vary": "Origin, Accept", **limits})
 
     # -- the CDN ----------------------------------------------------------------------------
     def _cdn(self, h: _Handler, method: str, record: RequestRecord,

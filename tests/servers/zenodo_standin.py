@@ -32,6 +32,12 @@ Endpoints (shapes of zenodo.org since its move to InvenioRDM, as served to
   The old ``/record/<id>/...`` form answers ``301`` to ``/records/<id>/...``.
 - ``GET /__stats`` — the accounting as JSON.
 
+Limits, as reported: file downloads carry ``X-RateLimit-Limit``/``-Remaining``/``-Reset``
+(guests: 60 requests a minute, developers.zenodo.org) and a 429 carries ``Retry-After: 60``
+(galaxyproject/galaxy#15296, zenodo-rdm#1286); users are blocked with more than two downloads
+at once (karel-brinda/Phylign#236), so a third concurrent body is answered ``429``
+(``parallel_limit``, 2 by default). :attr:`peak_parallel` is the most bodies sent at once.
+
 Faults: :meth:`set_fault` (``status``, ``drop_after``, ``ignore_range`` on a file's URLs)
 and :meth:`fail_record_next` (the next record-API answers).
 """
@@ -40,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,11 +83,19 @@ class ZenodoStandin(LoopbackServer):
 
     name = "zenodo-standin"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 parallel_limit: int | None = 2, per_minute: int = 60,
+                 retry_after: int = 60, window: int = 60) -> None:
         super().__init__(host, port)
         self._table: dict[int, dict[str, ZenodoFile]] = {}
         self._record_failures: list[int] = []
         self._titles: dict[int, str] = {}
+        self.parallel_limit, self.per_minute, self.retry_after = (parallel_limit, per_minute,
+                                                                  retry_after)
+        self._active = 0
+        self.peak_parallel = 0
+        self.window = window  # seconds; a test shortens "a minute" instead of waiting one
+        self._window: tuple[int, int] = (0, 0)  # (window number, requests in it)
 
     @property
     def endpoint(self) -> str:
@@ -276,10 +291,39 @@ class ZenodoStandin(LoopbackServer):
             ).encode(), fault.status_headers)
             return
         disposition = f"attachment; filename={quote(key)}" if attachment else "inline"
-        self.serve_blob(h, method, record, item.blob, file_key, f'"{item.checksum}"', {
-            "Content-Type": _mimetype(key), "Content-Disposition": disposition,
-            "Content-MD5": item.blob.md5, "Cache-Control": "public, max-age=43200"},
-            ignore_range=not ranges)
+        limits, refused = self._admit(method)
+        if refused:
+            small(h, method, record, 429, json.dumps(
+                {"status": 429, "message": "Too many requests"}).encode(),
+                {**limits, "Retry-After": str(self.retry_after)})
+            return
+        try:
+            self.serve_blob(h, method, record, item.blob, file_key, f'"{item.checksum}"', {
+                "Content-Type": _mimetype(key), "Content-Disposition": disposition,
+                "Content-MD5": item.blob.md5, "Cache-Control": "public, max-age=43200",
+                **limits}, ignore_range=not ranges)
+        finally:
+            if method == "GET":
+                with self._lock:
+                    self._active -= 1
+
+    def _admit(self, method: str) -> tuple[dict[str, str], bool]:
+        """Count a file request against the minute's limit and, for a GET, the bodies in
+        flight; returns the X-RateLimit headers and whether it is refused."""
+        minute = int(time.time() // self.window)
+        with self._lock:
+            start, used = self._window
+            used = used + 1 if start == minute else 1
+            self._window = (minute, used)
+            refused = used > self.per_minute or method == "GET" and (
+                self.parallel_limit is not None and self._active >= self.parallel_limit)
+            if method == "GET" and not refused:
+                self._active += 1
+                self.peak_parallel = max(self.peak_parallel, self._active)
+        headers = {"X-RateLimit-Limit": str(self.per_minute),
+                   "X-RateLimit-Remaining": str(max(0, self.per_minute - used)),
+                   "X-RateLimit-Reset": str((minute + 1) * self.window)}
+        return headers, refused
 
 
 def _file_key(rec: int, key: str) -> str:

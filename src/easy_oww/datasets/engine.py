@@ -17,7 +17,7 @@ from rich.table import Table
 
 from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
-from easy_oww.datasets.sources import ResolvedFile, SourceResolver, hf_auth_headers
+from easy_oww.datasets.sources import ResolvedFile, SourceResolver
 from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_dataset
 from easy_oww.errors import (
     EasyOwwError,
@@ -33,9 +33,10 @@ from easy_oww.transfer.fetch import (
     FetchOptions,
     FetchRequest,
     FetchResult,
+    FormatCheckError,
     RangeSet,
 )
-from easy_oww.transfer.fetch import _Retryable as RetryableError  # TODO(seams): transfer.retry
+from easy_oww.transfer.retry import RetryableError
 from easy_oww.workers import WorkerPool
 from easy_oww.workspace import Workspace, drive_info
 
@@ -330,6 +331,14 @@ class DatasetEngine:
                     "what is done is kept, run again to finish")
         return report
 
+    def bytes_on_disk(self, item: ResolvedFile, manifest: dict[str, Any] | None = None) -> int:
+        """What a download of `item` already has: all of it once recorded, else what its
+        partial download's resume record vouches for."""
+        manifest = manifest if manifest is not None else self.cache.load()
+        if item.size is not None and self._already_done(item, manifest):
+            return item.size
+        return _part_done(self.datasets_dir / item.path)
+
     def _already_done(self, item: ResolvedFile, manifest: dict[str, Any]) -> bool:
         entry = self.cache.entry(item.dataset, manifest) or {}
         record = entry.get("files", {}).get(item.path)
@@ -378,10 +387,11 @@ class DatasetEngine:
         try:
             request = FetchRequest(item.url, dest, item.size, item.hash,
                                    label=f"{dataset.key}: {Path(item.path).name}",
-                                   auth_headers=hf_auth_headers() if item.auth_host else {},
-                                   auth_host=item.auth_host,
+                                   auth_headers=item.auth_headers(), auth_host=item.auth_host,
+                                   host_connections=item.host_connections,
                                    done_by_other=lambda: self._already_done(item,
                                                                             self.cache.load()),
+                                   check=lambda part: self._check_format(item, part),
                                    on_complete=lambda result: self._record(dataset, item, result))
             if self._adopt(dataset, item, dest, request):
                 return FileOutcome(dataset.key, item.path, True, skipped=True)
@@ -393,13 +403,14 @@ class DatasetEngine:
         except EasyOwwError as exc:
             if isinstance(exc, IntegrityError):  # a check failed: the dataset is corrupt
                 self.cache.record_failure(dataset.key, dest, str(exc))
+            # A download that failed its format check still cost its bytes: count them.
+            spent = exc.transferred if isinstance(exc, FormatCheckError) else 0
             return FileOutcome(dataset.key, item.path, False, error=str(exc),
-                               exit_code=exc.exit_code)
+                               exit_code=exc.exit_code, transferred=spent)
 
     def _record(self, dataset: Dataset, item: ResolvedFile, result: FetchResult) -> None:
-        """Check a fresh download's format and record it (still under the file's lock, so
-        a process waiting for that lock finds it recorded)."""
-        self._check_format(item, result.path)
+        """Record a fresh download, its format already checked before it took its name
+        (still under the file's lock, so a process waiting for that lock finds it recorded)."""
         self.cache.record_file(dataset.key, result.path, size=result.size, hash=result.hash,
                                source=item.url, validator=result.validator,
                                catalog_hash=item.catalog_hash,

@@ -16,12 +16,13 @@ urllib3 is the transport: on loopback it moved a 2 GB file about twice as fast a
 from __future__ import annotations
 
 import collections
+import contextlib
 import glob
 import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -34,16 +35,19 @@ from easy_oww.atomic import fsync_dir
 from easy_oww.errors import (
     DownloadError,
     HashMismatchError,
+    IntegrityError,
     LockTimeoutError,
     SizeMismatchError,
 )
 from easy_oww.hashes import KnownHash, new_hasher
-from easy_oww.progress import NullProgress, Task
+from easy_oww.progress import NullProgress, Task, human_bytes
 from easy_oww.transfer.resume import RangeSet, Sidecar, plan_resume
 from easy_oww.transfer.retry import (
     TRANSPORT_ERRORS,
     Cancelled,
+    CancelSignal,
     ConnectionLost,
+    LinkRefused,
     RetryableError,
     RetryPolicy,
     call_with_retries,
@@ -55,8 +59,8 @@ from easy_oww.transfer.segments import Piece, Scheduler, connection_count
 from easy_oww.workers import WorkerPool
 
 __all__ = [  # Cancelled and RangeSet moved to retry.py and resume.py; importable here as before
-    "Cancelled", "FetchOptions", "FetchRequest", "FetchResult", "Fetcher", "RangeSet", "Remote",
-    "label_of", "lock_path",
+    "Cancelled", "FetchOptions", "FetchRequest", "FetchResult", "Fetcher", "Inspection",
+    "RangeSet", "Remote", "UpstreamChangedError", "label_of", "lock_path",
 ]
 
 MiB = 1024 * 1024
@@ -102,6 +106,12 @@ class FetchRequest:
     done_by_other: Callable[[], bool] | None = None
     # Called with the result while the file's lock is still held (to record it).
     on_complete: Callable[[FetchResult], None] | None = None
+    # Checks the complete, hash-verified part file before it takes the final name (a format
+    # check); raising an IntegrityError discards it, so nothing that failed sits there.
+    check: Callable[[Path], None] | None = None
+    # At most this many connections to the URL's host at once, across every file this
+    # Fetcher fetches (Zenodo blocks clients with more than two: REFERENCE §6).
+    host_connections: int | None = None
 
 
 @dataclass(kw_only=True)
@@ -133,6 +143,7 @@ class Remote:
     etag: str | None
     last_modified: str | None
     accepts_ranges: bool
+    linked_etag: str | None = None  # X-Linked-Etag from a redirect: the Hub's LFS sha256
 
     @property
     def validator(self) -> str | None:
@@ -140,12 +151,43 @@ class Remote:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Inspection:
+    """What one ranged byte told about a URL (``Fetcher.inspect``), for `easy-oww doctor`."""
+
+    status: int
+    final_url: str
+    size: int | None
+    etag: str | None
+    linked_etag: str | None
+    ranges: bool  # the ranged request came back 206
+
+
+class UpstreamChangedError(DownloadError):
+    """The server states a hash for the file that is not the catalog's: nothing is fetched."""
+
+
+class FormatCheckError(IntegrityError):
+    """A download with the right bytes count and hash failed `FetchRequest.check`: it was
+    discarded, never renamed to its final name."""
+
+    def __init__(self, message: str, *, transferred: int) -> None:
+        super().__init__(message)
+        self.transferred = transferred  # bytes this run fetched for nothing
+
+
+@dataclass(frozen=True, kw_only=True)
 class Opened:
     """A response to read, with what the redirects on the way to it said."""
 
     response: urllib3.BaseHTTPResponse
+    requested_url: str  # where the request started (the catalog's URL)
     final_url: str  # where the redirects ended
-    linked_size: int | None  # X-Linked-Size from a redirect (Hugging Face's LFS size)
+    linked_size: int | None = None  # X-Linked-Size from a redirect (Hugging Face's LFS size)
+    linked_etag: str | None = None  # X-Linked-Etag from a redirect (the LFS sha256, quoted)
+
+    @property
+    def redirected(self) -> bool:
+        return self.final_url != self.requested_url
 
 
 class _Restart(Exception):
@@ -414,6 +456,9 @@ class Fetcher:
         self.lock_dir = lock_dir
         self.cancel = threading.Event()
         self.user_agent = user_agent
+        self._host_lock = threading.Lock()
+        self._host_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._not_before: dict[str, float] = {}  # host -> monotonic time its limit resets
         self.pool = pool or urllib3.PoolManager(
             num_pools=32, maxsize=max(16, self.options.connections * 2), retries=False,
             timeout=urllib3.Timeout(connect=self.options.connect_timeout,
@@ -426,7 +471,9 @@ class Fetcher:
         (signed CDN URLs expire) and sending credentials to `auth_host` only."""
         url = request.url
         linked_size: int | None = None
+        linked_etag: str | None = None
         for _ in range(10):
+            self._wait_for_rate_limit(url)
             sent = {"Accept-Encoding": "identity", "User-Agent": self.user_agent, **headers}
             if request.auth_headers and urlsplit(url).hostname == request.auth_host:
                 sent.update(request.auth_headers)
@@ -435,22 +482,85 @@ class Fetcher:
                                              preload_content=False, decode_content=False)
             except TRANSPORT_ERRORS as exc:
                 raise transport_error(exc, url) from exc
+            self._note_rate_limit(url, response.headers)
             if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
                 location = response.headers["Location"]
-                # Hugging Face puts the LFS size on the redirect, not on the CDN's answer.
+                # Hugging Face puts the LFS size and sha256 on the redirect, not on the CDN's
+                # answer; its Location may be relative (/api/resolve-cache/…): urljoin.
                 linked = response.headers.get("X-Linked-Size", "")
                 linked_size = int(linked) if linked.isdigit() else linked_size
+                linked_etag = response.headers.get("X-Linked-Etag") or linked_etag
                 _let_go(response)
                 url = urljoin(url, location)
                 continue
-            return Opened(response=response, final_url=url, linked_size=linked_size)
+            return Opened(response=response, requested_url=request.url, final_url=url,
+                          linked_size=linked_size, linked_etag=linked_etag)
         raise DownloadError(f"too many redirects for {request.url}")
 
-    def _check_status(self, response: urllib3.BaseHTTPResponse, request: FetchRequest) -> None:
+    # -- rate limits and connections per host -----------------------------------------------
+    def _note_rate_limit(self, url: str, headers: urllib3.HTTPHeaderDict) -> None:
+        """Zenodo sends X-RateLimit-Remaining/-Reset (epoch seconds), the Hub the IETF
+        draft's RateLimit header ("…;r=<left>;t=<seconds>"): when none is left, the host's
+        next request waits for the reset instead of earning a 429."""
+        wait: float | None = None
+        remaining, reset = headers.get("X-RateLimit-Remaining"), headers.get("X-RateLimit-Reset")
+        if remaining is not None and remaining.strip() == "0" and reset and reset.isdigit():
+            wait = float(reset) - time.time()
+        draft = headers.get("RateLimit")
+        if draft and wait is None:
+            params = dict(part.strip().partition("=")[::2] for part in draft.split(";"))
+            if params.get("r", "").strip() == "0" and params.get("t", "").strip().isdigit():
+                wait = float(params["t"])
+        if wait is not None and wait > 0:
+            host = urlsplit(url).netloc
+            with self._host_lock:
+                self._not_before[host] = time.monotonic() + min(wait, self.options.retry_after_max)
+
+    def _wait_for_rate_limit(self, url: str) -> None:
+        host = urlsplit(url).netloc
+        with self._host_lock:
+            until = self._not_before.pop(host, None)
+        if until is not None and until > time.monotonic():
+            delay = until - time.monotonic()
+            self.progress.log(f"{host}: its rate limit is used up; waiting {delay:.0f} s as it "
+                              "asks")
+            if self.cancel.wait(delay):
+                raise Cancelled()
+
+    @contextlib.contextmanager
+    def _host_slot(self, request: FetchRequest, cancel: CancelSignal) -> Iterator[None]:
+        """Holds one of the `host_connections` slots of the request's host (if it has a cap)
+        for one request and its body."""
+        if request.host_connections is None:
+            yield
+            return
+        host = urlsplit(request.url).netloc
+        with self._host_lock:
+            slots = self._host_slots.setdefault(
+                host, threading.BoundedSemaphore(request.host_connections))
+        while not slots.acquire(timeout=0.2):
+            if cancel.is_set():
+                raise Cancelled()
+        try:
+            yield
+        finally:
+            slots.release()
+
+    def connections_for(self, request: FetchRequest) -> int:
+        """Connections one file of `request` may use: the option, within its host's cap."""
+        return min(self.options.connections, request.host_connections or self.options.connections)
+
+    def _check_status(self, opened: Opened, request: FetchRequest) -> None:
+        response = opened.response
         status = response.status
         if is_busy_status(status):
             _let_go(response)
             raise server_busy(status, request.url, response.headers.get("Retry-After"))
+        if status == 403 and opened.redirected:
+            # A signed link (the Hub's CDN) that expired or was refused: resolve it again.
+            _let_go(response)
+            raise LinkRefused(f"{urlsplit(opened.final_url).netloc} refused the signed link "
+                              f"from {urlsplit(request.url).netloc} (HTTP 403)")
         if status in FATAL_STATUSES or 400 <= status < 500 and status != 416:
             _let_go(response)
             what = {401: "needs a login or token (for Hugging Face: set HF_TOKEN)",
@@ -466,7 +576,7 @@ class Fetcher:
             _let_go(opened.response)
             opened = self._open("GET", request, {"Range": "bytes=0-0"})
         response = opened.response
-        self._check_status(response, request)
+        self._check_status(opened, request)
         headers = response.headers
         _let_go(response)
         size: int | None = None
@@ -479,7 +589,29 @@ class Fetcher:
         # No Accept-Ranges header is not a refusal (CDNs often omit it); "none" is.
         ranges = headers.get("Accept-Ranges", "").lower() != "none" or response.status == 206
         return Remote(url=opened.final_url, size=size, etag=headers.get("ETag"),
-                      last_modified=headers.get("Last-Modified"), accepts_ranges=ranges)
+                      last_modified=headers.get("Last-Modified"), accepts_ranges=ranges,
+                      linked_etag=opened.linked_etag)
+
+    def inspect(self, request: FetchRequest) -> Inspection:
+        """Ask for the file's first byte, with retries: what the server would serve, and
+        whether it honours ``Range`` (a 206), without downloading the file."""
+        def attempt() -> Inspection:
+            with self._host_slot(request, self.cancel):
+                opened = self._open("GET", request, {"Range": "bytes=0-0"})
+                response = opened.response
+                self._check_status(opened, request)
+                headers, status = response.headers, response.status
+                _let_go(response)  # a server that ignores Range sent it all: not read
+            content_range = _parse_content_range(headers.get("Content-Range"))
+            size = content_range[2] if status == 206 and content_range else (
+                int(headers["Content-Length"]) if headers.get("Content-Length", "").isdigit()
+                else None)
+            return Inspection(status=status, final_url=opened.final_url,
+                              size=opened.linked_size or size, etag=headers.get("ETag"),
+                              linked_etag=opened.linked_etag, ranges=status == 206)
+
+        return call_with_retries(attempt, policy=self.options.retry_policy(), what=request.url,
+                                 cancel=self.cancel, log=self.progress.log)
 
     def _with_retries(self, attempt: Callable[[], T], job: _Download,
                       progress: Callable[[], int] = lambda: 0) -> T:
@@ -550,22 +682,39 @@ class Fetcher:
             job.close_part()
             task.finish(ok)
 
+    def _probe(self, job: _Download) -> Remote:
+        def attempt() -> Remote:
+            with self._host_slot(job.request, job.cancel):
+                return self.probe(job.request)
+
+        remote = self._with_retries(attempt, job)
+        self._check_remote_size(job.request, remote)
+        self._check_linked_hash(job.request, remote)
+        return remote
+
     def _run(self, job: _Download) -> FetchResult:
         request = job.request
-        remote = self._with_retries(lambda: self.probe(request), job)
-        self._check_remote_size(request, remote)
+        remote = self._probe(job)
         job.size = request.size if request.size is not None else remote.size
         job.validator = remote.validator
         job.task.reset(0, job.size)
 
+        saved = job.sidecar.load()
+        part_size = job.part.stat().st_size if job.part.exists() else None
         plan = plan_resume(
-            job.sidecar.load(), part_size=job.part.stat().st_size if job.part.exists() else None,
+            saved, part_size=part_size,
             url=request.url, request_size=request.size, hash_known=request.hash is not None,
             remote_size=remote.size, validator=remote.validator,
-            accepts_ranges=remote.accepts_ranges, connections=self.options.connections,
+            accepts_ranges=remote.accepts_ranges, connections=self.connections_for(request),
             min_segment=self.options.min_segment)
         job.done, job.durable = plan.done, plan.durable
         resumed_from = plan.resumed_from
+        if saved is not None and part_size and not resumed_from:
+            kept = RangeSet(saved.written or saved.done).total()
+            why = ("the server does not take byte ranges" if not remote.accepts_ranges
+                   else "the file on the server is not the one the part was cut from")
+            self.progress.log(f"{label_of(job)}: {why}; starting again from zero "
+                              f"({human_bytes(kept)} already on disk are fetched again)")
         use_segments = plan.use_segments
         job.sequential = not use_segments
         job.task.reset(resumed_from, job.size)
@@ -598,9 +747,9 @@ class Fetcher:
                                       "using one connection")
                     use_segments = False
                 else:
-                    self.progress.log(f"{label_of(job)}: {exc}; starting again from zero")
-                    remote = self._with_retries(lambda: self.probe(request), job)
-                    self._check_remote_size(request, remote)
+                    self.progress.log(f"{label_of(job)}: {exc}; starting again from zero "
+                                      f"({human_bytes(job.done.total())} fetched again)")
+                    remote = self._probe(job)
                     job.size = request.size if request.size is not None else remote.size
                     job.validator = remote.validator
                 job.sequential = not use_segments
@@ -608,6 +757,19 @@ class Fetcher:
                 job.task.reset(0, job.size)
                 resumed_from = 0
         return self._finish(job, resumed_from)
+
+    @staticmethod
+    def _check_linked_hash(request: FetchRequest, remote: Remote) -> None:
+        """The Hub states each LFS file's sha256 (X-Linked-Etag) when it resolves it: when it
+        is not the catalog's, say so before fetching gigabytes that would fail the check."""
+        stated = (remote.linked_etag or "").strip('"').lower()
+        if (request.hash is None or request.hash.algorithm != "sha256" or len(stated) != 64
+                or stated == request.hash.hexdigest):
+            return
+        raise UpstreamChangedError(
+            f"{request.url}: the server says the file's sha256 is now {stated}, the catalog "
+            f"expects {request.hash.hexdigest}; the file changed upstream, so nothing was "
+            "downloaded: update the catalog entry (or pin the old revision)")
 
     @staticmethod
     def _check_remote_size(request: FetchRequest, remote: Remote) -> None:
@@ -627,31 +789,37 @@ class Fetcher:
                 headers["Range"] = f"bytes={start}-"
                 if job.validator:
                     headers["If-Range"] = job.validator
-            response = self._open("GET", job.request, headers).response
-            try:
-                if response.status == 416 and job.size is not None:
-                    if start >= job.size:
-                        return  # complete already: verify, not fail
-                    raise _Restart("the server refused the resume range")
-                self._check_status(response, job.request)
-                if response.status == 200:
-                    if start:
-                        raise _Restart("the server sent the whole file instead of the rest")
-                    self._learn(job, response)
-                elif response.status == 206:
-                    got = _parse_content_range(response.headers.get("Content-Range"))
-                    if not got or got[0] != start or (job.size and got[2] not in (None, job.size)):
-                        sent = response.headers.get("Content-Range")
-                        raise _Restart(f"the server sent range {sent} for a request from {start}")
-                else:
-                    raise RetryableError(f"unexpected HTTP {response.status}")
-                self._copy(job, response, start, job.size)
-            finally:
-                _let_go(response)
+            with self._host_slot(job.request, job.cancel):
+                self._single_attempt(job, start, headers)
 
         self._with_retries(attempt, job, lambda: job.done.total())
         if job.size is None:
             job.size = job.done.prefix()
+
+    def _single_attempt(self, job: _Download, start: int, headers: dict[str, str]) -> None:
+        """One GET from `start` (with `headers`) on one connection, written as it arrives."""
+        opened = self._open("GET", job.request, headers)
+        response = opened.response
+        try:
+            if response.status == 416 and job.size is not None:
+                if start >= job.size:
+                    return  # complete already: verify, not fail
+                raise _Restart("the server refused the resume range")
+            self._check_status(opened, job.request)
+            if response.status == 200:
+                if start:
+                    raise _Restart("the server sent the whole file instead of the rest")
+                self._learn(job, response)
+            elif response.status == 206:
+                got = _parse_content_range(response.headers.get("Content-Range"))
+                if not got or got[0] != start or (job.size and got[2] not in (None, job.size)):
+                    sent = response.headers.get("Content-Range")
+                    raise _Restart(f"the server sent range {sent} for a request from {start}")
+            else:
+                raise RetryableError(f"unexpected HTTP {response.status}")
+            self._copy(job, response, start, job.size)
+        finally:
+            _let_go(response)
 
     def _learn(self, job: _Download, response: urllib3.BaseHTTPResponse) -> None:
         """A full 200 answer: adopt its validator and size (the file may have changed)."""
@@ -718,22 +886,8 @@ class Fetcher:
                 headers = {"Range": f"bytes={piece.pos}-{piece.end - 1}"}
                 if job.validator:
                     headers["If-Range"] = job.validator
-                response = self._open("GET", job.request, headers).response
-                try:
-                    self._check_status(response, job.request)
-                    if response.status == 200:
-                        etag = response.headers.get("ETag")
-                        modified = response.headers.get("Last-Modified")
-                        if job.validator and job.validator not in (etag, modified):
-                            raise _Restart("the file changed on the server")
-                        raise _NoRanges()
-                    got = _parse_content_range(response.headers.get("Content-Range"))
-                    if response.status != 206 or not got or got[0] != piece.pos or (
-                            got[2] is not None and got[2] != job.size):
-                        raise _Restart("the server sent a range that does not line up")
-                    self._copy(job, response, piece.pos, None, piece)
-                finally:
-                    _let_go(response)
+                with self._host_slot(job.request, job.cancel):
+                    self._piece_attempt(job, piece, headers)
 
             self._with_retries(attempt, job, lambda: piece.pos)
 
@@ -770,6 +924,26 @@ class Fetcher:
             raise DownloadError(f"{job.request.url}: ranges still missing after all connections "
                                 "finished; run again to resume")
 
+    def _piece_attempt(self, job: _Download, piece: Piece, headers: dict[str, str]) -> None:
+        """One ranged GET for `piece`, written at its offset as it arrives."""
+        opened = self._open("GET", job.request, headers)
+        response = opened.response
+        try:
+            self._check_status(opened, job.request)
+            if response.status == 200:
+                etag = response.headers.get("ETag")
+                modified = response.headers.get("Last-Modified")
+                if job.validator and job.validator not in (etag, modified):
+                    raise _Restart("the file changed on the server")
+                raise _NoRanges()
+            got = _parse_content_range(response.headers.get("Content-Range"))
+            if response.status != 206 or not got or got[0] != piece.pos or (
+                    got[2] is not None and got[2] != job.size):
+                raise _Restart("the server sent a range that does not line up")
+            self._copy(job, response, piece.pos, None, piece)
+        finally:
+            _let_go(response)
+
     def _finish(self, job: _Download, resumed_from: int) -> FetchResult:
         request = job.request
         assert job.size is not None and job.hasher is not None
@@ -792,6 +966,13 @@ class Fetcher:
                 f"{request.dest.name}: {request.hash.algorithm} mismatch: expected "
                 f"{request.hash.hexdigest}, got {digest}; {kept}. Run again to download it "
                 "anew; if it happens again the file changed upstream: check the catalog")
+        if request.check is not None:
+            try:
+                request.check(job.part)
+            except IntegrityError as exc:
+                kept = self._discard(job)
+                raise FormatCheckError(f"{request.dest.name}: {exc}; {kept}",
+                                       transferred=job.transferred) from None
         job.close_part()
         os.replace(job.part, request.dest)
         fsync_dir(request.dest.parent)

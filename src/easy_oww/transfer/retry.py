@@ -53,6 +53,12 @@ class ConnectionLost(RetryableError):
     """The connection dropped, stalled or was reset mid-request."""
 
 
+class LinkRefused(RetryableError):
+    """A host reached through a redirect answered 403: a signed CDN link that expired or
+    was refused (the Hub's expire after about an hour, REFERENCE §6). Resolving again from
+    the original URL gives a fresh link; a second refusal is final."""
+
+
 class ServerBusy(RetryableError):
     """The server answered HTTP 408/425/429/5xx: it may well answer properly later."""
 
@@ -130,6 +136,8 @@ class RetryPolicy:
         """How many consecutive failures like `error` (without progress) end the attempts."""
         if isinstance(error, Unreachable):
             return min(self.offline_attempts, self.attempts)
+        if isinstance(error, LinkRefused):
+            return min(2, self.attempts)  # once more with a fresh link, then it is a refusal
         return self.attempts
 
     def delay(self, failures: int, error: RetryableError) -> float:

@@ -64,6 +64,7 @@ class ResolvedFile:
     hash: KnownHash | None
     entry: FileEntry
     auth_host: str | None = None  # the one host that gets `auth_headers()` (not a CDN)
+    host_connections: int | None = None  # the service's cap on connections to its host
 
     @property
     def catalog_hash(self) -> str | None:

@@ -27,6 +27,9 @@ from easy_oww.errors import DownloadError
 from easy_oww.hashes import KnownHash
 
 ZENODO_DEFAULT_ENDPOINT = "https://zenodo.org"
+# Zenodo blocks clients with more than two downloads at once (karel-brinda/Phylign#236; its
+# guest limits are 60 requests a minute, developers.zenodo.org): two connections in all.
+ZENODO_CONNECTIONS = 2
 
 
 def zenodo_endpoint() -> str:
@@ -87,6 +90,7 @@ class ZenodoFile(Source):
             url = (f"{zenodo_endpoint()}/records/{self.record}/files/"
                    f"{quote(self.key)}?download=1")
             size = entry.size if entry.size is not None else item.get("size")
-            return ResolvedFile(dataset, entry.path, url, size, known, entry)
+            return ResolvedFile(dataset, entry.path, url, size, known, entry,
+                                host_connections=ZENODO_CONNECTIONS)
         raise DownloadError(f"{dataset}: Zenodo record {self.record} has no file "
                             f"{self.key!r}; check the catalog")
