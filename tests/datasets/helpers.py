@@ -7,8 +7,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,3 +69,28 @@ def write_catalog(path: Path, datasets: dict[str, dict], builtin: bool = False) 
         lines.append("")
     path.write_text("\n".join(lines))
     return path
+
+
+def sidecar_done(ws: Path, rel: str) -> int:
+    try:
+        data = json.loads((ws / "datasets" / (rel + ".part.json")).read_text())
+    except (OSError, ValueError):
+        return 0
+    return sum(e - s for s, e in data.get("written") or data["done"])
+
+
+def wait_for_progress(ws: Path, rel: str, above: int, proc: subprocess.Popen,
+                       deadline: float = 30) -> int:
+    """The bytes the sidecar records once they exceed `above`; fails the test when the
+    process exits or `deadline` passes first (never returns a count that did not move)."""
+    end = time.monotonic() + deadline
+    while True:
+        done = sidecar_done(ws, rel)
+        if done > above:
+            return done
+        if proc.poll() is not None:
+            pytest.fail(f"the download exited with {proc.returncode} before {rel} recorded "
+                        f"more than {above:,} bytes")
+        if time.monotonic() > end:
+            pytest.fail(f"{rel} recorded no more than {above:,} bytes in {deadline} s")
+        time.sleep(0.02)  # polling a file another process writes; not synchronisation

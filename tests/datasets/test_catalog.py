@@ -71,6 +71,19 @@ path = "rir"
     assert rir.location == "rir"  # the folder it fills (a single URL file's is the file)
 
 
+def test_a_lone_nested_hub_folder_lands_in_that_folder_not_its_parent(tmp_path):
+    _, (rir,) = parse_file(_write(tmp_path, """
+[datasets.rir]
+[[datasets.rir.files]]
+hf_repo = "o/r"
+hf_folder = "16khz"
+hf_repo_type = "dataset"
+path = "rooms/rir"
+"""))
+    assert rir.location == "rooms/rir"
+    assert rir.files[0].source.repo_type == "datasets"  # huggingface_hub's name, the URL's form
+
+
 @pytest.mark.parametrize("keys, source", [
     ('url = "http://h/x"', PlainUrl("http://h/x")),
     ('hf_repo = "o/r"\nhf_folder = "f"', HuggingFaceFolder(repo="o/r", folder="f")),

@@ -6,13 +6,19 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
-from tests.datasets.helpers import cli_cmd, cli_env, run_cli, sha256, write_catalog
+from tests.datasets.helpers import (
+    cli_cmd,
+    cli_env,
+    run_cli,
+    sha256,
+    wait_for_progress,
+    write_catalog,
+)
 
 MiB = 1024 * 1024
 
@@ -277,31 +283,6 @@ def test_workspace_resolution_order(tmp_path, served):
     assert flag_rows[0]["path"].startswith(str(tmp_path / "flag"))  # flag beats env
 
 
-def _sidecar_done(ws: Path, rel: str) -> int:
-    try:
-        data = json.loads((ws / "datasets" / (rel + ".part.json")).read_text())
-    except (OSError, ValueError):
-        return 0
-    return sum(e - s for s, e in data.get("written") or data["done"])
-
-
-def _wait_for_progress(ws: Path, rel: str, above: int, proc: subprocess.Popen,
-                       deadline: float = 30) -> int:
-    """The bytes the sidecar records once they exceed `above`; fails the test when the
-    process exits or `deadline` passes first (never returns a count that did not move)."""
-    end = time.monotonic() + deadline
-    while True:
-        done = _sidecar_done(ws, rel)
-        if done > above:
-            return done
-        if proc.poll() is not None:
-            pytest.fail(f"the download exited with {proc.returncode} before {rel} recorded "
-                        f"more than {above:,} bytes")
-        if time.monotonic() > end:
-            pytest.fail(f"{rel} recorded no more than {above:,} bytes in {deadline} s")
-        time.sleep(0.02)  # polling a file another process writes; not synchronisation
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_and_sigterm_keep_parts_and_say_how_to_resume(tmp_path, served, faulty_server,
                                                              blobs, sig, code):
@@ -309,7 +290,7 @@ def test_ctrl_c_and_sigterm_keep_parts_and_say_how_to_resume(tmp_path, served, f
     proc = subprocess.Popen(cli_cmd("download", "--dataset", "alpha", "--connections", "1",
                                     "--workspace", str(served)), env=cli_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert _wait_for_progress(served, "alpha/a.bin", 0, proc) > 0
+    assert wait_for_progress(served, "alpha/a.bin", 0, proc) > 0
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == code
@@ -344,7 +325,7 @@ def test_chaos_sigkill_ten_times_then_resume(tmp_path, faulty_server):
                                 env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         step = rng.randint(20_000, 100_000)
-        seen = _wait_for_progress(ws, "big.bin", seen + step, proc)
+        seen = wait_for_progress(ws, "big.bin", seen + step, proc)
         if proc.poll() is not None:
             break  # finished before we could kill it
         proc.kill()
@@ -368,7 +349,7 @@ def test_same_dataset_in_two_processes_is_downloaded_once(tmp_path, served, faul
     args = ["download", "--dataset", "alpha", "--workspace", str(served)]
     first = subprocess.Popen(cli_cmd(*args), env=cli_env(tmp_path), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    assert _wait_for_progress(served, "alpha/a.bin", 0, first) > 0
+    assert wait_for_progress(served, "alpha/a.bin", 0, first) > 0
     second = subprocess.Popen(cli_cmd(*args), env=cli_env(tmp_path), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     _, err = second.communicate(timeout=60)

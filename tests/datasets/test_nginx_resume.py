@@ -8,8 +8,14 @@ import subprocess
 
 import pytest
 
-from tests.datasets.helpers import cli_cmd, cli_env, run_cli, sha256, write_catalog
-from tests.datasets.test_download_cli import _wait_for_progress
+from tests.datasets.helpers import (
+    cli_cmd,
+    cli_env,
+    run_cli,
+    sha256,
+    wait_for_progress,
+    write_catalog,
+)
 
 MiB = 1024 * 1024
 
@@ -32,7 +38,7 @@ def test_kill_and_resume_against_nginx(tmp_path, nginx_server, connections):
     for _ in range(2):
         proc = subprocess.Popen(cli_cmd(*args), env=cli_env(tmp_path),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert _wait_for_progress(ws, "feat/feat.npy", (kills + 1) * 4 * MiB, proc) > 0
+        assert wait_for_progress(ws, "feat/feat.npy", (kills + 1) * 4 * MiB, proc) > 0
         assert proc.poll() is None
         proc.kill()
         proc.wait()

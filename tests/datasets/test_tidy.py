@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -111,3 +112,26 @@ def test_remove_dataset_deletes_its_files_and_entry_but_not_the_users_own(tmp_pa
     _put(manager, "noise/a.wav")
     remove_dataset(manager, "noise")
     assert not (manager.datasets_dir / "noise").exists()  # empty now: the folder goes too
+
+
+def test_a_part_with_a_resume_record_is_kept_until_stale_and_counted_by_its_blocks(tmp_path):
+    manager = _manager(tmp_path)
+    part = manager.datasets_dir / "elsewhere" / "big.bin.part"
+    part.parent.mkdir(parents=True)
+    with part.open("wb") as f:  # what several connections leave: sparse, 64 MiB long
+        f.truncate(64 << 20)
+        f.write(b"y" * 100_000)
+    record = _put(manager, "elsewhere/big.bin.part.json", json.dumps(
+        {"url": "http://127.0.0.1:9/big.bin", "size": 64 << 20, "done": [[0, 100_000]],
+         "written": [[0, 100_000]]}).encode())
+    (kept,) = clean(manager)
+    assert kept.kept and kept.path == part and f"{STALE_PART_DAYS} days" in kept.reason
+    assert 100_000 <= kept.bytes < 1 << 20  # the blocks written, not the 64 MiB length
+    assert part.exists() and record.exists()
+    old = time.time() - (STALE_PART_DAYS + 1) * 86400
+    os.utime(part, (old, old))
+    done = clean(manager)
+    assert [(r.path, r.reason, r.kept) for r in done] == [
+        (part, f"partial download, untouched for {STALE_PART_DAYS} days", False),
+        (record, "its resume record", False)]
+    assert not part.exists() and not record.exists()

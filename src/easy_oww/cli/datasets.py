@@ -11,8 +11,8 @@ from rich.table import Table
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
 from easy_oww.datasets.manager import DatasetManager
+from easy_oww.datasets.tidy import STALE_PART_DAYS, named_parts, remove_dataset
 from easy_oww.datasets.tidy import clean as clean_workspace
-from easy_oww.datasets.tidy import remove_dataset
 from easy_oww.datasets.unpacking import UnpackOptions
 from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from easy_oww.progress import NullProgress, PlainProgress, RichProgress, human_bytes
@@ -25,6 +25,12 @@ CATALOG_HELP = ("Extra catalog (TOML) whose datasets win over the built-in ones 
 
 def _out() -> Console:
     return Console(soft_wrap=True)
+
+
+def _on_terminal() -> bool:
+    """Tables for a person at a terminal; into a pipe or file, rich would wrap them at 80
+    columns and cut paths, so tab-separated lines with whole paths go there instead."""
+    return sys.stdout.isatty()
 
 
 @click.command(epilog="""\b
@@ -71,6 +77,10 @@ def _print_status(manager: DatasetManager, as_json: bool, keys: list[str]) -> No
     _note_damage(manager)
     if as_json:
         click.echo(json.dumps([row.to_json() for row in rows], indent=1))
+        return
+    if not _on_terminal():
+        for row in rows:
+            click.echo("\t".join(manager.status_cells(row, relative=False)))
         return
     manager.show_status(_out(), rows=rows)
 
@@ -182,25 +192,36 @@ def verify(ctx: click.Context, keys: tuple[str, ...], deep: bool, as_json: bool,
     """Re-hash every downloaded file against the manifest; exit 1 on any problem."""
     manager = _manager(ctx, catalog)
     rows = manager.verify(list(keys) or None, deep=deep)
+    _note_damage(manager)
     bad = [r for r in rows if not r["ok"]]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
     elif not rows:
         click.echo("Nothing downloaded yet: run `easy-oww download`.")
+    elif not _on_terminal():
+        for row in rows:
+            click.echo("\t".join([_verify_name(manager, row), row["path"],
+                                  human_bytes(row["size"]), row["problem"] or "ok"]))
+        click.echo(f"{len(rows) - len(bad)} ok, {len(bad)} failed.")
     else:
         table = Table(title=f"Verify {manager.datasets_dir}")
         for column in ("Dataset", "File", "Size", "Result"):
             table.add_column(column)
         for row in rows:
             result = "[green]ok" if row["ok"] else f"[red]{row['problem']}"
-            name = row["dataset"]
-            if row["dataset"] not in manager.catalog.datasets:  # fetched with another catalog
-                name += f" ({row['catalog'] or 'not in the loaded catalogs'})"
-            table.add_row(name, row["path"], human_bytes(row["size"]), result)
+            table.add_row(_verify_name(manager, row), row["path"], human_bytes(row["size"]),
+                          result)
         _out().print(table)
         click.echo(f"{len(rows) - len(bad)} ok, {len(bad)} failed.")
     if bad:
         sys.exit(EXIT_FAILED)
+
+
+def _verify_name(manager: DatasetManager, row: dict) -> str:
+    if row["dataset"] in manager.catalog.datasets:
+        return row["dataset"]
+    # Fetched with another catalog: say which.
+    return f"{row['dataset']} ({row['catalog'] or 'not in the loaded catalogs'})"
 
 
 @click.command(epilog="""\b
@@ -213,7 +234,9 @@ Examples:
 @click.pass_context
 def paths(ctx: click.Context, as_json: bool, catalog: str | None) -> None:
     """Where each downloaded (cached) dataset lives, for training scripts."""
-    rows = {key: str(path) for key, path in _manager(ctx, catalog).recorded_paths().items()}
+    manager = _manager(ctx, catalog)
+    rows = {key: str(path) for key, path in manager.recorded_paths().items()}
+    _note_damage(manager)
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -223,21 +246,35 @@ def paths(ctx: click.Context, as_json: bool, catalog: str | None) -> None:
         click.echo(f"{key}\t{path}")
 
 
-@click.command(epilog="""\b
+@click.command(epilog=f"""\b
 Examples:
-  easy-oww clean --dry-run   # list what would go
-  easy-oww clean""")
+  easy-oww clean --dry-run   # list what would go (and the partial downloads it keeps)
+  easy-oww clean
+  easy-oww clean --partial datasets/my_noise/big.wav.part   # this one too
+
+\b
+A partial download no loaded catalog wants is kept while its resume record says it is
+someone's progress (another --catalog's download), until it is untouched for
+{STALE_PART_DAYS} days; --partial deletes a kept one now.""")
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--partial", "partials", multiple=True, metavar="PATH",
+              help="Also delete this partial download (the .part file or the file it "
+              "becomes), kept or not; repeatable.")
 @click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
 @common_options
 @click.pass_context
-def clean(ctx: click.Context, dry_run: bool, catalog: str | None) -> None:
+def clean(ctx: click.Context, dry_run: bool, partials: tuple[str, ...],
+          catalog: str | None) -> None:
     """Delete partial downloads nothing wants, orphan temp folders and extracted archives."""
-    removals = clean_workspace(_manager(ctx, catalog), dry_run=dry_run)
+    manager = _manager(ctx, catalog)
+    removals = clean_workspace(manager, dry_run=dry_run,
+                               partials=named_parts(manager, partials))
+    _note_damage(manager)
     for item in removals:
-        click.echo(f"{'would delete' if dry_run else 'deleted'} {item.path} "
-                   f"({human_bytes(item.bytes)}): {item.reason}")
-    total = sum(item.bytes for item in removals)
+        verb = ("would keep" if dry_run else "kept") if item.kept else (
+            "would delete" if dry_run else "deleted")
+        click.echo(f"{verb} {item.path} ({human_bytes(item.bytes)}): {item.reason}")
+    total = sum(item.bytes for item in removals if not item.kept)
     click.echo(f"{'Would free' if dry_run else 'Freed'} {human_bytes(total)}.")
 
 
@@ -258,7 +295,17 @@ def remove(ctx: click.Context, key: str, yes: bool, catalog: str | None) -> None
         if not sys.stdin.isatty():
             raise click.UsageError(f"removing {key} deletes its files; pass --yes to confirm")
         click.confirm(f"Delete every file of {key} under {manager.datasets_dir}?", abort=True)
-    removed = remove_dataset(manager, key)
+    recorded = manager.cache.entry(key) is not None
+    _note_damage(manager)
+    outcome = remove_dataset(manager, key)
+    removed = [r for r in outcome if not r.kept]
+    for item in outcome:
+        if item.kept:
+            click.echo(f"kept {item.path} ({human_bytes(item.bytes)}): {item.reason}")
+    if not removed and not recorded:
+        click.echo(f"Nothing to remove: {key} was never downloaded (no files of it in "
+                   f"{manager.datasets_dir}, no manifest entry).")
+        return
     freed = human_bytes(sum(r.bytes for r in removed))
     click.echo(f"Removed {key}: {len(removed)} file(s), {freed}.")
 

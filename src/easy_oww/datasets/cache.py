@@ -53,12 +53,10 @@ class CacheManager:
     def _parse(self) -> dict[str, Any] | None:
         """The manifest on disk (empty when there is none); None when it is damaged."""
         try:
-            text = self.manifest_path.read_text(encoding="utf-8")
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {"version": MANIFEST_VERSION, "datasets": {}}
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:  # not JSON, or not even UTF-8 (UnicodeDecodeError is a ValueError)
             return None
         if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
             return None
@@ -177,8 +175,13 @@ class CacheManager:
         def change(data: dict[str, Any]) -> None:
             entry = data["datasets"].setdefault(dataset, {"complete": False, "files": {}})
             entry["complete"] = False
-            entry.get("files", {}).pop(rel, None)
-            entry.setdefault("failed", {})[rel] = {"reason": reason, "time": utc_now()}
+            failed = entry.setdefault("failed", {})
+            # The file's record (size, hash) moves along, so every later `verify` reports
+            # the same facts as the one that found the fault.
+            record = entry.get("files", {}).pop(rel, None) or (failed.get(rel) or {}).get(
+                "record")
+            failed[rel] = {"reason": reason, "time": utc_now(),
+                           **({"record": record} if record else {})}
 
         self.update(change)
 
@@ -239,30 +242,46 @@ class CacheManager:
             self.mark_complete(dataset_name, True, metadata)
 
     def verify_files(self, dataset_name: str) -> list[dict[str, Any]]:
-        """Re-hash every recorded file: one row per file with ok / problem."""
+        """Re-hash every recorded file: one row per file with ok / problem. A file that failed
+        a check before is checked again against its record: the same facts every run."""
         entry = self.entry(dataset_name) or {}
         rows = []
-        for rel, record in sorted(entry.get("files", {}).items()):
+        files = entry.get("files", {})
+        for rel, record in sorted(files.items()):
             if record.get("removed"):
                 continue  # an archive deleted after its members were checked
-            path = self.absolute(rel)
-            row = {"dataset": dataset_name, "path": str(path), "size": record.get("size"),
-                   "expected": record.get("hash"), "actual": None, "ok": False, "problem": ""}
-            if not path.is_file():
-                row["problem"] = "missing"
-            elif path.stat().st_size != record.get("size"):
-                row["problem"] = f"size {path.stat().st_size:,}, expected {record.get('size'):,}"
-            else:
-                algorithm = str(record.get("hash", "sha256:")).partition(":")[0] or "sha256"
-                row["actual"] = file_hash(path, algorithm)
-                row["ok"] = row["actual"] == record.get("hash")
-                row["problem"] = "" if row["ok"] else "hash mismatch"
-            rows.append(row)
+            rows.append(self._check(dataset_name, rel, record))
         for rel, failure in sorted(entry.get("failed", {}).items()):
-            rows.append({"dataset": dataset_name, "path": str(self.absolute(rel)), "size": None,
-                         "expected": None, "actual": None, "ok": False,
-                         "problem": failure.get("reason", "failed a check")})
+            if rel in files:
+                continue  # one row per file: its record was written after the failure
+            reason = failure.get("reason", "failed a check")
+            record = failure.get("record")
+            if not isinstance(record, dict):  # recorded before failures kept the record
+                rows.append({"dataset": dataset_name, "path": str(self.absolute(rel)),
+                             "size": None, "expected": None, "actual": None, "ok": False,
+                             "problem": reason})
+                continue
+            row = self._check(dataset_name, rel, record)
+            if row["ok"]:  # the bytes match now, yet a check failed (a deep one, say)
+                row["ok"], row["problem"] = False, reason
+            rows.append(row)
         return rows
+
+    def _check(self, dataset_name: str, rel: str, record: dict[str, Any]) -> dict[str, Any]:
+        """One verify row: the file at `rel` against its record's size and hash."""
+        path = self.absolute(rel)
+        row = {"dataset": dataset_name, "path": str(path), "size": record.get("size"),
+               "expected": record.get("hash"), "actual": None, "ok": False, "problem": ""}
+        if not path.is_file():
+            row["problem"] = "missing"
+        elif path.stat().st_size != record.get("size"):
+            row["problem"] = f"size {path.stat().st_size:,}, expected {record.get('size'):,}"
+        else:
+            algorithm = str(record.get("hash", "sha256:")).partition(":")[0] or "sha256"
+            row["actual"] = file_hash(path, algorithm)
+            row["ok"] = row["actual"] == record.get("hash")
+            row["problem"] = "" if row["ok"] else "hash mismatch"
+        return row
 
     def verify_integrity(self, dataset_name: str) -> bool:
         """Full re-hash of every file of the dataset; a failure is recorded in the manifest."""

@@ -76,7 +76,15 @@ class Dataset:
             return self.files[0].path
         if self.unpack:
             return _common_folder([u.into for u in self.unpack])
-        return _common_folder([f.path for f in self.files])
+        # A Hub folder entry's path is the folder itself; a plain file lives in its parent.
+        return _common_folder([f.path if f.lands_in_folder else str(PurePosixPath(f.path).parent)
+                               for f in self.files])
+
+    def claims(self) -> list[tuple[str, bool]]:
+        """Every path the dataset writes under, as (path, is a folder of its own): its files,
+        its Hub folders and its unpack folders."""
+        return [(f.path, f.lands_in_folder) for f in self.files] + [
+            (u.into, True) for u in self.unpack]
 
     @property
     def is_required(self) -> bool:
@@ -99,16 +107,41 @@ class Dataset:
         return {f.path for f in self.files if f.path in mine or f.path not in other}
 
 
-def _common_folder(paths: list[str]) -> str:
-    parts = [PurePosixPath(p).parts for p in paths]
+def _common_folder(folders: list[str]) -> str:
+    """The deepest folder holding every one of `folders` ("." for the datasets folder)."""
+    parts = [PurePosixPath(p).parts for p in folders]
     common: list[str] = []
     for group in zip(*parts, strict=False):
         if len(set(group)) != 1:
             break
         common.append(group[0])
-    if len(paths) > 1 or not common:
-        return str(PurePosixPath(*common)) if common else "."
-    return str(PurePosixPath(*common[:-1])) if len(common) > 1 else common[0]
+    return str(PurePosixPath(*common)) if common else "."
+
+
+def _check_overlaps(datasets: Iterable[Dataset]) -> None:
+    """Refuse two datasets writing to one path, or one writing inside another's Hub or unpack
+    folder: `remove` of one would delete the other's files."""
+    owners: dict[str, tuple[Dataset, bool]] = {}
+    for dataset in datasets:
+        for path, folder in dataset.claims():
+            other = owners.get(path)
+            if other is None or other[0].key == dataset.key:
+                owners[path] = (dataset, folder or (other is not None and other[1]))
+                continue
+            raise _overlap(other[0], dataset, path)
+    for path, (dataset, _) in owners.items():
+        for parent in PurePosixPath(path).parents:
+            other = owners.get(str(parent))
+            if other is not None and other[1] and other[0].key != dataset.key:
+                raise _overlap(other[0], dataset, path)
+
+
+def _overlap(first: Dataset, second: Dataset, path: str) -> CatalogError:
+    where = first.source if first.source == second.source else (
+        f"{first.source} and {second.source}")
+    return CatalogError(
+        f"{where}: datasets {first.key!r} and {second.key!r} both claim {path!r} (a file, or "
+        "a folder and a path inside it); give each dataset its own paths")
 
 
 @dataclass
@@ -127,6 +160,7 @@ class Catalog:
             catalog.merge(_parse(builtin.read_text(encoding="utf-8"), "built-in catalog")[1])
         for _, datasets in layers:
             catalog.merge(datasets)
+        _check_overlaps(catalog.datasets.values())
         return catalog
 
     def merge(self, datasets: Iterable[Dataset]) -> None:

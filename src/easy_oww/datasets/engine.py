@@ -223,24 +223,29 @@ class DatasetEngine:
         for column in ("Dataset", "Size", "Priority", "Status"):
             table.add_column(column, no_wrap=True)
         table.add_column("Path", overflow="fold")
-        marks = {"cached": "[green]✓ cached", "missing": "missing", "corrupt": "[red]✗ corrupt",
-                 "stale": "[yellow]stale"}
+        colours = {"cached": "[green]✓ ", "corrupt": "[red]✗ ", "stale": "[yellow]",
+                   "partial": "[yellow]"}
         for row in self.status(keys) if rows is None else rows:
-            if row.status == "partial":
-                pct = f" {100 * row.done_bytes / row.size_bytes:.0f}%" if row.size_bytes else ""
-                mark = f"[yellow]partial{pct}"
-            else:
-                mark = marks[row.status]
-            size = human_bytes(row.size_bytes)
-            approx = self.catalog.get(row.key).approx_size
-            if row.size_bytes is None and approx:
-                size = f"~{human_bytes(approx)}"  # exact once the Hub/Zenodo listing is fetched
-            # Relative to the folder in the title: the full paths wrapped over three lines.
-            where = Path(row.path)
-            if where.is_relative_to(self.datasets_dir):
-                where = where.relative_to(self.datasets_dir)
-            table.add_row(row.name, size, row.priority.capitalize(), mark, str(where))
+            cells = self.status_cells(row)
+            cells[3] = colours.get(row.status, "") + cells[3]
+            table.add_row(*cells)
         console.print(table)
+
+    def status_cells(self, row: DatasetStatus, *, relative: bool = True) -> list[str]:
+        """A status row as text: name, size, priority, status, path (relative to the
+        datasets folder when `relative` and inside it)."""
+        status = row.status
+        if status == "partial" and row.size_bytes:
+            status += f" {100 * row.done_bytes / row.size_bytes:.0f}%"
+        size = human_bytes(row.size_bytes)
+        approx = self.catalog.get(row.key).approx_size
+        if row.size_bytes is None and approx:
+            size = f"~{human_bytes(approx)}"  # exact once the Hub/Zenodo listing is fetched
+        # Relative to the folder in the table's title: full paths wrapped over three lines.
+        where = Path(row.path)
+        if relative and where.is_relative_to(self.datasets_dir):
+            where = where.relative_to(self.datasets_dir)
+        return [row.name, size, row.priority.capitalize(), status, str(where)]
 
     def get_dataset_info(self) -> list[dict[str, Any]]:
         out = []

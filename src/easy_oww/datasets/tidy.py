@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from filelock import FileLock, Timeout
 
 from easy_oww.datasets.manager import DatasetManager
 from easy_oww.datasets.unpacking import extraction_lock
+from easy_oww.errors import BadInputError
 from easy_oww.transfer.fetch import lock_path
 
 STALE_PART_DAYS = 30
@@ -19,18 +22,52 @@ BUSY_SECONDS = 120  # a temp folder touched this recently may belong to a runnin
 
 @dataclass
 class Removal:
+    """A path `clean` or `remove` deletes, or (`kept`) looked at and keeps, and why."""
+
     path: Path
     bytes: int
     reason: str
+    kept: bool = False
 
 
 def _size(path: Path) -> int:
+    """Bytes the path takes on disk: a part file is sparse (sized to the whole download
+    up front, filled by several connections in any order), so its length says nothing of
+    what deleting it frees; its allocated blocks do, capped at the length (a 5-byte file
+    takes a whole block). Allocated blocks, not its resume record: they are true even when
+    the record is missing, damaged, or a moment behind the writes."""
     if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return sum(_size(p) for p in path.rglob("*") if p.is_file())
     try:
-        return path.stat().st_size
+        stat = path.stat()
     except OSError:
         return 0
+    blocks = getattr(stat, "st_blocks", None)  # not on Windows
+    return stat.st_size if blocks is None else min(stat.st_size, blocks * 512)
+
+
+def _resume_record(part: Path) -> bool:
+    """Whether `part` has a resume record the fetcher can resume from: someone's progress."""
+    try:
+        data = json.loads(Path(str(part) + ".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "url" in data and ("done" in data or "written" in data)
+
+
+def named_parts(manager: DatasetManager, paths: Iterable[str | Path]) -> set[Path]:
+    """The part files the user named (`clean --partial`): the ``.part`` itself or the file it
+    becomes, relative to the current folder or absolute; each must be a part file there."""
+    out = set()
+    for given in paths:
+        path = Path(given).expanduser().absolute()
+        part = path if path.name.endswith(".part") else Path(str(path) + ".part")
+        if not part.is_file() or not part.is_relative_to(manager.datasets_dir):
+            raise BadInputError(
+                f"--partial {given}: there is no partial download {part} in "
+                f"{manager.datasets_dir}; `easy-oww clean --dry-run` lists the ones it keeps")
+        out.add(part)
+    return out
 
 
 def _held(lock: FileLock) -> bool:
@@ -51,8 +88,12 @@ def _extracting(manager: DatasetManager, temp: Path) -> bool:
     return _held(extraction_lock(manager.cache_dir / "locks", temp))
 
 
-def plan_clean(manager: DatasetManager) -> list[Removal]:
-    """What `clean` would delete: abandoned parts, orphan temp folders, extracted archives."""
+def plan_clean(manager: DatasetManager, partials: Iterable[Path] = ()) -> list[Removal]:
+    """What `clean` would delete: abandoned parts, orphan temp folders, extracted archives;
+    and (`kept`) the parts no loaded catalog wants that it keeps, because their resume record
+    says they are someone's progress (another --catalog's download). `partials` are part
+    files the user named: they go whatever they are."""
+    partials = set(partials)
     root = manager.datasets_dir
     if not root.exists():
         return []
@@ -70,12 +111,24 @@ def plan_clean(manager: DatasetManager) -> list[Removal]:
         if _in_use(manager, dest):
             continue
         old = now - part.stat().st_mtime > STALE_PART_DAYS * 86400
-        if dest not in wanted or old:
-            reason = "untouched for 30 days" if old else "no catalog entry wants it"
-            out.append(Removal(part, _size(part), f"partial download, {reason}"))
-            sidecar = Path(str(part) + ".json")
-            if sidecar.exists():
-                out.append(Removal(sidecar, _size(sidecar), "its resume record"))
+        if old:
+            reason = f"untouched for {STALE_PART_DAYS} days"
+        elif part in partials:
+            reason = "named with --partial"
+        elif dest in wanted:
+            continue
+        elif _resume_record(part):
+            out.append(Removal(
+                part, _size(part), "partial download no loaded catalog wants, with a resume "
+                "record (another --catalog's?); kept until untouched for "
+                f"{STALE_PART_DAYS} days, or `easy-oww clean --partial {part}`", kept=True))
+            continue
+        else:
+            reason = "no catalog entry wants it"
+        out.append(Removal(part, _size(part), f"partial download, {reason}"))
+        sidecar = Path(str(part) + ".json")
+        if sidecar.exists():
+            out.append(Removal(sidecar, _size(sidecar), "its resume record"))
     for stale in sorted(root.rglob(".*.part.json.*.tmp")):
         dest = stale.with_name(stale.name[1:].split(".part.json.")[0])
         if not _in_use(manager, dest):
@@ -98,12 +151,17 @@ def plan_clean(manager: DatasetManager) -> list[Removal]:
     return out
 
 
-def clean(manager: DatasetManager, dry_run: bool = False) -> list[Removal]:
-    removals = plan_clean(manager)
+def clean(manager: DatasetManager, dry_run: bool = False, partials: Iterable[Path] = ()
+          ) -> list[Removal]:
+    """Delete what `plan_clean` plans (nothing when `dry_run`); returns the plan, the parts
+    it keeps included (`kept`)."""
+    removals = plan_clean(manager, partials)
     if dry_run:
         return removals
     manifest = manager.cache.load()
     for item in removals:
+        if item.kept:
+            continue
         if item.reason.endswith("archive already extracted"):
             key = item.reason.split(":", 1)[0]
             if key in manifest["datasets"]:
@@ -116,10 +174,15 @@ def clean(manager: DatasetManager, dry_run: bool = False) -> list[Removal]:
 
 
 def remove_dataset(manager: DatasetManager, key: str) -> list[Removal]:
-    """Delete a dataset's files (downloaded, unpacked, partial) and its manifest entry."""
+    """Delete a dataset's files (downloaded, unpacked, partial) and its manifest entry. A file
+    another dataset's manifest entry records too is kept (`kept`): it is that one's data."""
     dataset = manager.catalog.get(key)
     root = manager.datasets_dir
-    entry = manager.cache.entry(key) or {}
+    manifest = manager.cache.load()
+    entry = manager.cache.entry(key, manifest) or {}
+    others = {manager.cache.absolute(rel): other
+              for other, their in manifest["datasets"].items() if other != key
+              for rel in [*their.get("files", {}), *their.get("failed", {})]}
     paths = {manager.cache.absolute(rel) for rel in entry.get("files", {})}
     for item in manager.files_of(dataset) or []:
         dest = root / item.path
@@ -134,6 +197,10 @@ def remove_dataset(manager: DatasetManager, key: str) -> list[Removal]:
             continue
         if path.is_file():
             if _in_use(manager, path):
+                continue
+            if path in others:
+                removed.append(Removal(path, _size(path), f"{others[path]} records it too",
+                                       kept=True))
                 continue
             removed.append(Removal(path, _size(path), "removed"))
             path.unlink()

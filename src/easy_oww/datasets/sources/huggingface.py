@@ -28,6 +28,9 @@ from easy_oww.errors import DownloadError
 from easy_oww.hashes import KnownHash
 
 HF_DEFAULT_ENDPOINT = "https://huggingface.co"
+# The Hub's repository types, as its URLs spell them; huggingface_hub's singular names too.
+REPO_TYPES = {"datasets": "datasets", "models": "models", "spaces": "spaces",
+              "dataset": "datasets", "model": "models", "space": "spaces"}
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -67,9 +70,12 @@ class HuggingFaceFolder(Source):
             raise SourceEntryError("hf_repo", "missing: the repository, e.g. 'owner/name'")
         if "hf_folder" not in table:
             raise SourceEntryError("hf_folder", "missing: the folder of the repository to list")
+        repo_type = table.get("hf_repo_type", "datasets")
+        if repo_type not in REPO_TYPES:
+            raise SourceEntryError("hf_repo_type", f"{repo_type!r} is not a Hub repository "
+                                   "type; use 'datasets', 'models' or 'spaces'")
         return cls(repo=table["hf_repo"], folder=table["hf_folder"],
-                   revision=table.get("hf_revision", "main"),
-                   repo_type=table.get("hf_repo_type", "datasets"))
+                   revision=table.get("hf_revision", "main"), repo_type=REPO_TYPES[repo_type])
 
     @property
     def listing_id(self) -> str:
