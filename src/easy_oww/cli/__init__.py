@@ -45,6 +45,7 @@ class LazyGroup(click.Group):
 _COMMANDS = {
     **{name: f"easy_oww.cli.datasets:{name}"
        for name in ("init", "download", "verify", "paths", "clean", "remove")},
+    "doctor": "easy_oww.cli.doctor:doctor",
     "freesound": "easy_oww.cli.freesound:freesound",
 }
 
@@ -56,6 +57,7 @@ _COMMANDS = {
     epilog=f"""\b
 Examples:
   easy-oww init --workspace /media/usb/easy-oww
+  easy-oww doctor                   # first: can everything be fetched from here?
   easy-oww download                 # critical + recommended datasets
   easy-oww download --status
   easy-oww verify

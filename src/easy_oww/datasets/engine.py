@@ -336,6 +336,10 @@ class DatasetEngine:
                     "what is done is kept, run again to finish")
         return report
 
+    def is_recorded(self, item: ResolvedFile, manifest: dict[str, Any] | None = None) -> bool:
+        """Whether `item` is downloaded and recorded, still at its recorded size."""
+        return self._already_done(item, manifest if manifest is not None else self.cache.load())
+
     def bytes_on_disk(self, item: ResolvedFile, manifest: dict[str, Any] | None = None) -> int:
         """What a download of `item` already has: all of it once recorded, else what its
         partial download's resume record vouches for."""
