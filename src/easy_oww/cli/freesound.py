@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
-from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED
+from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, BadInputError
 from easy_oww.freesound import (
     ApiUnreachableError,
     FreesoundLibrary,
@@ -27,6 +27,7 @@ from easy_oww.freesound import (
     GrowOptions,
     GrowResult,
     KeyRefusedError,
+    LibraryDamagedError,
     LibraryMissingError,
     LibraryStats,
     MissingKeyError,
@@ -42,12 +43,18 @@ from easy_oww.freesound import (
 from easy_oww.freesound import grow as grow_library
 from easy_oww.freesound.api import ENV_API_KEY, KEY_APPLY_URL
 from easy_oww.freesound.audio import AudioOptions, fetch_audio, plan_audio, verify_audio
-from easy_oww.freesound.export import PRIVATE_NOTICE, export_library
+from easy_oww.freesound.export import (
+    PRIVATE_NOTICE,
+    WRITERS,
+    export_library,
+    formats_taking_derived,
+)
 from easy_oww.freesound.lock import grow_lock
 from easy_oww.freesound.schema import DB_NAME
 from easy_oww.freesound.seed_pickle import import_seed_pickle_run, load_seed_state
 from easy_oww.freesound.store import AudioFile
 from easy_oww.freesound.visualize import write_visualization
+from easy_oww.freesound.writable import require_writable
 from easy_oww.progress import NullProgress, human_bytes
 from easy_oww.transfer.fetch import Fetcher, FetchOptions
 
@@ -110,14 +117,45 @@ def _missing(folder: Path) -> LibraryMissingError:
     )
 
 
-def open_library(ctx: click.Context, *, create: bool = False) -> FreesoundLibrary:
+def open_library(ctx: click.Context, *, create: bool = False,
+                 write: bool = True) -> FreesoundLibrary:
     """The library of this command (--library, else the workspace's), to use in a `with`.
-    Without `create`, a folder with no library is the one-line error of `_missing`."""
+    Without `create`, a folder with no library is the one-line error of `_missing`. Without
+    `write`, it is opened read-only, which works in a folder that cannot be written."""
     folder = library_folder(ctx)
     try:
-        return FreesoundLibrary(folder, create=create)
+        return FreesoundLibrary(folder, create=create and write, read_only=not write)
     except LibraryMissingError:
         raise _missing(folder) from None
+
+
+def _damaged_line(exc: LibraryDamagedError) -> LibraryDamagedError:
+    """The library says what is damaged and which backup is good; the CLI says how to restore
+    it with its own command and flags."""
+    if exc.good_backup is None or exc.path is None:
+        return exc
+    name = exc.good_backup
+    return LibraryDamagedError(
+        f"Freesound library {exc.path} is damaged ({exc.problem}); it was left untouched; "
+        f"newest good backup: {name}; restore it with "
+        f"`easy-oww freesound backups restore {name} --library {exc.folder}`",
+        path=exc.path, problem=exc.problem, good_backup=name,
+    )
+
+
+class _FreesoundGroup(click.Group):
+    """Every freesound command's errors about the library file in the CLI's words."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LibraryDamagedError as exc:
+            raise _damaged_line(exc) from None
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """ "1 sample", "2 samples": every count freesound prints goes through here."""
+    return f"{count} {noun if count == 1 else plural_form or noun + 's'}"
 
 
 def _echo_err(text: str) -> None:
@@ -129,7 +167,7 @@ def _human_bytes(size: int | None) -> str:
     return "-" if size is None else human_bytes(size)
 
 
-@click.group("freesound", epilog=EXAMPLES)
+@click.group("freesound", cls=_FreesoundGroup, epilog=EXAMPLES)
 @freesound_options
 def freesound() -> None:
     """Grow and look after the Freesound sample library (background sounds for training)."""
@@ -226,6 +264,7 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
             result = grow_library(
                 folder, api_key, options, base_url=api_url, per_minute=per_minute,
                 per_day=daily_budget, on_commit=on_commit, on_progress=display.update, log=log,
+                notice=display.notice,
             )
         except GrowBudgetExhaustedError as exc:  # report what is stored, then exit 75
             error, result = exc, exc.result
@@ -241,12 +280,13 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
     elif not quiet or error is None:
         stopped = " (nothing left to find)" if result.stopped == Stopped.EXHAUSTED else ""
         click.echo(
-            f"Stored {summary['stored']} new samples{stopped} with {summary['requests']} "
-            f"requests; the library has {summary['samples']} samples and {summary['edges']} "
-            f"edges ({folder})."
+            f"Stored {plural(summary['stored'], 'new sample')}{stopped} with "
+            f"{plural(summary['requests'], 'request')}; the library has "
+            f"{plural(summary['samples'], 'sample')} and {plural(summary['edges'], 'edge')} "
+            f"({folder})."
         )
         if summary.get("budget_left") is not None:
-            click.echo(f"Budget left today: {summary['budget_left']} requests.")
+            click.echo(f"Budget left today: {plural(summary['budget_left'], 'request')}.")
     if error is not None:
         raise error
     _exit_if_stopped(ctx, result.stopped, "every committed sample is saved.")
@@ -267,6 +307,7 @@ class _GrowDisplay:
 
     def __init__(self, total: int, *, as_json: bool, quiet: bool) -> None:
         self.total = total
+        self.silent = quiet  # not even retries
         self.quiet = quiet or as_json
         self.bar: Progress | None = None
         self._printed = 0
@@ -288,6 +329,16 @@ class _GrowDisplay:
         if self.bar is not None:
             self.bar.stop()
 
+    def notice(self, message: str) -> None:
+        """A retry (what failed, when the next try is): on stderr, above the bar if there is
+        one; with --json too, whose stdout stays JSON."""
+        if self.silent:
+            return
+        if self.bar is not None:
+            self.bar.console.print(message, markup=False, highlight=False, soft_wrap=True)
+        else:
+            _echo_err(message)
+
     def update(self, result: GrowResult) -> None:
         if self.quiet:
             return
@@ -299,7 +350,8 @@ class _GrowDisplay:
             if result.stored != self._printed:
                 self._printed = result.stored
                 elapsed = time.monotonic() - self._started
-                _echo_err(f"  {result.stored}/{self.total} samples, {result.requests} requests, "
+                _echo_err(f"  {result.stored}/{plural(self.total, 'sample')}, "
+                          f"{plural(result.requests, 'request')}, "
                           f"budget left {_dash(result.budget_left)}, {elapsed:.0f} s")
 
 
@@ -322,7 +374,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         counts["last_run"] = None
         fingerprint = None
     else:
-        with open_library(ctx) as lib:
+        with open_library(ctx, write=False) as lib:
             counts = lib.stats().as_dict()
             fingerprint = lib.get_meta("key_fingerprint")
     doc = {
@@ -349,15 +401,16 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"Library:   {folder}")
     click.echo(f"Samples:   {doc['samples']}  ({doc['expanded']} expanded, "
                f"{doc['frontier']} waiting to be expanded, {doc['deleted']} deleted upstream)")
-    click.echo(f"Edges:     {doc['edges']}  ({doc['pending_edges']} links waiting for samples)")
-    click.echo(f"Seen:      {doc['seen']} ids known, not stored")
-    click.echo(f"Budget:    {doc['requests_today']}/{doc['daily_budget']} requests today, "
-               f"resets {doc['budget_resets_at']}")
-    click.echo(f"Audio:     {doc['audio']} files, {_human_bytes(doc['audio_bytes'])}")
+    click.echo(f"Edges:     {doc['edges']}  ({plural(doc['pending_edges'], 'link')} waiting "
+               "for samples)")
+    click.echo(f"Seen:      {plural(doc['seen'], 'id')} known, not stored")
+    click.echo(f"Budget:    {doc['requests_today']}/{plural(doc['daily_budget'], 'request')} "
+               f"today, resets {doc['budget_resets_at']}")
+    click.echo(f"Audio:     {plural(doc['audio'], 'file')}, {_human_bytes(doc['audio_bytes'])}")
     click.echo(f"Backups:   {doc['backups']}")
     click.echo(f"Size:      {_human_bytes(doc['db_bytes'])}")
-    click.echo(f"Last run:  {doc['last_run'] or 'never'}  ({doc['runs']} runs, "
-               f"{doc['problems']} problems recorded)")
+    click.echo(f"Last run:  {doc['last_run'] or 'never'}  ({plural(doc['runs'], 'run')}, "
+               f"{plural(doc['problems'], 'problem')} recorded)")
 
 
 @freesound.command(epilog="""\b
@@ -372,7 +425,7 @@ def history(ctx: click.Context, as_json: bool) -> None:
     folder = library_folder(ctx)
     rows: list[dict[str, Any]] = []
     if library_exists(folder):
-        with open_library(ctx) as lib:
+        with open_library(ctx, write=False) as lib:
             rows = lib.history()
     if as_json:
         click.echo(json.dumps(rows))
@@ -410,7 +463,7 @@ def verify(ctx: click.Context, deep: bool, as_json: bool) -> None:
     """Integrity check, edges to missing samples, counts, audio files present and of the
     recorded size. Exit 1 on any problem."""
     folder = library_folder(ctx)
-    with open_library(ctx) as lib:
+    with open_library(ctx, write=False) as lib:
         problems = lib.verify() + verify_audio(lib, deep=deep)
         counts = lib.stats().as_dict()
     if as_json:
@@ -422,9 +475,9 @@ def verify(ctx: click.Context, deep: bool, as_json: bool) -> None:
     else:
         for problem in problems:
             click.echo(f"PROBLEM: {problem}")
-        click.echo(f"{'OK' if not problems else 'FAILED'}: {counts['samples']} samples, "
-                   f"{counts['edges']} edges, {counts['seen']} seen, {counts['audio']} audio "
-                   f"files, integrity "
+        click.echo(f"{'OK' if not problems else 'FAILED'}: "
+                   f"{plural(counts['samples'], 'sample')}, {plural(counts['edges'], 'edge')}, "
+                   f"{counts['seen']} seen, {plural(counts['audio'], 'audio file')}, integrity "
                    f"{'ok' if not problems else 'see above'} ({folder / DB_NAME})")
     if problems:
         ctx.exit(EXIT_FAILED)
@@ -473,9 +526,10 @@ def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int 
     if as_json:
         click.echo(json.dumps(summary))
     elif not quiet:
-        click.echo(f"Fetched {result.fetched} audio files ({_human_bytes(result.transferred)} "
-                   f"downloaded); the library has {result.files} audio files, "
-                   f"{_human_bytes(result.bytes)} ({folder / 'audio'}).")
+        click.echo(f"Fetched {plural(result.fetched, 'audio file')} "
+                   f"({_human_bytes(result.transferred)} downloaded); the library has "
+                   f"{plural(result.files, 'audio file')}, {_human_bytes(result.bytes)} "
+                   f"({folder / 'audio'}).")
     for sound_id, message in result.failed[:5]:
         _echo_err(f"sound {sound_id}: {message}")
     if len(result.failed) > 5:
@@ -483,7 +537,7 @@ def audio(ctx: click.Context, quality: str, sample_rate: int | None, limit: int 
     _exit_if_stopped(ctx, result.stopped,
                      "every finished file is saved, partial ones resume next time.")
     if result.failed:
-        _echo_err(f"{len(result.failed)} of {result.wanted} files failed; run the same "
+        _echo_err(f"{len(result.failed)} of {plural(result.wanted, 'file')} failed; run the same "
                   "command again to retry them.")
         ctx.exit(EXIT_FAILED)
 
@@ -528,7 +582,7 @@ class _AudioDisplay:
             elif self.bar is not None:
                 self.bar.update(self.task, completed=self.done)
             elif not self.quiet and (self.done % 25 == 0 or self.done == self.total):
-                _echo_err(f"  {self.done}/{self.total} audio files")
+                _echo_err(f"  {self.done}/{plural(self.total, 'audio file')}")
 
 
 # --------------------------------------------------------------------------------------- import
@@ -555,12 +609,14 @@ def import_pickle(ctx: click.Context, pickle_file: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(doc))
         return
-    click.echo(f"Imported {result.samples} samples ({result.already} already there), "
-               f"{result.edges} similar edges and {result.seen} cached sounds from "
-               f"{pickle_file}; {result.expanded} marked expanded.")
+    click.echo(f"Imported {plural(result.samples, 'sample')} ({result.already} already there), "
+               f"{plural(result.edges, 'similar edge')} and "
+               f"{plural(result.seen, 'cached sound')} from {pickle_file}; "
+               f"{result.expanded} marked expanded.")
     for reason, count in sorted(result.skipped.items()):
         click.echo(f"  left out: {count} {reason}")
-    click.echo(f"The library has {stats.samples} samples and {stats.edges} edges ({folder}).")
+    click.echo(f"The library has {plural(stats.samples, 'sample')} and "
+               f"{plural(stats.edges, 'edge')} ({folder}).")
 
 
 # --------------------------------------------------------------------------------------- backups
@@ -604,7 +660,8 @@ def backups_list(ctx: click.Context, as_json: bool = False) -> None:
         click.echo(f"No backups in {folder / 'backups'}.")
         return
     for info in found:
-        click.echo(f"{info.name}  {info.nodes:>7} samples  {_human_bytes(info.size):>9}")
+        click.echo(f"{info.name}  {info.nodes:>7} {'sample ' if info.nodes == 1 else 'samples'}  "
+                   f"{_human_bytes(info.size):>9}")
 
 
 @backups.command("create")
@@ -616,7 +673,8 @@ def backups_create(ctx: click.Context, keep: int) -> None:
     """Take a backup now (safe while grow runs)."""
     with open_library(ctx) as lib:
         info = create_backup(lib, keep=keep)
-    click.echo(f"Created {info.path} ({info.nodes} samples, {_human_bytes(info.size)}).")
+    click.echo(f"Created {info.path} ({plural(info.nodes, 'sample')}, "
+               f"{_human_bytes(info.size)}).")
 
 
 @backups.command("prune")
@@ -627,6 +685,7 @@ def backups_create(ctx: click.Context, keep: int) -> None:
 def backups_prune(ctx: click.Context, keep: int) -> None:
     """Delete all but the newest backups."""
     folder = _library_or_backups(ctx)
+    require_writable(folder, "backups")
     deleted = prune_backups(folder, keep)
     for info in deleted:
         click.echo(f"Deleted {info.name}")
@@ -653,17 +712,22 @@ Examples:
   easy-oww freesound export samples.jsonl --format jsonl
   easy-oww freesound export graph.graphml --format graphml --derived""")
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "graphml"]),
+@click.option("--format", "fmt", type=click.Choice(list(WRITERS)),
               default="json", show_default=True,
-              help="json: nodes + edges; jsonl: one raw API sample a line; graphml: for Gephi.")
-@click.option("--derived", is_flag=True, help="Add same_user / same_pack edges.")
+              help="; ".join(f"{name}: {fmt.help}" for name, fmt in WRITERS.items()) + ".")
+@click.option("--derived", is_flag=True,
+              help=f"Add same_user / same_pack edges ({', '.join(formats_taking_derived())}).")
 @freesound_options
 @click.pass_context
 def export(ctx: click.Context, output: str, fmt: str, derived: bool) -> None:
     """Write the library to OUTPUT (private data: keep it within your team)."""
-    with open_library(ctx) as lib:
+    if derived and not WRITERS[fmt].takes_derived:
+        formats = " or ".join(f"--format {name}" for name in formats_taking_derived())
+        raise BadInputError(f"--derived applies only to {formats}; {fmt} has no edges")
+    with open_library(ctx, write=False) as lib:
         done = export_library(lib, output, fmt, derived=derived)
-    click.echo(f"Wrote {done['samples']} samples and {done['edges']} edges to {output}.")
+    click.echo(f"Wrote {plural(done['samples'], 'sample')} and {plural(done['edges'], 'edge')} "
+               f"to {output}.")
     click.echo(PRIVATE_NOTICE)
 
 
@@ -679,8 +743,8 @@ Examples:
 @click.pass_context
 def visualize(ctx: click.Context, output: str, max_nodes: int, derived: bool) -> None:
     """Write an HTML page of the similarity graph; it works offline (no CDN)."""
-    with open_library(ctx) as lib:
+    with open_library(ctx, write=False) as lib:
         done = write_visualization(lib, output, max_nodes=max_nodes, derived=derived)
-    click.echo(f"Wrote {output}: {done['nodes']} samples, {done['edges']} edges; open it in a "
-               "browser (works offline).")
+    click.echo(f"Wrote {output}: {plural(done['nodes'], 'sample')}, "
+               f"{plural(done['edges'], 'edge')}; open it in a browser (works offline).")
     click.echo(PRIVATE_NOTICE)

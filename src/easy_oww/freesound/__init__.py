@@ -60,6 +60,7 @@ from easy_oww.freesound.errors import (
     LibraryDamagedError,
     LibraryLockedError,
     LibraryMissingError,
+    LibraryReadOnlyError,
     MissingKeyError,
 )
 from easy_oww.freesound.lock import grow_lock
@@ -70,7 +71,8 @@ __all__ = [
     "ApiUnavailableError", "ApiUnreachableError", "BackupError", "BackupInfo",
     "BudgetExhaustedError", "Crawler", "DEFAULT_API_URL", "DEFAULT_QUERIES", "FreesoundClient",
     "FreesoundLibrary", "GrowBudgetExhaustedError", "GrowOptions", "GrowResult", "KeyRefusedError",
-    "LibraryDamagedError", "LibraryLockedError", "LibraryMissingError", "LibraryStats",
+    "LibraryDamagedError", "LibraryLockedError", "LibraryMissingError", "LibraryReadOnlyError",
+    "LibraryStats",
     "MissingKeyError", "RateBudget", "Stopped", "budget_status", "create_backup", "grow",
     "grow_lock", "key_fingerprint", "library_exists", "list_backups", "newest_good_backup",
     "prune_backups", "read_api_key", "restore_backup",
@@ -113,6 +115,7 @@ def grow(
     on_commit: Committed | None = None,
     on_progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
+    notice: Callable[[str], None] | None = None,
     backoff: float = 1.0,
     handle_signals: bool = True,
 ) -> GrowResult:
@@ -121,7 +124,9 @@ def grow(
     Returns the result; ``result.stopped`` (a Stopped) says why it ended: done, exhausted,
     interrupted, terminated. Raises BudgetExhaustedError (a GrowBudgetExhaustedError whose
     ``result`` is what the run did; everything committed so far stays) when the daily budget
-    is spent, LibraryLockedError if another grow runs.
+    is spent, LibraryLockedError if another grow runs, LibraryReadOnlyError if the folder
+    cannot be written. `log`: every request (verbose); `notice`: one line per retry (what
+    failed, when the next try is), default `log`.
     """
     options = options or GrowOptions()
     options.check()
@@ -131,7 +136,7 @@ def grow(
         stop = threading.Event()
         budget = RateBudget.for_key(api_key, per_minute=per_minute, per_day=per_day)
         client = FreesoundClient(api_key, base_url=base_url, http=http, budget=budget,
-                                 stop=stop, log=log, backoff=backoff)
+                                 stop=stop, log=log, notice=notice, backoff=backoff)
         if library.get_meta("key_fingerprint") != budget.fingerprint:
             library.set_meta("key_fingerprint", budget.fingerprint)
         crawler = Crawler(library, client, options, on_commit=on_commit,

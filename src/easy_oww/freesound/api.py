@@ -31,6 +31,16 @@ from easy_oww.freesound.errors import (
     MissingKeyError,
     SoundNotFoundError,
 )
+from easy_oww.transfer.retry import (
+    TRANSPORT_ERRORS,
+    RetryableError,
+    RetryPolicy,
+    ServerBusy,
+    Unreachable,
+    parse_retry_after,
+    server_busy,
+    transport_error,
+)
 from easy_oww.workspace import state_dir
 
 DEFAULT_API_URL = "https://freesound.org/apiv2"
@@ -160,14 +170,20 @@ class RateBudget:
     def resets_at(self, now: float | None = None) -> str:
         return iso_z(next_utc_midnight(self._clock() if now is None else now))
 
-    def _exhausted_error(self, now: float, used: int) -> BudgetExhaustedError:
+    def _exhausted_error(self, now: float, state: dict[str, Any]) -> BudgetExhaustedError:
         reset = next_utc_midnight(now)
         wait = reset - dt.datetime.fromtimestamp(now, dt.timezone.utc)
         hours, rest = divmod(int(wait.total_seconds()), 3600)
+        used = int(state["used"])
+        if state["exhausted"]:  # Freesound said so: the rest were spent elsewhere
+            counts = (f"Freesound says this key's daily limit is reached; "
+                      f"{used} {'request' if used == 1 else 'requests'} from here today")
+        else:
+            counts = f"{used}/{self.per_day} today for this key"
         return BudgetExhaustedError(
-            f"daily Freesound request budget used up ({used}/{self.per_day} today for this "
-            f"key); it comes back at {iso_z(reset)} (in {hours} h {rest // 60} min); "
-            "everything so far is saved, run again then",
+            f"daily Freesound request budget used up ({counts}); it comes back at "
+            f"{iso_z(reset)} (in {hours} h {rest // 60} min); everything so far is saved, "
+            "run again then",
             resets_at=iso_z(reset),
         )
 
@@ -182,8 +198,7 @@ class RateBudget:
                 now = self._clock()
                 state = self._load(now)
                 if state["exhausted"] or state["used"] >= self.per_day:
-                    raise self._exhausted_error(now, max(state["used"], self.per_day)
-                                                if state["exhausted"] else state["used"])
+                    raise self._exhausted_error(now, state)
                 recent = state["recent"]
                 if len(recent) < self.per_minute:
                     recent.append(now)
@@ -215,7 +230,7 @@ class RateBudget:
             state = self._load(now)
             state["exhausted"] = True
             self._save(state)
-            return self._exhausted_error(now, max(state["used"], self.per_day))
+            return self._exhausted_error(now, state)
 
     def status(self) -> dict[str, Any]:
         now = self._clock()
@@ -258,18 +273,21 @@ class ApiRequestError(ApiUnavailableError):
         self.status = status
 
 
-# Failures before a connection existed: the request never reached Freesound, so it did not
-# count against the key there and must not count here.
-_NEVER_SENT = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError)
+# Freesound's per-minute 429 has no Retry-After: back off this many times before saying the
+# API keeps throttling (with the default backoff, about half an hour).
+THROTTLED_LIMIT = 30
 
 
 class FreesoundClient:
     """Freesound APIv2 over one urllib3 PoolManager.
 
-    Retries 5xx, timeouts and connection errors with exponential backoff; backs off and goes
-    on after a per-minute 429; stops (BudgetExhaustedError) after a daily 429 or when the local
-    budget is spent; KeyRefusedError for 401/403; SoundNotFoundError for 404;
-    MalformedAnswerError for a body that is not the documented JSON.
+    Retries 5xx, timeouts and connection errors with the shared retry policy
+    (easy_oww.transfer.retry: the same backoff as the downloads, an unreachable host given up
+    after `RetryPolicy.offline_attempts`); backs off and goes on after a per-minute 429; stops
+    (BudgetExhaustedError) after a daily 429 or when the local budget is spent;
+    KeyRefusedError for 401/403; SoundNotFoundError for 404; MalformedAnswerError for a body
+    that is not the documented JSON. Each retry is one line to `notice` (what failed and
+    when the next try is); `stop` set ends the loop at once with InterruptedError.
     """
 
     def __init__(
@@ -285,6 +303,7 @@ class FreesoundClient:
         backoff_max: float = 60.0,
         stop: threading.Event | None = None,
         log: Log | None = None,
+        notice: Log | None = None,
     ) -> None:
         if not api_key:
             raise MissingKeyError(f"no Freesound API key: set {ENV_API_KEY}")
@@ -295,15 +314,21 @@ class FreesoundClient:
         self.budget = budget or RateBudget.for_key(api_key)
         self.timeout = timeout
         self.retries = retries
-        self.backoff = backoff
-        self.backoff_max = backoff_max
+        self.policy = RetryPolicy(attempts=retries + 1, backoff_base=backoff,
+                                  backoff_max=backoff_max)
         self.stop = stop or threading.Event()
         self.log = log or (lambda message: None)
+        self.notice = notice or self.log
         self.requests = 0  # requests this client sent (every attempt counts against the budget)
 
     # -- transport
-    def _pause(self, attempt: int) -> None:
-        self.stop.wait(min(self.backoff_max, self.backoff * (2 ** attempt)))
+    def _wait_to_retry(self, error: RetryableError, failures: int) -> None:
+        """Say what failed and when the next try is, then wait; InterruptedError at once when
+        `stop` is set (Ctrl-C), so no further request goes out."""
+        delay = self.policy.delay(failures, error)
+        self.notice(f"Freesound API: {error}; retrying in {delay:.1f} s")
+        if self.stop.wait(delay):
+            raise InterruptedError("stopped while waiting to retry a request")
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -313,6 +338,8 @@ class FreesoundClient:
         failures = 0
         throttled = 0
         while True:
+            if self.stop.is_set():
+                raise InterruptedError("stopped before a request")
             if not self.budget.acquire(self.stop):
                 raise InterruptedError("stopped while waiting for the per-minute rate limit")
             self.requests += 1
@@ -322,18 +349,19 @@ class FreesoundClient:
                     "GET", url, headers=self._headers, timeout=self.timeout, retries=False,
                     redirect=True,
                 )
-            except urllib3.exceptions.HTTPError as exc:
-                if isinstance(exc, _NEVER_SENT):
+            except TRANSPORT_ERRORS as exc:
+                error = transport_error(exc, url)
+                if isinstance(error, Unreachable):
+                    # never connected: it did not count at Freesound and must not count here
                     self.budget.refund()
                     self.requests -= 1
                 failures += 1
-                if failures > self.retries:
+                if failures >= self.policy.limit_for(error):
                     raise ApiUnreachableError(
                         f"cannot reach the Freesound API at {self.base_url} after {failures} "
-                        f"tries ({type(exc).__name__}); check the network", self.base_url
+                        f"tries ({error}); check the network", self.base_url
                     ) from None
-                self.log(f"  {type(exc).__name__}; retry {failures}/{self.retries}")
-                self._pause(failures - 1)
+                self._wait_to_retry(error, failures)
                 continue
             status = response.status
             body = response.data
@@ -359,22 +387,23 @@ class FreesoundClient:
                 if "/day" in detail or "day)" in detail:
                     raise self.budget.exhaust()
                 throttled += 1
-                if throttled > 30:
+                if throttled > THROTTLED_LIMIT:
                     raise ApiUnavailableError(
                         f"the Freesound API kept throttling ({detail}); try again later"
                     )
-                self.log(f"  429 {detail}; backing off")
-                self._pause(min(throttled, 6))
+                busy = ServerBusy(f"HTTP 429 ({detail})", status=429, retry_after=parse_retry_after(
+                    response.headers.get("Retry-After")))
+                self._wait_to_retry(busy, min(throttled, 7))
                 continue
             if status >= 500:
                 failures += 1
-                if failures > self.retries:
+                if failures >= self.policy.attempts:
                     raise ApiUnavailableError(
                         f"the Freesound API at {self.base_url} answered HTTP {status} "
                         f"{failures} times; try again later"
                     )
-                self.log(f"  HTTP {status}; retry {failures}/{self.retries}")
-                self._pause(failures - 1)
+                self._wait_to_retry(
+                    server_busy(status, url, response.headers.get("Retry-After")), failures)
                 continue
             raise ApiRequestError(f"GET {path}: HTTP {status} ({detail})", status)
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from easy_oww.freesound.api import LICENSES, FreesoundClient
-from easy_oww.freesound.backup import DEFAULT_EVERY, DEFAULT_KEEP, create_backup
+from easy_oww.freesound.backup import DEFAULT_EVERY, DEFAULT_KEEP, create_backup, list_backups
 from easy_oww.freesound.errors import (
     BadInputError,
     BudgetExhaustedError,
@@ -298,6 +298,9 @@ class Crawler:
             info = create_backup(self.lib, keep=self.options.keep_backups)
             self.result.backups.append(info.name)
             self.log(f"backup {info.name}")
+            # the summary lists the backups this run made that are still there to restore
+            kept = {backup.name for backup in list_backups(self.lib.folder)}
+            self.result.backups = [name for name in self.result.backups if name in kept]
 
     def _expand(self, sound_id: int) -> None:
         self._flush()
@@ -357,7 +360,14 @@ class Crawler:
         self._total, self._expanded = stats.samples, stats.expanded
         status = "failed"
         try:
-            self._loop()
+            try:
+                self._loop()
+            except BudgetExhaustedError as exc:
+                # Results in hand (remembered, with their metadata) cost no request: store
+                # them up to the target before stopping.
+                self._flush()
+                self._loop(requests=False)
+                raise exc from None
             status = self.result.stopped
         except BudgetExhaustedError as exc:
             self.result.stopped = status = Stopped.BUDGET
@@ -387,7 +397,9 @@ class Crawler:
         self.result.budget_left = budget["budget_left"]
         self.result.budget_resets_at = budget["budget_resets_at"]
 
-    def _loop(self) -> None:
+    def _loop(self, requests: bool = True) -> None:
+        """Store samples until the target; `requests` False: only from what is in hand (the
+        steps that send a request are skipped), after the day's budget ran out."""
         target = self.options.samples
         fallback_added = False
         while self.result.stored < target:
@@ -397,7 +409,7 @@ class Crawler:
             # 1. queries of this run never searched before
             fresh = next((q for q in self.queries
                           if self.lib.seed_state(self._seed_key(q)) is None), None)
-            if fresh is not None:
+            if fresh is not None and requests:
                 self._fetch_seed_page(fresh, 1)
                 self._new_queries.append(fresh)
                 continue
@@ -408,7 +420,7 @@ class Crawler:
                 continue
             # 3. keep about one expansion per `expand_every` samples: a denser similarity graph
             #    for a bounded cost (1,000 samples from empty: under 100 requests)
-            if self._expansions_behind():
+            if requests and self._expansions_behind():
                 frontier = self.lib.next_to_expand()
                 if frontier is not None:
                     self._expand(frontier)
@@ -419,7 +431,7 @@ class Crawler:
                 self._store(linked)
                 continue
             # 5. nothing linked is left: expand the frontier
-            frontier = self.lib.next_to_expand()
+            frontier = self.lib.next_to_expand() if requests else None
             if frontier is not None:
                 self._expand(frontier)
                 continue
@@ -428,6 +440,8 @@ class Crawler:
             if loose is not None:
                 self._store(loose)
                 continue
+            if not requests:
+                return  # nothing more in hand
             # 7. further pages
             nxt = self._next_page_query()
             if nxt is not None:

@@ -48,7 +48,29 @@ class LibraryMissingError(EasyOwwError):
 
 
 class LibraryDamagedError(IntegrityError):
-    """The database file is not a readable SQLite library (exit 1). Never overwritten."""
+    """The database file is not a readable SQLite library (exit 1). Never overwritten.
+
+    The facts travel on the error (``path``, ``folder``, ``problem``, ``good_backup``: the
+    name of the newest good backup or None), so a front end can say how to restore with its
+    own words; the message names no front end's options.
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None, problem: str = "",
+                 good_backup: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.folder = path.parent if path is not None else None
+        self.problem = problem
+        self.good_backup = good_backup
+
+
+class LibraryReadOnlyError(EasyOwwError):
+    """A command that writes was given a library folder it cannot write (exit 1): not bad
+    usage, the command is right; the folder (a read-only mount, its permissions) refuses."""
+
+    def __init__(self, message: str, folder: Path) -> None:
+        super().__init__(message)
+        self.folder = folder
 
 
 class LibraryVersionError(EasyOwwError):

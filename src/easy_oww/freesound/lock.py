@@ -11,11 +11,14 @@ import filelock
 
 from easy_oww.freesound.errors import LibraryLockedError
 from easy_oww.freesound.schema import LOCK_NAME
+from easy_oww.freesound.writable import require_writable
 
 
 @contextlib.contextmanager
 def grow_lock(folder: Path) -> Iterator[None]:
-    """Hold the library's lock for the block; LibraryLockedError at once if another has it."""
+    """Hold the library's lock for the block; LibraryLockedError at once if another has it,
+    LibraryReadOnlyError if the folder cannot be written (every holder writes)."""
+    require_writable(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(folder / LOCK_NAME), timeout=0)
     try:

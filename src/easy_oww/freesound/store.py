@@ -43,6 +43,7 @@ from easy_oww.freesound.backup_files import list_backups, newest_good_backup
 from easy_oww.freesound.errors import (
     LibraryDamagedError,
     LibraryMissingError,
+    LibraryReadOnlyError,
     LibraryVersionError,
 )
 from easy_oww.freesound.schema import (
@@ -52,6 +53,12 @@ from easy_oww.freesound.schema import (
     SAME_USER,
     SCHEMA_VERSION,
     SIMILAR,
+)
+from easy_oww.freesound.writable import (
+    folder_writable,
+    is_read_only_failure,
+    read_only_error,
+    require_writable,
 )
 
 if TYPE_CHECKING:  # networkx costs ~0.3 s to import; only graph() needs it
@@ -214,22 +221,35 @@ class FreesoundLibrary:
         *,
         create: bool = True,
         durable: bool = True,
+        read_only: bool = False,
     ) -> None:
+        """`read_only`: open for reading only (SQLite's ``mode=ro``), which works in a folder
+        that cannot be written; every writing method then fails. Otherwise a folder that
+        cannot be written is LibraryReadOnlyError before anything is touched."""
         self.folder = Path(folder).expanduser().absolute()
         self.path = self.folder / DB_NAME
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._depth = 0
         if not self.path.exists():
-            if not create:
+            if not create or read_only:
                 raise LibraryMissingError(f"no Freesound library at {self.folder}", self.folder)
+            require_writable(self.folder)
             self.folder.mkdir(parents=True, exist_ok=True)
         else:
+            if not read_only:
+                require_writable(self.folder)
             self._check_file()
+        if read_only:
+            self._conn = self._connect_read_only()
+            return
         try:
             self._conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
             )
         except sqlite3.DatabaseError as exc:
+            if is_read_only_failure(exc):
+                raise read_only_error(self.folder) from None
             raise self._damaged(str(exc)) from None
         try:
             self._setup(durable)
@@ -237,7 +257,58 @@ class FreesoundLibrary:
             self._conn.close()
             if _is_damage(exc):
                 raise self._damaged(str(exc)) from None
+            if isinstance(exc, sqlite3.OperationalError) and is_read_only_failure(exc):
+                raise read_only_error(self.folder) from None
             raise
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A ``mode=ro`` connection; where the folder cannot take the WAL's -shm file (no
+        writer has it open), ``immutable=1``: SQLite then reads the file as it is, which is
+        the whole library since the last writer checkpointed on close."""
+        last: sqlite3.Error | None = None
+        for flags in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{self.path.as_uri()}?{flags}", uri=True,
+                                       isolation_level=None, check_same_thread=False,
+                                       timeout=30)
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            try:
+                self._setup_read_only(conn)
+                return conn
+            except LibraryVersionError:
+                conn.close()
+                raise
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                if _is_damage(exc):
+                    raise self._damaged(str(exc)) from None
+                last = exc
+        raise LibraryReadOnlyError(
+            f"cannot open the Freesound library {self.path} for reading ({last})", self.folder)
+
+    def _setup_read_only(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if version > SCHEMA_VERSION:
+            raise self._newer(version)
+        if version < SCHEMA_VERSION:
+            if not folder_writable(self.folder):
+                raise LibraryVersionError(
+                    f"{self.path} has schema version {version} and must be upgraded to "
+                    f"{SCHEMA_VERSION} before it can be read, which needs its folder writable "
+                    "once; make it writable (or copy the library to a writable folder)"
+                )
+            with FreesoundLibrary(self.folder, create=False):  # upgrades it, then closes
+                pass
+
+    def _newer(self, version: int) -> LibraryVersionError:
+        return LibraryVersionError(
+            f"{self.path} has schema version {version}, this easy-oww knows up to "
+            f"{SCHEMA_VERSION}; upgrade easy-oww"
+        )
 
     # ----------------------------------------------------------------- opening, schema
     def _check_file(self) -> None:
@@ -262,12 +333,11 @@ class FreesoundLibrary:
         if good is None:
             advice = "no good backup exists; move the file aside to start a new library"
         else:
-            advice = (
-                f"newest good backup: {good.name}; restore it with "
-                f"`easy-oww freesound backups restore {good.name} --library {self.folder}`"
-            )
+            advice = (f"newest good backup: {good.name} in {self.folder / 'backups'}; "
+                      "restore it (restore_backup)")
         return LibraryDamagedError(
-            f"Freesound library {self.path} is damaged ({what}); it was left untouched; {advice}"
+            f"Freesound library {self.path} is damaged ({what}); it was left untouched; {advice}",
+            path=self.path, problem=what, good_backup=good.name if good else None,
         )
 
     def _setup(self, durable: bool) -> None:
@@ -281,10 +351,7 @@ class FreesoundLibrary:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         if version > SCHEMA_VERSION:
-            raise LibraryVersionError(
-                f"{self.path} has schema version {version}, this easy-oww knows up to "
-                f"{SCHEMA_VERSION}; upgrade easy-oww"
-            )
+            raise self._newer(version)
         if version < SCHEMA_VERSION:
             self._migrate()
 
