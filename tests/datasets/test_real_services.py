@@ -181,3 +181,69 @@ def test_a_file_failing_its_format_check_never_takes_the_final_name(tmp_path, fa
     assert not list((ws / "datasets" / "clips").glob("clip.wav.part*"))
     assert "deleted the download for safety" in run.err
     assert "(60.0 kB)" in run.out  # what this run fetched, not "0 B"
+
+
+def test_when_the_download_route_is_gone_the_api_route_serves(tmp_path, zenodo):
+    data = os.urandom(500_000)
+    key = "FSD50K.ground_truth.zip"
+    zenodo.add_file(RECORD, key, data)
+    zenodo.download_route_status = 404
+    ws = _zenodo_workspace(tmp_path, key)
+    lines: list[str] = []
+
+    class Log(NullProgress):
+        def log(self, message: str) -> None:
+            lines.append(message)
+
+    assert DatasetManager(workspace=ws, progress=Log()).download(["fsd"]).ok
+    assert (ws / "datasets" / "fsd" / key).read_bytes() == data
+    assert any("answered HTTP 404; trying" in line and "/api/records/" in line for line in lines)
+
+
+def test_a_route_that_ignores_ranges_is_learned_for_the_next_files(tmp_path, zenodo):
+    # The API route ignores Range: the first file finds out (one wasted ranged try per
+    # connection); the second starts on one connection without asking.
+    files = {f"part{i}.bin": os.urandom(2 * MiB + i) for i in range(2)}
+    for key, data in files.items():
+        zenodo.add_file(RECORD, key, data)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    write_catalog(ws / "datasets.toml", {"api": {"priority": "critical", "files": [
+        {"url": zenodo.content_url(RECORD, key), "path": f"api/{key}", "size": len(data)}
+        for key, data in files.items()]}})
+    manager = DatasetManager(workspace=ws, jobs=1, options=FetchOptions(
+        connections=2, min_segment=256 * 1024))
+    assert manager.download(["api"]).ok
+    for key, data in files.items():
+        assert (ws / "datasets" / "api" / key).read_bytes() == data
+    ranged = {key: [r for r in zenodo.requests if r.range and r.file
+                    and r.file.endswith(key) and r.method == "GET"] for key in files}
+    assert ranged["part0.bin"]  # found out on the first file
+    assert ranged["part1.bin"] == []  # and not asked again
+
+
+def test_a_restart_from_zero_is_said_with_its_cost(tmp_path, faulty_server):
+    data = os.urandom(3 * MiB)
+    faulty_server.set_file("big.bin", data)
+    faulty_server.set_faults("big.bin", drop_after=MiB, times=1)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    write_catalog(ws / "datasets.toml", {"big": {"priority": "critical", "files": [
+        {"url": faulty_server.url("big.bin"), "path": "big.bin", "size": len(data)}]}})
+    first = run_cli(tmp_path, "download", "--connections", "1", "--retries", "1",
+                    "--workspace", str(ws))
+    assert first.code == 1 and (ws / "datasets" / "big.bin.part").exists()
+    faulty_server.set_faults("big.bin", accept_ranges="none")  # now it cannot resume
+    second = run_cli(tmp_path, "download", "--connections", "1", "--workspace", str(ws))
+    assert second.code == 0, second.err
+    assert "starting again from zero" in second.err and "fetched again" in second.err
+    assert (ws / "datasets" / "big.bin").read_bytes() == data
+
+
+def test_an_unreachable_hub_is_one_plain_line(tmp_path):
+    run = run_cli(tmp_path, "download", "--dataset", "mit_rir",
+                  "--workspace", str(tmp_path / "ws"), HF_ENDPOINT="http://127.0.0.1:9")
+    assert run.code == 1
+    errors = [line for line in run.err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "(offline?)" in errors[0]
+    assert "MaxRetryError" not in run.err and "Traceback" not in run.err

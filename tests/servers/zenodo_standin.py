@@ -95,6 +95,7 @@ class ZenodoStandin(LoopbackServer):
         self._active = 0
         self.peak_parallel = 0
         self.window = window  # seconds; a test shortens "a minute" instead of waiting one
+        self.download_route_status: int | None = None  # e.g. 404: the web route retired
         self._window: tuple[int, int] = (0, 0)  # (window number, requests in it)
 
     @property
@@ -227,6 +228,11 @@ class ZenodoStandin(LoopbackServer):
             return
         if (len(segments) in (4, 5) and segments[0] == "records" and segments[2] == "files"
                 and segments[1].isdigit() and (len(segments) == 4 or segments[4] == "content")):
+            if self.download_route_status is not None:
+                record.kind = "file"
+                small(h, method, record, self.download_route_status, json.dumps(
+                    {"status": self.download_route_status, "message": "gone"}).encode())
+                return
             attach = query.get("download") == "1" or len(segments) == 5
             self._content(h, method, record, int(segments[1]), segments[3], attach)
             return

@@ -398,6 +398,7 @@ class DatasetEngine:
                                    label=f"{dataset.key}: {Path(item.path).name}",
                                    auth_headers=item.auth_headers(), auth_host=item.auth_host,
                                    host_connections=item.host_connections,
+                                   fallback_urls=item.fallback_urls,
                                    done_by_other=lambda: self._already_done(item,
                                                                             self.cache.load()),
                                    check=lambda part: self._check_format(item, part),

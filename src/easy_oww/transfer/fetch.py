@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import glob
 import hashlib
 import os
@@ -66,6 +67,7 @@ __all__ = [  # Cancelled and RangeSet moved to retry.py and resume.py; importabl
 MiB = 1024 * 1024
 FATAL_STATUSES = {400, 401, 403, 404, 405, 410, 451}
 MAX_RESTARTS = 3
+FALLBACK_STATUSES = {403, 404, 410}  # the URL is gone or refused: another route may serve it
 T = TypeVar("T")
 
 
@@ -112,6 +114,9 @@ class FetchRequest:
     # At most this many connections to the URL's host at once, across every file this
     # Fetcher fetches (Zenodo blocks clients with more than two: REFERENCE §6).
     host_connections: int | None = None
+    # Other URLs of the same bytes, tried in order when one answers 404, 410 or 403 (Zenodo's
+    # API route behind its download route); the hash still decides what is good.
+    fallback_urls: tuple[str, ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -459,6 +464,7 @@ class Fetcher:
         self._host_lock = threading.Lock()
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
         self._not_before: dict[str, float] = {}  # host -> monotonic time its limit resets
+        self._no_ranges: set[str] = set()  # routes seen ignoring Range
         self.pool = pool or urllib3.PoolManager(
             num_pools=32, maxsize=max(16, self.options.connections * 2), retries=False,
             timeout=urllib3.Timeout(connect=self.options.connect_timeout,
@@ -546,6 +552,23 @@ class Fetcher:
         finally:
             slots.release()
 
+    @staticmethod
+    def _route(url: str) -> str:
+        # Per host and first path segment: Zenodo serves ranges on /records/… and ignores
+        # them on /api/… (zenodo/zenodo#2593), one host.
+        parts = urlsplit(url)
+        return f"{parts.netloc}/{parts.path.lstrip('/').partition('/')[0]}"
+
+    def _ignores_ranges(self, url: str) -> None:
+        with self._host_lock:
+            self._no_ranges.add(self._route(url))
+
+    def _takes_ranges(self, url: str) -> bool:
+        """False once a route answered a ranged request with the whole (same) file: its
+        files then start on one connection, and a resume there starts from zero."""
+        with self._host_lock:
+            return self._route(url) not in self._no_ranges
+
     def connections_for(self, request: FetchRequest) -> int:
         """Connections one file of `request` may use: the option, within its host's cap."""
         return min(self.options.connections, request.host_connections or self.options.connections)
@@ -627,6 +650,20 @@ class Fetcher:
         return lock_path(self.lock_dir or dest.parent / ".locks", dest)
 
     def fetch(self, request: FetchRequest) -> FetchResult:
+        """Download `request.dest`, resuming what an earlier run left, trying the fallback
+        URLs in turn when a URL is gone; returns once the file is in place and checked."""
+        urls = [request.url, *request.fallback_urls]
+        for index, url in enumerate(urls):
+            try:
+                return self._fetch_from(dataclasses.replace(request, url=url, fallback_urls=()))
+            except DownloadError as exc:
+                if index + 1 == len(urls) or exc.status not in FALLBACK_STATUSES:
+                    raise
+                self.progress.log(f"{request.label or request.dest.name}: {url} answered HTTP "
+                                  f"{exc.status}; trying {urls[index + 1]}")
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _fetch_from(self, request: FetchRequest) -> FetchResult:
         request.dest.parent.mkdir(parents=True, exist_ok=True)
         label = request.label or request.dest.name
         lock_file = self.lock_file(request.dest)
@@ -705,7 +742,8 @@ class Fetcher:
             saved, part_size=part_size,
             url=request.url, request_size=request.size, hash_known=request.hash is not None,
             remote_size=remote.size, validator=remote.validator,
-            accepts_ranges=remote.accepts_ranges, connections=self.connections_for(request),
+            accepts_ranges=remote.accepts_ranges and self._takes_ranges(request.url),
+            connections=self.connections_for(request),
             min_segment=self.options.min_segment)
         job.done, job.durable = plan.done, plan.durable
         resumed_from = plan.resumed_from
@@ -742,9 +780,11 @@ class Fetcher:
                                         "fresh starts; the server is inconsistent, try again "
                                         "later") from None
                 if isinstance(exc, _NoRanges):
-                    # The server ignores ranges: one connection from zero, not a retry loop.
+                    # The server ignores ranges: one connection from zero, not a retry loop;
+                    # and the route's next files start that way.
                     self.progress.log(f"{label_of(job)}: the server ignores byte ranges; "
                                       "using one connection")
+                    self._ignores_ranges(request.url)
                     use_segments = False
                 else:
                     self.progress.log(f"{label_of(job)}: {exc}; starting again from zero "
@@ -808,6 +848,9 @@ class Fetcher:
             self._check_status(opened, job.request)
             if response.status == 200:
                 if start:
+                    if job.validator and job.validator == strong_validator(
+                            response.headers.get("ETag"), response.headers.get("Last-Modified")):
+                        self._ignores_ranges(job.request.url)  # same file, Range ignored
                     raise _Restart("the server sent the whole file instead of the rest")
                 self._learn(job, response)
             elif response.status == 206:

@@ -65,6 +65,7 @@ class ResolvedFile:
     entry: FileEntry
     auth_host: str | None = None  # the one host that gets `auth_headers()` (not a CDN)
     host_connections: int | None = None  # the service's cap on connections to its host
+    fallback_urls: tuple[str, ...] = ()  # other routes to the same bytes, tried in order
 
     @property
     def catalog_hash(self) -> str | None:

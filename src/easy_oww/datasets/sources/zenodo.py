@@ -3,7 +3,8 @@
 Its size and md5 come from the record API, the catalog's hash winning where both exist.
 The bytes come from the record's download route, ``/records/<id>/files/<key>?download=1``,
 which honours ``Range``; the API's ``links.self`` (``/api/records/<id>/files/<key>/content``)
-ignores it (zenodo/zenodo#2593), so a dropped connection there costs the whole file.
+ignores it (zenodo/zenodo#2593), so a dropped connection there costs the whole file: it is
+kept as the fallback, for when the download route answers 404.
 ``ZENODO_ENDPOINT`` points it at a mirror.
 """
 
@@ -90,7 +91,9 @@ class ZenodoFile(Source):
             url = (f"{zenodo_endpoint()}/records/{self.record}/files/"
                    f"{quote(self.key)}?download=1")
             size = entry.size if entry.size is not None else item.get("size")
+            api_route = (item.get("links") or {}).get("self")
             return ResolvedFile(dataset, entry.path, url, size, known, entry,
-                                host_connections=ZENODO_CONNECTIONS)
+                                host_connections=ZENODO_CONNECTIONS,
+                                fallback_urls=(api_route,) if api_route else ())
         raise DownloadError(f"{dataset}: Zenodo record {self.record} has no file "
                             f"{self.key!r}; check the catalog")
