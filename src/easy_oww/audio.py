@@ -202,7 +202,7 @@ def convert_files(pairs: Iterable[tuple[Path, Path]], *, sample_rate: int = DEFA
 
 def read_clip(path: Path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
     """A clip as float32 mono in [-1, 1) at ``sample_rate`` (resampled with soxr if needed)."""
-    import soundfile as sf
+    import soundfile as sf  # loads libsndfile through cffi: only when a clip is read
 
     data, rate = sf.read(path, dtype="float32", always_2d=True)
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]

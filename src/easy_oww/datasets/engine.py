@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from easy_oww import validate
 from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
 from easy_oww.datasets.sources import ResolvedFile, SourceResolver
@@ -36,6 +37,7 @@ from easy_oww.transfer.fetch import (
     FormatCheckError,
     RangeSet,
 )
+from easy_oww.transfer.resume import Sidecar
 from easy_oww.transfer.retry import RetryableError
 from easy_oww.workers import WorkerPool
 from easy_oww.workspace import Workspace, drive_info
@@ -458,8 +460,6 @@ class DatasetEngine:
 
     def _check_format(self, item: ResolvedFile, path: Path) -> None:
         """Header checks the catalog asks for (npy shape/dtype, wav rate/channels)."""
-        from easy_oww import validate
-
         entry = item.entry
         if entry.format == "npy":
             pins: dict[str, Any] = {"shape": entry.shape, "dtype": entry.dtype}
@@ -493,9 +493,6 @@ class DatasetEngine:
         catalog names (downloaded with another --catalog); each row says which catalog the
         dataset came from, where known. `deep` also checks every .npy header and decodes
         every WAV."""
-        # Imported here: the format checks load numpy, worth it only when verifying.
-        from easy_oww import validate
-
         manifest = self.cache.load()
         if keys:
             chosen = [d.key for d in self.catalog.select(keys=keys)]
@@ -555,13 +552,9 @@ class DatasetEngine:
 
 
 def _part_done(dest: Path) -> int:
-    """Bytes a resumable part file already holds, as its sidecar vouches."""
-    import json
-    try:
-        data = json.loads(Path(str(dest) + ".part.json").read_text(encoding="utf-8"))
-        return RangeSet(data.get("written") or data.get("done", [])).total()
-    except (OSError, ValueError, AttributeError, TypeError):
-        return 0
+    """Bytes a resumable part file already holds, as its resume record vouches."""
+    record = Sidecar(Path(str(dest) + ".part.json")).load()
+    return RangeSet(record.written or record.done).total() if record else 0
 
 
 def _is_archive(dataset: Dataset, item: ResolvedFile) -> bool:
