@@ -54,6 +54,7 @@ class CheckResult:
     expected: Any = None
     found: Any = None
     info: Any = None
+    problem: str = ""  # the message without the path
 
 
 # -- .npy ------------------------------------------------------------------------------------
@@ -347,9 +348,10 @@ def check_file(path: Path, fmt: str, *, deep: bool = False, **expect: Any) -> Ch
         else:
             raise FormatError(path, f"no check for format {fmt!r} (known: npy, wav)")
     except FormatError as exc:
-        return CheckResult(path, False, str(exc), exc.expected, exc.found)
+        return CheckResult(path, False, str(exc), exc.expected, exc.found, problem=exc.problem)
     except OSError as exc:
-        return CheckResult(path, False, f"{path}: cannot be read ({exc.strerror})")
+        return CheckResult(path, False, f"{path}: cannot be read ({exc.strerror})",
+                           problem=f"cannot be read ({exc.strerror})")
     return CheckResult(path, True, info=info)
 
 

@@ -469,7 +469,7 @@ class DatasetEngine:
             return
         result = validate.check_file(path, entry.format, **pins)
         if not result.ok:
-            raise validate.FormatError(path, result.message.split(": ", 1)[-1],
+            raise validate.FormatError(path, result.problem,
                                        expected=result.expected, found=result.found)
 
     def _finalize(self, dataset: Dataset) -> None:
