@@ -21,7 +21,14 @@ from easy_oww.datasets.catalog import Dataset
 from easy_oww.datasets.engine import DatasetEngine
 from easy_oww.datasets.sources import ResolvedFile
 from easy_oww.errors import DownloadError, EasyOwwError, NetworkError
-from easy_oww.freesound.api import ENV_API_URL, FreesoundClient, RateBudget, read_api_key
+from easy_oww.freesound.api import (
+    ENV_API_KEY,
+    ENV_API_URL,
+    FreesoundClient,
+    RateBudget,
+    read_api_key,
+)
+from easy_oww.freesound.errors import KeyRefusedError
 from easy_oww.progress import human_bytes
 from easy_oww.transfer.fetch import Fetcher, FetchOptions, FetchRequest, Inspection
 from easy_oww.transfer.retry import RetryableError
@@ -248,6 +255,10 @@ def _check_freesound(api_url: str | None, key_file: str | None) -> FreesoundChec
     client = FreesoundClient(key, base_url=api_url, budget=budget, retries=1)
     try:
         client.search("", page_size=1, fields="id")
+    except KeyRefusedError as exc:
+        where = f"the key in {key_file}" if key_file else f"${ENV_API_KEY}"
+        return FreesoundCheck(api_url=client.base_url, key_found=True, ok=False,
+                              problem=f"{exc}; check {where}")
     except EasyOwwError as exc:
         return FreesoundCheck(api_url=client.base_url, key_found=True, ok=False,
                               problem=str(exc))

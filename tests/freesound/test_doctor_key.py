@@ -29,6 +29,18 @@ def test_a_refused_key_blocks(tmp_path, fs, env, monkeypatch):
                    "--catalog", _empty_catalog(tmp_path)])
     assert run.returncode == 1
     assert "Freesound:" in run.stdout and "1 problem would" in run.stdout
+    assert "; check $FREESOUND_API_KEY" in run.stdout
+
+
+def test_a_refused_key_from_a_file_names_the_file(tmp_path, fs, env, monkeypatch):
+    monkeypatch.delenv("FREESOUND_API_KEY")
+    key_file = tmp_path / "wrong.key"
+    key_file.write_text("not-the-key\n")
+    run = run_cli(["doctor", "--freesound", "--api-url", fs.base_url, "--api-key-file",
+                   key_file, "--catalog", _empty_catalog(tmp_path)])
+    assert run.returncode == 1
+    assert f"; check the key in {key_file}" in run.stdout
+    assert "FREESOUND_API_KEY" not in run.stdout
 
 
 def test_without_the_flag_no_request_is_sent(tmp_path, fs, env):

@@ -116,7 +116,7 @@ Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
               show_default=True, help="Which FSD50K clips to download and unpack.")
 @click.option("--sample-rate", type=click.IntRange(8000, 48000), default=None,
               help="Resample unpacked audio to this rate, mono 16-bit (16000 saves about "
-              "2.75x disk on FSD50K).")
+              "2.76x disk on FSD50K).")
 @click.option("--keep-archives", is_flag=True,
               help="Keep the downloaded archives after a verified extraction.")
 @click.option("--lock-timeout", type=click.FloatRange(0), default=3600, show_default=True,

@@ -269,7 +269,9 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
         except GrowBudgetExhaustedError as exc:  # report what is stored, then exit 75
             error, result = exc, exc.result
         except KeyRefusedError as exc:
-            raise KeyRefusedError(f"{exc} or --api-key-file") from None
+            where = (f"the key in {api_key_file}" if api_key_file
+                     else f"{ENV_API_KEY} or --api-key-file")
+            raise KeyRefusedError(f"{exc}; check {where}") from None
         except ApiUnreachableError as exc:
             raise ApiUnreachableError(f"{exc} or --api-url", exc.base_url) from None
     summary = dict(result.as_dict(), summary=True, library=str(folder))

@@ -377,9 +377,9 @@ class FreesoundClient:
                 return data
             detail = _detail(body)
             if status in (401, 403):
+                # Where the key came from is the caller's to say (a file, the environment).
                 raise KeyRefusedError(
-                    f"Freesound refused the API key (HTTP {status}: {detail}) at "
-                    f"{self.base_url}; check {ENV_API_KEY}"
+                    f"Freesound refused the API key (HTTP {status}: {detail}) at {self.base_url}"
                 )
             if status == 404:
                 raise SoundNotFoundError(f"GET {path}: not found (HTTP 404: {detail})")
