@@ -286,7 +286,7 @@ def _git_state() -> str:
                 f"bench/out/snap-{sha})")
     head = git("rev-parse", "--short", "HEAD") or "?"
     dirty = git("status", "--porcelain", "--", "src")
-    fetch = REPO / "src" / "easy_oww" / "datasets" / "fetch.py"
+    fetch = REPO / "src" / "easy_oww" / "transfer" / "fetch.py"
     try:
         fetch_sha = hashlib.sha256(fetch.read_bytes()).hexdigest()[:12]
     except OSError:

@@ -23,30 +23,60 @@ from easy_oww.workspace import config_file
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use (the pattern click documents as
     `LazyGroup`): each command module imports what it needs at its top, and `easy-oww
-    --version` or a `download` run loads only what it uses."""
+    --version`, `--help` or a `download` run loads only what it uses. `--help` lists the
+    commands from their summaries here (tests/test_cli_lazy.py checks each against the
+    command's own help), so listing them imports none."""
 
-    def __init__(self, *args: object, lazy_commands: dict[str, str], **kwargs: object) -> None:
+    def __init__(self, *args: object, lazy_commands: dict[str, tuple[str, str]],
+                 **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.lazy_commands = lazy_commands  # name -> "module:attribute"
+        self.lazy_commands = lazy_commands  # name -> ("module:attribute", summary)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy_commands and cmd_name not in self.commands:
-            module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            module, _, attribute = self.lazy_commands[cmd_name][0].partition(":")
             command = getattr(import_module(module), attribute)
             if not isinstance(command, click.Command):
                 raise TypeError(f"{module}:{attribute} is not a click command")
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                rows.append((name, self.commands[name].get_short_help_str(limit)))
+            else:
+                stand_in = click.Command(name, help=self.lazy_commands[name][1])
+                rows.append((name, stand_in.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 _COMMANDS = {
-    **{name: f"easy_oww.cli.datasets:{name}"
-       for name in ("init", "download", "verify", "paths", "clean", "remove")},
-    "doctor": "easy_oww.cli.doctor:doctor",
-    "freesound": "easy_oww.cli.freesound:freesound",
+    "clean": ("easy_oww.cli.datasets:clean", "Delete partial downloads nothing wants, orphan "
+              "temp folders and extracted archives."),
+    "doctor": ("easy_oww.cli.doctor:doctor", "Check, without downloading, that every source "
+               "answers as the catalog expects, that the workspace can hold what is left, and "
+               "that the keys are there; exit 1 when something would stop a download."),
+    "download": ("easy_oww.cli.datasets:download", "Download the training datasets: "
+                 "resumable, hash-checked, several at once."),
+    "freesound": ("easy_oww.cli.freesound:freesound", "Grow and look after the Freesound "
+                  "sample library (background sounds for training)."),
+    "init": ("easy_oww.cli.datasets:init", "Create the workspace, remember it as the default, "
+             "and show the drive it is on."),
+    "paths": ("easy_oww.cli.datasets:paths", "Where each downloaded (cached) dataset lives, "
+              "for training scripts."),
+    "remove": ("easy_oww.cli.datasets:remove", "Delete a dataset's files and its manifest "
+               "entry."),
+    "verify": ("easy_oww.cli.datasets:verify", "Re-hash every downloaded file against the "
+               "manifest; exit 1 on any problem."),
 }
 
 
