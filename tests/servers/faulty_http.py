@@ -36,12 +36,13 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tests.servers.ranges import UNSATISFIABLE, if_range_matches, parse_range
 from tests.servers.threaded import QuietHTTPServer, ThreadedServer
 
 STATS_PATH = "/__stats"
@@ -625,7 +626,7 @@ class _Handler(BaseHTTPRequestHandler):
         if resource.etag is not None:
             headers["ETag"] = resource.etag
         span = _effective_range(resource, range_header, self.headers.get("If-Range"), rules)
-        if span == "unsatisfiable":
+        if span == UNSATISFIABLE:
             body = b'{"error": "range not satisfiable"}'
             headers["Content-Range"] = f"bytes */{resource.size}"
             headers["Content-Length"] = str(len(body))
@@ -733,51 +734,15 @@ def _ranges_ignored(rules: list[Faults]) -> bool:
     return any(r.accept_ranges == "none" or r.ignore_range for r in rules)
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
-    """(start, end) inclusive, "unsatisfiable", or None when the header is to be ignored."""
-    unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
-        return None
-    first, last = first.strip(), last.strip()
-    if first and not first.isdigit() or last and not last.isdigit() or not (first or last):
-        return None
-    if not first:  # suffix range: the last n bytes
-        n = int(last)
-        if n == 0 or size == 0:
-            return "unsatisfiable"
-        return max(0, size - n), size - 1
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    end = min(int(last), size - 1) if last else size - 1
-    return start, end
-
-
-def _if_range_matches(value: str, resource: _Resource) -> bool:
-    value = value.strip()
-    if value.startswith("W/"):
-        return False  # If-Range needs a strong comparison
-    if value.startswith('"'):
-        return resource.etag is not None and value == resource.etag
-    try:
-        return parsedate_to_datetime(value) == parsedate_to_datetime(resource.last_modified)
-    except (TypeError, ValueError):
-        return False
-
-
 def _effective_range(
     resource: _Resource, range_header: str | None, if_range: str | None, rules: list[Faults]
 ) -> tuple[int, int] | str | None:
     if range_header is None or _ranges_ignored(rules):
         return None
-    if if_range is not None and not _if_range_matches(if_range, resource):
+    if if_range is not None and not if_range_matches(if_range, resource.etag,
+                                                     resource.last_modified):
         return None
-    return _parse_range(range_header, resource.size)
+    return parse_range(range_header, resource.size)
 
 
 def _body_length(

@@ -70,12 +70,13 @@ import secrets
 import socket
 import time
 from dataclasses import asdict, dataclass, field
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
+from tests.servers.ranges import UNSATISFIABLE, if_range_matches, parse_range
 from tests.servers.threaded import QuietHTTPServer, ThreadedServer
 
 STATS_PATH = "/__stats"
@@ -275,7 +276,7 @@ class LoopbackServer(ThreadedServer):
             if_range = h.headers.get("If-Range")
             if if_range is None or if_range_matches(if_range, etag, blob.last_modified):
                 span = parse_range(record.range, blob.size)
-        if span == "unsatisfiable":
+        if span == UNSATISFIABLE:
             out["Content-Range"] = f"bytes */{blob.size}"
             small(h, method, record, 416, b'{"error": "range not satisfiable"}', out)
             return
@@ -355,40 +356,6 @@ def small(h: _Handler, method: str, record: RequestRecord, status: int, body: by
     send_head(h, status, out)
     if method != "HEAD" and body:
         h.wfile.write(body)
-
-
-def parse_range(header: str, size: int) -> tuple[int, int] | str | None:
-    """(start, end) inclusive, "unsatisfiable", or None when the header is to be ignored
-    (not bytes, several ranges, malformed): then the whole body is sent with 200."""
-    unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first, dash, last = spec.strip().partition("-")
-    first, last = first.strip(), last.strip()
-    if not dash or (first and not first.isdigit()) or (last and not last.isdigit()):
-        return None
-    if not first:
-        if not last or int(last) == 0 or size == 0:
-            return "unsatisfiable" if last else None
-        return max(0, size - int(last)), size - 1
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    return start, min(int(last), size - 1) if last else size - 1
-
-
-def if_range_matches(value: str, etag: str | None, last_modified: str) -> bool:
-    value = value.strip()
-    if value.startswith("W/"):
-        return False  # If-Range needs a strong comparison
-    if value.startswith('"'):
-        return etag is not None and not etag.startswith("W/") and value == etag
-    try:
-        return parsedate_to_datetime(value) == parsedate_to_datetime(last_modified)
-    except (TypeError, ValueError):
-        return False
 
 
 class _Handler(BaseHTTPRequestHandler):

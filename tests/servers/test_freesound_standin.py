@@ -437,6 +437,22 @@ def test_previews_need_no_key_and_decode(small):
     assert small.stats["previews"] == 4 and small.stats["api"] == 0
 
 
+def test_preview_ranges(small):
+    s = small.sound(small.sound_ids()[0])
+    url = s["previews"]["preview-hq-mp3"]
+    mp3 = get(url, headers={}).data
+    tail = get(url, headers={"Range": "bytes=-10"})
+    assert tail.status == 206 and tail.data == mp3[-10:]
+    for spec in ("bytes=9-3", f"bytes={len(mp3)}-", "bytes=-0"):  # nginx: 416 for all three
+        refused = get(url, headers={"Range": spec})
+        assert refused.status == 416, spec
+        assert refused.headers["Content-Range"] == f"bytes */{len(mp3)}"
+    # The whole file for these (nginx would answer multipart for the first, 416 for the last).
+    for spec in ("bytes=0-1,5-6", "items=0-1", "bytes=-"):
+        whole = get(url, headers={"Range": spec})
+        assert whole.status == 200 and whole.data == mp3, spec
+
+
 def test_trailing_slash_redirect_and_unknown_routes(small):
     sid = small.sound_ids()[0]
     r = get(f"{small.base_url}/sounds/{sid}", fields="id")
