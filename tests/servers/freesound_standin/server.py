@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
@@ -32,6 +32,7 @@ from tests.servers.freesound_standin.filters import (
 )
 from tests.servers.freesound_standin.media import png, preview_audio
 from tests.servers.ranges import UNSATISFIABLE, parse_range
+from tests.servers.threaded import QuietHTTPServer, ThreadedServer
 
 API_PREFIX = "/apiv2"
 DEFAULT_PAGE_SIZE = 15
@@ -115,40 +116,35 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "nginx"
     sys_version = ""
     timeout = 120
+    server: QuietHTTPServer
 
     def setup(self) -> None:
         super().setup()
-        self.server.standin._track(self.connection, add=True)
+        self.server.owner._track(self.connection, add=True)
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.standin._track(self.connection, add=False)
+            self.server.owner._track(self.connection, add=False)
 
     def do_GET(self) -> None:  # noqa: N802
-        self.server.standin._handle(self, "GET")
+        self.server.owner._handle(self, "GET")
 
     def do_HEAD(self) -> None:  # noqa: N802
-        self.server.standin._handle(self, "HEAD")
+        self.server.owner._handle(self, "HEAD")
 
     def do_POST(self) -> None:  # noqa: N802
-        self.server.standin._handle(self, "POST")
+        self.server.owner._handle(self, "POST")
 
     def do_OPTIONS(self) -> None:  # noqa: N802
-        self.server.standin._handle(self, "OPTIONS")
+        self.server.owner._handle(self, "OPTIONS")
 
     def version_string(self) -> str:
         return "nginx"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    standin: FreesoundStandin
 
 
 class _Window:
@@ -169,8 +165,8 @@ class _Window:
 # ----------------------------------------------------------------------------------------------
 
 
-class FreesoundStandin:
-    """Freesound APIv2 on 127.0.0.1 over a generated corpus. See the module docstring.
+class FreesoundStandin(ThreadedServer):
+    """Freesound APIv2 on 127.0.0.1 over a generated corpus. See the package docstring.
 
     Args:
         n_sounds: live sounds in the corpus (ids random and unique in 1..10^6).
@@ -182,6 +178,8 @@ class FreesoundStandin:
             adds an offset on top of it.
         preview_seconds: length cap of the generated preview audio.
     """
+
+    thread_name = "freesound-standin"
 
     def __init__(self, n_sounds: int = 3000, seed: int = 0, api_key: Any = "test-key",
                  per_minute: int | None = None, per_day: int | None = None, *,
@@ -196,64 +194,26 @@ class FreesoundStandin:
         self.preview_delay = 0.0  # seconds each preview/image answer waits (a slow CDN)
         self._clock = clock or time.monotonic
         self._offset = 0.0
-        self._host = host
-        self._port = port
+        self._init_threaded(host, port)
         self.corpus = Corpus(n_sounds, seed, n_deleted)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # re-entrant as it always was; ThreadedServer makes a Lock
         self._deleted: set[int] = set(self.corpus.initially_deleted)
         self._windows: dict[str, tuple[_Window, _Window]] = {}
         self._faults: deque[tuple[str, Any]] = deque()
         self._malformed: deque[str] = deque()
         self._preview_cache: collections.OrderedDict = collections.OrderedDict()
-        self._conns: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.reset_stats()
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    # -- lifecycle (start, stop and the context manager are ThreadedServer's) ------------------
 
-    def start(self) -> FreesoundStandin:
-        if self._server is not None:
-            return self
-        self._server = _Server((self._host, self._port), _Handler)
-        self._server.standin = self
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="freesound-standin", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FreesoundStandin:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the stand-in is not started")
-        return self._server.server_address[1]
+    def _make_server(self) -> QuietHTTPServer:
+        return QuietHTTPServer((self.host, self._requested_port), self, _Handler)
 
     @property
     def origin(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        if self._httpd is None:
+            raise RuntimeError("the stand-in is not started")
+        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
