@@ -465,6 +465,7 @@ class Fetcher:
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
         self._not_before: dict[str, float] = {}  # host -> monotonic time its limit resets
         self._no_ranges: set[str] = set()  # routes seen ignoring Range
+        self._announced: set[str] = set()  # hosts whose current rate-limit wait was said
         self.pool = pool or urllib3.PoolManager(
             num_pools=32, maxsize=max(16, self.options.connections * 2), retries=False,
             timeout=urllib3.Timeout(connect=self.options.connect_timeout,
@@ -521,17 +522,25 @@ class Fetcher:
             host = urlsplit(url).netloc
             with self._host_lock:
                 self._not_before[host] = time.monotonic() + min(wait, self.options.retry_after_max)
+                self._announced.discard(host)
 
     def _wait_for_rate_limit(self, url: str) -> None:
+        """Every request to a host whose limit is used up waits for its reset (several
+        connections may want it); the wait is said once."""
         host = urlsplit(url).netloc
         with self._host_lock:
-            until = self._not_before.pop(host, None)
-        if until is not None and until > time.monotonic():
-            delay = until - time.monotonic()
-            self.progress.log(f"{host}: its rate limit is used up; waiting {delay:.0f} s as it "
-                              "asks")
-            if self.cancel.wait(delay):
-                raise Cancelled()
+            until = self._not_before.get(host)
+            announce = until is not None and host not in self._announced
+            if announce:
+                self._announced.add(host)
+        delay = (until or 0.0) - time.monotonic()
+        if delay <= 0:
+            return
+        if announce:
+            self.progress.log(f"{host}: its rate limit is used up; waiting {delay:.0f} s as "
+                              "it asks")
+        if self.cancel.wait(delay):
+            raise Cancelled()
 
     @contextlib.contextmanager
     def _host_slot(self, request: FetchRequest, cancel: CancelSignal) -> Iterator[None]:
