@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 
 import pytest
@@ -11,6 +12,7 @@ from filelock import FileLock
 
 from easy_oww.datasets.cache import CacheEntryError, CacheManager
 from easy_oww.errors import LockTimeoutError
+from tests.durability import SyncLog
 
 
 @pytest.fixture
@@ -131,3 +133,19 @@ def test_a_held_lock_is_a_try_later_error(cache):
             quick.mark_complete("d")
     quick.mark_complete("d")
     assert quick.entry("d")["complete"] is True
+
+
+def test_the_manifest_is_replaced_whole_never_written_in_place(cache, monkeypatch):
+    """Every write goes to a temp file that is fsynced, renamed over the manifest, then the
+    folder fsynced: a reader (or a power cut) sees the old manifest or the new one, never half
+    of one. A reader holding the old file keeps reading the old, whole version."""
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.record_file("d", path, size=3, hash="sha256:x")
+    with open(cache.manifest_path, "rb") as old_reader:
+        before = os.fstat(old_reader.fileno()).st_ino
+        log = SyncLog(monkeypatch)
+        cache.record_file("d", _file(cache, "d/b.bin", b"defg"), size=4, hash="sha256:y")
+        assert set(json.loads(old_reader.read())["datasets"]["d"]["files"]) == {"d/a.bin"}
+    assert cache.manifest_path.stat().st_ino != before
+    assert set(cache.entry("d")["files"]) == {"d/a.bin", "d/b.bin"}
+    log.assert_durable_rename(cache.manifest_path, writes_seen=False)
