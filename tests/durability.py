@@ -88,10 +88,21 @@ class SyncLog:
         at = renames[-1]
         source = self.calls[at].path
         before = self.calls[:at]
-        syncs = [i for i, c in enumerate(before) if c.op == "sync" and c.path == source]
+        # The file may have had other names on its way (a checked temp file, then a staged
+        # one): its syncs under any of them count.
+        names, name, upto = {source}, source, at
+        while True:
+            earlier = [i for i, c in enumerate(self.calls[:upto])
+                       if c.op == "rename" and c.target == name]
+            if not earlier:
+                break
+            upto = earlier[-1]
+            name = self.calls[upto].path
+            names.add(name)
+        syncs = [i for i, c in enumerate(before) if c.op == "sync" and c.path in names]
         assert syncs, f"{Path(source).name} was renamed to {final.name} without an fsync"
         if writes_seen:
-            writes = [i for i, c in enumerate(before) if c.op == "write" and c.path == source]
+            writes = [i for i, c in enumerate(before) if c.op == "write" and c.path in names]
             assert writes, f"no write to {source} was seen"
             assert syncs[-1] > writes[-1], (
                 f"{Path(source).name} was written after its last fsync, then renamed")
