@@ -216,6 +216,27 @@ def test_end_record_alone_after_a_single_volume(tmp_path: Path) -> None:
     assert read_all(volumes) == read_all(volumes[-1]) == {"f/m0.bin": data}
 
 
+def test_a_header_that_ends_exactly_at_a_volumes_end(tmp_path: Path) -> None:
+    # zip -s keeps a header whole: when it fills its volume to the last byte, the member's
+    # data opens the next volume at offset 0. Reading on from a volume's exact end is valid;
+    # an off-by-one there refuses a good archive as truncated.
+    rng = np.random.default_rng(5)
+    for size in range(65300, 65500):  # find the first member size that gives that layout
+        work = tmp_path / str(size)
+        (work / "f").mkdir(parents=True)
+        (work / "f" / "m0.bin").write_bytes(first := rng.bytes(size))
+        (work / "f" / "m1.bin").write_bytes(second := rng.bytes(30000))
+        volumes = zip_split(work, "p.zip", ["f"], args=("-0",))
+        if volumes[0].stat().st_size == 65536 and volumes[1].read_bytes()[:64] == second[:64]:
+            break
+    else:
+        raise AssertionError("zip -s never ended a header at a volume's end in this range")
+    with SplitZipReader(volumes) as reader:
+        member = next(m for m in reader.members() if m.name == "f/m1.bin")
+        assert member.disk == 0  # its header is in the first volume, its data in the second
+    assert read_all(volumes) == read_all(volumes[-1]) == {"f/m0.bin": first, "f/m1.bin": second}
+
+
 # -- damage ----------------------------------------------------------------------------------
 
 
