@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from easy_oww.transfer.resume import RangeSet, Sidecar, SidecarRecord, plan_resume
 
@@ -129,3 +131,28 @@ def test_malformed_ranges_in_a_sidecar_are_ignored():
             "done": [[0, 10], "x", [1, 2, 3], [True, 5]], "written": None}
     saved = SidecarRecord.from_json(data)
     assert saved is not None and saved.done == [[0, 10]] and saved.written == []
+
+
+INTERVALS = st.lists(st.tuples(st.integers(0, 120), st.integers(0, 120)), max_size=12)
+
+
+@given(intervals=INTERVALS, size=st.integers(0, 130))
+def test_rangeset_is_the_union_of_what_was_added(intervals, size):
+    """Against a plain set of byte offsets: the same bytes, kept as sorted intervals that
+    neither overlap nor touch (touching ones merge, so the front is one run)."""
+    ranges = RangeSet()
+    have: set[int] = set()
+    for start, end in intervals:
+        ranges.add(start, end)
+        have.update(range(start, end))
+    assert {i for s, e in ranges.ranges for i in range(s, e)} == have
+    assert all(s < e for s, e in ranges.ranges)
+    assert all(a[1] < b[0] for a, b in zip(ranges.ranges, ranges.ranges[1:], strict=False))
+    prefix = 0
+    while prefix in have:
+        prefix += 1
+    assert ranges.prefix() == prefix and ranges.total() == len(have)
+    gaps = {i for s, e in ranges.missing(size) for i in range(s, e)}
+    assert gaps == set(range(size)) - have
+    assert all(s < e for s, e in ranges.missing(size))
+    assert RangeSet(ranges.ranges).ranges == ranges.ranges
