@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import threading
+from pathlib import Path
 
 import pytest
 from filelock import FileLock
@@ -149,3 +150,67 @@ def test_the_manifest_is_replaced_whole_never_written_in_place(cache, monkeypatc
     assert cache.manifest_path.stat().st_ino != before
     assert set(cache.entry("d")["files"]) == {"d/a.bin", "d/b.bin"}
     log.assert_durable_rename(cache.manifest_path, writes_seen=False)
+
+
+@pytest.mark.parametrize("text", [b"{ not json", b"\xff\xfe not utf-8", b"[1, 2]",
+                                  b'{"datasets": {"d": {"files": {"a": 1}}}}'])
+def test_any_kind_of_damage_is_set_aside_whole(cache, text):
+    cache.cache_dir.mkdir(parents=True)
+    cache.manifest_path.write_bytes(text)
+    assert cache.load() == {"version": 1, "datasets": {}}
+    assert cache.damaged is not None and cache.damaged.read_bytes() == text
+    assert json.loads(cache.manifest_path.read_text()) == {"version": 1, "datasets": {}}
+
+
+def test_unpacked_members_are_recorded_in_one_write_and_forgotten(cache):
+    members = [_file(cache, f"d/m{i}.wav", b"x" * (i + 1)) for i in range(3)]
+    cache.record_failure("d", members[0], "hash mismatch")
+    cache.record_files("d", [{"path": str(p), "size": i + 1, "hash": f"sha256:{i}"}
+                             for i, p in enumerate(members)])
+    entry = cache.entry("d")
+    assert set(entry["files"]) == {"d/m0.wav", "d/m1.wav", "d/m2.wav"}
+    assert entry["files"]["d/m2.wav"]["size"] == 3 and "time" in entry["files"]["d/m2.wav"]
+    assert entry["failed"] == {}  # recorded again: no longer failed
+    cache.forget_files("d", members[:2])
+    assert set(cache.entry("d")["files"]) == {"d/m2.wav"}
+    cache.forget_files("nothing", members)  # an unknown dataset: nothing to forget, no error
+    assert set(cache.entry("d")["files"]) == {"d/m2.wav"}
+
+
+def test_is_cached_needs_files_and_each_of_them_present(cache):
+    cache.mark_complete("empty")
+    assert not cache.is_cached("empty")  # complete, yet nothing recorded
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.record_file("d", path, size=3, hash="sha256:x")
+    cache.mark_complete("d")
+    path.unlink()
+    assert not cache.is_cached("d")
+
+
+def test_a_failed_file_is_reported_by_every_verify_until_it_is_fetched_again(cache):
+    good = _file(cache, "d/a.bin", b"abc")
+    cache.add_entry("d", good)
+    cache.record_failure("d", good, "deep check failed")  # the bytes still match the hash
+    rows = cache.verify_files("d")
+    assert [(r["ok"], r["problem"]) for r in rows] == [(False, "deep check failed")]
+    assert rows[0]["expected"] == rows[0]["actual"]  # the same facts as the first check
+    lost = _file(cache, "d/b.bin", b"xyz")
+    cache.record_failure("d", lost, "connection lost")  # no record ever written for it
+    rows = {Path(r["path"]).name: r for r in cache.verify_files("d")}
+    assert (rows["b.bin"]["ok"], rows["b.bin"]["problem"], rows["b.bin"]["size"]) == (
+        False, "connection lost", None)
+    cache.record_file("d", good, size=3, hash=rows["a.bin"]["expected"])  # fetched again
+    assert [r["ok"] for r in cache.verify_files("d") if r["path"] == str(good)] == [True]
+
+
+def test_verify_integrity_records_a_size_change_and_a_missing_file_is_not_ok(cache):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.add_entry("d", path)
+    path.write_bytes(b"abcdef")
+    assert not cache.verify_integrity("d")
+    assert cache.entry("d")["failed"]["d/a.bin"]["reason"] == "size 6, expected 3"
+    path.unlink()
+    rows = cache.verify_files("d")
+    assert [(r["ok"], r["problem"]) for r in rows] == [(False, "missing")]
+    assert not cache.verify_integrity("d")
+    assert cache.remove_entry("d") and not cache.remove_entry("d")
