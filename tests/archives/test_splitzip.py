@@ -327,6 +327,24 @@ def test_lying_sizes_cannot_inflate_past_declared(tmp_path: Path) -> None:
         reader.read(reader.members()[0])
 
 
+@pytest.mark.parametrize("field, change, message", [
+    (24, +1, r"3,000,000 bytes, expected 3,000,001"),  # declared size larger than the data
+    (20, -10, "deflate stream ends early"),  # the compressed data cut short
+])
+def test_a_member_shorter_than_declared_is_refused(tmp_path: Path, field: int, change: int,
+                                                    message: str) -> None:
+    path = tmp_path / "short.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("big.bin", os.urandom(1000) * 3000)
+    data = bytearray(path.read_bytes())
+    cd = data.find(b"PK\x01\x02")
+    value = struct.unpack_from("<L", data, cd + field)[0]
+    struct.pack_into("<L", data, cd + field, value + change)  # the central directory's size
+    path.write_bytes(bytes(data))
+    with SplitZipReader(path) as reader, pytest.raises(ChecksumError, match=message):
+        reader.read(reader.members()[0])
+
+
 def test_unsupported_method_and_encryption_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "bz.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_BZIP2) as z:
