@@ -84,6 +84,13 @@ EQUIVALENT: dict[str, str] = {
 }
 
 
+# Statements that only word a message (an exception's text, a log line) are not mutated: their
+# wording is the README's and the CLI error tests' business, and a mutant that changes a word of
+# one is not a mistake that loses data. The condition that raises is on its own line and is
+# mutated as any other.
+MESSAGE_LINES = [r"^\s*raise \w+\(", r"^\s*self\.(progress\.)?log\(", r"^\s*log\("]
+
+
 def mangled_module(path: str) -> str:
     return "easy_oww." + path[:-3].replace("/", ".")
 
@@ -102,6 +109,7 @@ def scratch_copy(module: Module, work: Path) -> Path:
         f'only_mutate = ["src/easy_oww/{module.path}"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(list(module.tests))}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
+        f"do_not_mutate_patterns = {json.dumps(MESSAGE_LINES)}",
         "use_git_change_detection = false",
         "timeout_multiplier = 5.0",
         "timeout_constant = 10.0",
