@@ -3,12 +3,16 @@ offset they belong to, and a finished file is durable before it takes its final 
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
+from easy_oww.errors import IntegrityError
+from easy_oww.transfer.fetch import Fetcher, FetchRequest, FormatCheckError
 from tests.durability import SyncLog
-from tests.transfer.test_fetch import MiB, assert_clean, fetch
+from tests.transfer.test_fetch import MiB, assert_clean, fast, fetch, sha
 
 
 @pytest.fixture
@@ -46,3 +50,45 @@ def test_the_download_is_synced_before_its_rename_and_the_folder_after(
     _, request, _ = fetch(faulty_server, tmp_path, payload, connections=connections)
     assert request.dest.read_bytes() == payload
     log.assert_durable_rename(request.dest)
+
+
+def test_a_part_longer_than_the_file_is_cut_to_size_and_verified(faulty_server, tmp_path,
+                                                                  payload):
+    """A part written in order that runs past the file's end (left by an older, longer copy):
+    its tail is dropped and the rest verified, not the whole thrown away nor kept whole."""
+    faulty_server.set_file("f.bin", payload)
+    dest = tmp_path / "out" / "f.bin"
+    dest.parent.mkdir(parents=True)
+    Path(str(dest) + ".part").write_bytes(payload + b"tail of an older copy")
+    Path(str(dest) + ".part.json").write_text(json.dumps({
+        "version": 1, "url": faulty_server.url("f.bin"), "size": len(payload),
+        "validator": faulty_server.etag("f.bin"), "sequential": True, "done": [[0, 1000]]}))
+    _, request, result = fetch(faulty_server, tmp_path, payload)
+    assert dest.read_bytes() == payload
+    assert result.transferred == 0 and faulty_server.bytes_sent("f.bin") == 0
+    assert_clean(dest)
+
+
+@pytest.mark.parametrize("keep_corrupt", [False, True])
+def test_a_download_failing_its_format_check_never_takes_the_final_name(
+        faulty_server, tmp_path, payload, keep_corrupt):
+    faulty_server.set_file("f.bin", payload)
+    checked: list[bytes] = []
+
+    def check(part: Path) -> None:
+        checked.append(part.read_bytes())
+        raise IntegrityError("not a zip archive")
+
+    fetcher = Fetcher(fast(keep_corrupt=keep_corrupt), lock_dir=tmp_path / "locks")
+    dest = tmp_path / "out" / "f.bin"
+    with pytest.raises(FormatCheckError, match="not a zip archive") as caught:
+        fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(payload), sha(payload),
+                                   check=check))
+    assert checked == [payload]  # the check saw the complete, verified bytes
+    assert caught.value.transferred == len(payload)
+    assert not dest.exists()
+    left = sorted(p.name for p in dest.parent.iterdir())
+    assert left == (["f.bin.corrupt"] if keep_corrupt else [])
+    request = FetchRequest(faulty_server.url("f.bin"), dest, len(payload), sha(payload),
+                           check=lambda part: None)
+    assert fetcher.fetch(request).size == len(payload) and dest.read_bytes() == payload
