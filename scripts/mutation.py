@@ -122,22 +122,34 @@ def run_mutmut(work: Path, budget: int, children: int) -> bool:
     """`mutmut run` in `work`; False when the budget ran out (the results so far stand)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     mutmut = Path(sys.executable).with_name("mutmut")
-    process = subprocess.Popen([str(mutmut), "run", "--max-children", str(children)], cwd=work,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True, text=True)
-    try:
-        _, err = process.communicate(timeout=budget)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
+    with open(work / "mutmut.log", "w") as log:
+        process = subprocess.Popen([str(mutmut), "run", "--max-children", str(children)],
+                                   cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
         try:
-            process.communicate(timeout=30)
+            process.wait(timeout=budget)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-        return False
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            return False
     if process.returncode != 0:
-        print(err[-3000:], file=sys.stderr)
+        tail = (work / "mutmut.log").read_text(errors="replace")[-2000:]
+        print(f"mutmut exited {process.returncode} in {work}:\n{tail}", file=sys.stderr)
     return True
+
+
+def describe(work: Path, names: list[str]) -> None:
+    """Each survivor's diff (`mutmut show`) into survivors.txt beside the results."""
+    mutmut = Path(sys.executable).with_name("mutmut")
+    with open(work / "survivors.txt", "w") as out:
+        for name in names:
+            shown = subprocess.run([str(mutmut), "show", name], cwd=work, capture_output=True,
+                                   text=True, timeout=60)
+            out.write(f"## {name}\n{shown.stdout}\n")
 
 
 # mutmut's exit codes per mutant (mutmut/stats.py: status_by_exit_code), restated so reading
@@ -217,6 +229,7 @@ def score_module(module: Module, work_root: Path, children: int, sub_budget: int
         score.counts[status] += 1
         if status == "survived":
             score.survivors.append(name)
+    describe(work, score.survivors)
     (work / "score.json").write_text(json.dumps({
         "module": module.path, "date": dt.date.today().isoformat(), "counts": score.counts,
         "equivalent": score.equivalent, "survivors": score.survivors,
