@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -214,3 +215,38 @@ def test_verify_integrity_records_a_size_change_and_a_missing_file_is_not_ok(cac
     assert [(r["ok"], r["problem"]) for r in rows] == [(False, "missing")]
     assert not cache.verify_integrity("d")
     assert cache.remove_entry("d") and not cache.remove_entry("d")
+
+
+def test_the_manifest_on_disk_has_the_documented_shape(cache, tmp_path):
+    """The manifest is the user's record of what they have, read by every later version: its
+    keys and values are asserted whole (times masked)."""
+    archive = _file(cache, "d/a.zip", b"zip")
+    member = _file(cache, "d/x.wav", b"wave")
+    cache.record_file("d", archive, size=3, hash="sha256:aa", source="http://h/a.zip",
+                      validator='"etag"', catalog_hash="sha256:aa", extra={"archive": True})
+    cache.record_files("d", [{"path": str(member), "size": 4, "hash": "sha256:bb",
+                              "member_of": "d/a.zip"}])
+    cache.mark_removed("d", archive)
+    cache.mark_complete("d", metadata={"version": "1.0"})
+    cache.record_failure("e", tmp_path / "datasets" / "e" / "f.bin", "connection lost")
+    on_disk = json.loads(cache.manifest_path.read_text())
+
+    def masked(value):
+        if isinstance(value, dict):
+            return {k: "<time>" if k in ("time", "updated") else masked(v)
+                    for k, v in value.items()}
+        return value
+
+    assert masked(on_disk) == {"version": 1, "datasets": {
+        "d": {"complete": True, "updated": "<time>", "metadata": {"version": "1.0"}, "files": {
+            "d/a.zip": {"size": 3, "hash": "sha256:aa", "source": "http://h/a.zip",
+                        "validator": '"etag"', "catalog_hash": "sha256:aa", "time": "<time>",
+                        "archive": True, "removed": True},
+            "d/x.wav": {"size": 4, "hash": "sha256:bb", "member_of": "d/a.zip",
+                        "time": "<time>"}}},
+        "e": {"complete": False, "files": {}, "failed": {
+            "e/f.bin": {"reason": "connection lost", "time": "<time>"}}}}}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", on_disk["datasets"]["d"]["updated"])
+    cache.mark_complete("d", False)
+    assert cache.entry("d")["complete"] is False and cache.entry("d")["metadata"] == {
+        "version": "1.0"}
