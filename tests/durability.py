@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ class Call:
     op: str  # "write", "sync", "rename"
     path: str  # for a rename: the source
     target: str = ""  # for a rename: the destination
+    span: tuple[int, int] | None = None  # for a pwrite: the bytes [start, end) written
+    data: bytes | None = None  # for a rename kept by `keep`: the file's bytes
 
 
 def _fd_path(fd: int) -> str:
@@ -36,7 +39,9 @@ def _fd_path(fd: int) -> str:
 
 
 class SyncLog:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch,
+                 keep: Callable[[str], bool] = lambda target: False) -> None:
+        """`keep(target)`: whether to keep the bytes of a file renamed to `target`."""
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         real = {name: getattr(os, name) for name in
@@ -47,7 +52,7 @@ class SyncLog:
                 self.calls.append(call)
 
         def pwrite(fd: int, data: bytes, offset: int) -> int:
-            log(Call("write", _fd_path(fd)))
+            log(Call("write", _fd_path(fd), span=(offset, offset + len(data))))
             return real["pwrite"](fd, data, offset)
 
         def write(fd: int, data: bytes) -> int:
@@ -62,7 +67,9 @@ class SyncLog:
 
         def rename(name: str):
             def renamed(src, dst, *args, **kwargs) -> None:
-                log(Call("rename", os.path.abspath(src), os.path.abspath(dst)))
+                target = os.path.abspath(dst)
+                data = Path(src).read_bytes() if keep(target) else None
+                log(Call("rename", os.path.abspath(src), target, data=data))
                 real[name](src, dst, *args, **kwargs)
             return renamed
 

@@ -11,6 +11,7 @@ import pytest
 
 from easy_oww.errors import IntegrityError
 from easy_oww.transfer.fetch import Fetcher, FetchRequest, FormatCheckError
+from easy_oww.transfer.resume import RangeSet
 from tests.durability import SyncLog
 from tests.transfer.test_fetch import MiB, assert_clean, fast, fetch, sha
 
@@ -92,3 +93,32 @@ def test_a_download_failing_its_format_check_never_takes_the_final_name(
     request = FetchRequest(faulty_server.url("f.bin"), dest, len(payload), sha(payload),
                            check=lambda part: None)
     assert fetcher.fetch(request).size == len(payload) and dest.read_bytes() == payload
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_the_sidecar_never_vouches_for_bytes_not_yet_synced(faulty_server, tmp_path, payload,
+                                                           monkeypatch, connections):
+    """`done` in the sidecar is what survives a power cut, and a resume without a hash trusts
+    only that: every byte it claims was written before an fdatasync of the part that came
+    before the sidecar's rename. (`written` may run ahead: a killed process keeps those.)"""
+    faulty_server.set_file("f.bin", payload)
+    faulty_server.set_faults("f.bin", rate=4 * MiB // connections)  # about 0.8 s: many saves
+    log = SyncLog(monkeypatch, keep=lambda target: target.endswith(".part.json"))
+    _, request, _ = fetch(faulty_server, tmp_path, payload, connections=connections,
+                          known=False, sidecar_interval=0.1)
+    assert request.dest.read_bytes() == payload
+    part = str(request.dest) + ".part"
+    written, synced = RangeSet(), RangeSet()
+    claims = 0
+    for call in log.calls:
+        if call.op == "write" and call.path == part and call.span:
+            written.add(*call.span)
+        elif call.op == "sync" and call.path == part:
+            synced = RangeSet(written.ranges)
+        elif call.op == "rename" and call.data is not None:
+            done = json.loads(call.data)["done"]
+            claims += bool(done)
+            for start, end in done:
+                assert RangeSet(synced.ranges + [[start, end]]).total() == synced.total(), (
+                    f"the sidecar claims [{start}, {end}) before it was synced")
+    assert claims >= 2  # the sidecar did vouch for bytes along the way
