@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from easy_oww.archives.splitzip import (
+    ArchiveError,
     ArchiveVolumeError,
     ChecksumError,
     SplitZipReader,
@@ -343,6 +344,34 @@ def test_a_member_shorter_than_declared_is_refused(tmp_path: Path, field: int, c
     path.write_bytes(bytes(data))
     with SplitZipReader(path) as reader, pytest.raises(ChecksumError, match=message):
         reader.read(reader.members()[0])
+
+
+def two_member_zip(path: Path) -> tuple[bytearray, list[int]]:
+    """A stored zip of two members; its bytes and where each central directory entry starts."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("a.bin", os.urandom(5000))
+        z.writestr("b.bin", os.urandom(5000))
+    data = bytearray(path.read_bytes())
+    first = data.find(b"PK\x01\x02")
+    return data, [first, data.find(b"PK\x01\x02", first + 4)]
+
+
+def test_members_sharing_bytes_are_refused_as_an_overlapping_bomb(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.zip"
+    data, entries = two_member_zip(path)
+    struct.pack_into("<L", data, entries[1] + 42, 0)  # b's header offset: a's header
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="overlapping zip bomb"):
+        SplitZipReader(path)
+
+
+def test_a_member_whose_header_lies_past_the_volume_is_a_truncated_volume(tmp_path: Path) -> None:
+    path = tmp_path / "cut.zip"
+    data, entries = two_member_zip(path)
+    struct.pack_into("<L", data, entries[1] + 42, len(data) - 10)  # b's header: 10 bytes left
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveVolumeError, match=r"^cut\.zip is truncated"):
+        SplitZipReader(path)
 
 
 def test_unsupported_method_and_encryption_are_refused(tmp_path: Path) -> None:
