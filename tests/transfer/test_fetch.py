@@ -429,3 +429,38 @@ def test_resume_trusts_unsynced_bytes_only_when_a_hash_guards_them(faulty_server
     assert dest.read_bytes() == payload
     assert result.resumed_from == (written if known_hash else synced)
     assert faulty_server.bytes_sent("f.bin") == len(payload) - result.resumed_from
+
+
+@pytest.mark.parametrize("status", [404, 410, 403])
+def test_a_gone_url_hands_over_to_its_fallback(faulty_server, tmp_path, payload, status):
+    faulty_server.set_file("api.bin", payload)
+    faulty_server.set_faults("gone.bin", status=status)
+    fetcher = Fetcher(fast(), lock_dir=tmp_path / "locks")
+    dest = tmp_path / "f.bin"
+    result = fetcher.fetch(FetchRequest(faulty_server.url("gone.bin"), dest, len(payload),
+                                        sha(payload),
+                                        fallback_urls=(faulty_server.url("api.bin"),)))
+    assert dest.read_bytes() == payload and result.url == faulty_server.url("api.bin")
+    assert faulty_server.requests_for("gone.bin") and faulty_server.bytes_sent("gone.bin") == 0
+
+
+def test_a_fallback_is_not_tried_for_a_busy_server_and_the_hash_still_decides(
+        faulty_server, tmp_path, payload):
+    faulty_server.set_file("f.bin", payload)
+    faulty_server.set_faults("f.bin", status=500)
+    faulty_server.set_file("other.bin", os.urandom(len(payload)))  # not the same bytes
+    fetcher = Fetcher(fast(attempts=2), lock_dir=tmp_path / "locks")
+    dest = tmp_path / "f.bin"
+    with pytest.raises(DownloadError):  # 500 is not "gone": no hand-over
+        fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(payload), sha(payload),
+                                   fallback_urls=(faulty_server.url("other.bin"),)))
+    assert faulty_server.requests_for("other.bin") == []
+    faulty_server.set_faults("f.bin", status=404)
+    with pytest.raises(HashMismatchError):  # handed over, but those bytes are not the file
+        fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(payload), sha(payload),
+                                   fallback_urls=(faulty_server.url("other.bin"),)))
+    assert not dest.exists()
+    faulty_server.remove_file("other.bin")
+    with pytest.raises(DownloadError, match="was not found"):  # the last URL's error
+        fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(payload), sha(payload),
+                                   fallback_urls=(faulty_server.url("other.bin"),)))
