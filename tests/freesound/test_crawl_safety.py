@@ -58,3 +58,23 @@ def test_each_expansion_commits_its_edges_with_its_mark(fs, env, monkeypatch):
         rows = sql(env["library"], "SELECT (SELECT count(*) FROM edges WHERE source = ?1) + "
                    "(SELECT count(*) FROM pending_edges WHERE source = ?1)", (sound_id,))
         assert rows[0][0] > 0
+
+
+def test_a_sample_is_reported_only_once_another_process_can_read_it(fs, env):
+    """"Printed means stored": each batch handed to on_commit is already committed, seen by a
+    separate read-only connection (as `freesound status` in another process would)."""
+    from tests.freesound.conftest import sql
+
+    reported: list[int] = []
+
+    def on_commit(batch: list[tuple[int, int]]) -> None:
+        ids = [sound_id for sound_id, _ in batch]
+        marks = ",".join("?" * len(ids))
+        found = sql(env["library"], f"SELECT id FROM samples WHERE id IN ({marks})", ids)
+        assert sorted(row[0] for row in found) == sorted(ids)
+        reported.extend(ids)
+
+    grow(env["library"], KEY, GrowOptions(samples=30, checkpoint_interval=7),
+         base_url=fs.base_url, per_minute=100000, backoff=0.001, on_commit=on_commit,
+         handle_signals=False)
+    assert len(reported) == 30 and len(set(reported)) == 30
