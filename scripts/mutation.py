@@ -95,13 +95,17 @@ def mangled_module(path: str) -> str:
     return "easy_oww." + path[:-3].replace("/", ".")
 
 
-def scratch_copy(module: Module, work: Path) -> Path:
-    """src, tests and pyproject.toml in `work`, with [tool.mutmut] narrowed to `module`."""
-    if work.exists():
+def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
+    """src, tests and pyproject.toml in `work`, with [tool.mutmut] narrowed to `module`.
+    Unless `fresh`, an earlier run's mutants/ stays: mutmut keeps the verdicts of functions
+    whose source did not change (copies keep their mtimes) and tests only the rest."""
+    if fresh and work.exists():
         shutil.rmtree(work)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "mutants")
-    shutil.copytree(REPO / "src", work / "src", ignore=ignore)
-    shutil.copytree(REPO / "tests", work / "tests", ignore=ignore)
+    for part in ("src", "tests"):
+        if (work / part).exists():
+            shutil.rmtree(work / part)
+        shutil.copytree(REPO / part, work / part, ignore=ignore)
     text = (REPO / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
     text += "\n[tool.mutmut]\n" + "\n".join([
@@ -118,16 +122,42 @@ def scratch_copy(module: Module, work: Path) -> Path:
     return work
 
 
-def run_mutmut(work: Path, budget: int, children: int) -> bool:
-    """`mutmut run` in `work`; False when the budget ran out (the results so far stand)."""
+def others_running(pattern: str | None) -> bool:
+    if not pattern:
+        return False
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return bool({int(pid) for pid in found.stdout.split()} - _ancestors())
+
+
+def _ancestors() -> set[int]:
+    """This process and those that started it (whose command lines name the pattern too)."""
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rpartition(")")[2].split()[1])
+    return pids
+
+
+def run_mutmut(work: Path, budget: int, children: int, yield_to: str | None = None) -> bool:
+    """`mutmut run` in `work`; False when the budget ran out or a process matching `yield_to`
+    started (the results so far stand: run again to go on)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     mutmut = Path(sys.executable).with_name("mutmut")
     with open(work / "mutmut.log", "w") as log:
         process = subprocess.Popen([str(mutmut), "run", "--max-children", str(children)],
                                    cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
+        deadline = time.monotonic() + budget
         try:
-            process.wait(timeout=budget)
+            while process.poll() is None:
+                if others_running(yield_to):
+                    print(f"a process matching {yield_to!r} started: stopping", file=sys.stderr)
+                    raise subprocess.TimeoutExpired(process.args, budget)
+                process.wait(timeout=max(0.1, min(2.0, deadline - time.monotonic())))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGTERM)
             try:
@@ -214,9 +244,11 @@ class Score:
                 f"{c['no tests']} | {c['timeout']} | {c['not checked']} | {pct}{note} |")
 
 
-def score_module(module: Module, work_root: Path, children: int, sub_budget: int) -> Score:
-    work = scratch_copy(module, work_root / module.path.replace("/", "_")[:-3])
-    finished = run_mutmut(work, module.budget, children)
+def score_module(module: Module, work_root: Path, children: int, sub_budget: int, *,
+                 fresh: bool = False, budget: int | None = None,
+                 yield_to: str | None = None) -> Score:
+    work = scratch_copy(module, work_root / module.path.replace("/", "_")[:-3], fresh)
+    finished = run_mutmut(work, budget or module.budget, children, yield_to)
     results = read_results(work, module)
     no_tests = [n for n, s in results.items() if s == "no tests"]
     if no_tests and module.subprocess_tests and sub_budget > 0:
@@ -247,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subprocess-budget", type=int, default=0,
                         help="seconds per module for running 'no tests' mutants against its "
                              "subprocess tests (default 0: report them as 'no tests')")
+    parser.add_argument("--budget", type=int, help="seconds per module, instead of its own")
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop an earlier run's results (default: go on from them)")
+    parser.add_argument("--yield-to", metavar="PATTERN",
+                        help="stop (keeping the results so far) when a process whose command "
+                             "line matches PATTERN runs, e.g. a benchmark on a shared machine")
     parser.add_argument("--list", action="store_true", help="list the modules and stop")
     args = parser.parse_args(argv)
     chosen = args.modules or list(MODULES)
@@ -268,7 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     scores = []
     for path in chosen:
-        score = score_module(MODULES[path], args.work, args.children, args.subprocess_budget)
+        if others_running(args.yield_to):
+            print(f"a process matching {args.yield_to!r} runs: not starting {path}",
+                  file=sys.stderr)
+            break
+        score = score_module(MODULES[path], args.work, args.children, args.subprocess_budget,
+                             fresh=args.fresh, budget=args.budget, yield_to=args.yield_to)
         scores.append(score)
         print(score.row(), flush=True)
     for score in scores:
