@@ -25,6 +25,7 @@ taken out of the denominator.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -152,13 +153,13 @@ def run_mutmut(work: Path, budget: int, children: int, yield_to: str | None = No
                                    cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         deadline = time.monotonic() + budget
-        try:
-            while process.poll() is None:
-                if others_running(yield_to):
-                    print(f"a process matching {yield_to!r} started: stopping", file=sys.stderr)
-                    raise subprocess.TimeoutExpired(process.args, budget)
-                process.wait(timeout=max(0.1, min(2.0, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
+        while process.poll() is None:
+            if others_running(yield_to):
+                print(f"a process matching {yield_to!r} started: stopping", file=sys.stderr)
+            elif time.monotonic() < deadline:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=2.0)
+                continue
             os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=30)
