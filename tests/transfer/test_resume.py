@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from easy_oww.transfer.resume import RangeSet, Sidecar, SidecarRecord, plan_resume
+from tests.durability import SyncLog
 
 URL = "https://example.org/f.bin"
 SIZE = 100 * 1024 * 1024
@@ -38,8 +39,17 @@ def test_no_sidecar_starts_from_zero():
 
 def test_several_connections_for_a_large_file_one_for_a_small_one():
     assert plan(None, connections=4).use_segments
+    assert plan(None, connections=2).use_segments
     small = 16 * 1024 * 1024 - 1  # less than two 8 MiB segments
     assert not plan(None, connections=4, request_size=small, remote_size=small).use_segments
+    two = 16 * 1024 * 1024  # exactly two segments' worth
+    assert plan(None, connections=4, request_size=two, remote_size=two).use_segments
+
+
+def test_what_is_left_not_the_files_size_decides_the_connections():
+    nearly = record(written=[[0, SIZE - 1000]])  # a contiguous front, 1000 bytes to go
+    result = plan(nearly, connections=4)
+    assert result.resumed_from == SIZE - 1000 and not result.use_segments
 
 
 def test_with_a_known_hash_the_written_ranges_are_trusted():
@@ -63,6 +73,8 @@ def test_sequential_with_a_hash_trusts_the_part_files_length():
     assert result.durable.ranges == [[0, 5000]]  # what the sidecar itself vouched for
     longer = plan(record(sequential=True), part_size=SIZE + 10)  # an older, longer part
     assert longer.done.ranges == [[0, SIZE]]
+    unsaved = plan(record(sequential=True, done=[], written=[]), part_size=70_000)
+    assert unsaved.done.ranges == [[0, 70_000]]  # killed before its first save: from byte 0
 
 
 def test_sequential_without_a_hash_does_not_trust_the_length():
@@ -103,6 +115,8 @@ def test_holes_need_ranges_even_on_one_connection():
     assert plan(island, connections=1).use_segments
     front = plan(record(), connections=1)  # one contiguous front: go on in order
     assert not front.use_segments
+    tail = plan(record(written=[[SIZE - 1000, SIZE]]), connections=1)  # only the end is there
+    assert tail.use_segments and tail.resumed_from == 1000
 
 
 def test_the_sidecar_round_trips_through_its_file(tmp_path):
@@ -124,6 +138,29 @@ def test_an_unreadable_or_foreign_sidecar_is_no_record(tmp_path, text):
     path = tmp_path / "f.bin.part.json"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
     assert Sidecar(path).load() is None
+
+
+def test_fields_of_the_wrong_type_in_a_sidecar_are_read_as_absent():
+    data = {"version": 1, "url": 5, "size": True, "validator": ["x"], "sequential": 1,
+            "done": [[0, 1]], "written": [[0, 1]]}
+    saved = SidecarRecord.from_json(data)
+    assert saved is not None
+    assert (saved.url, saved.size, saved.validator, saved.sequential) == (None, None, None, True)
+    assert SidecarRecord.from_json({**data, "size": "100"}).size is None
+
+
+def test_a_durable_save_is_synced_before_its_rename_and_a_quick_one_is_not(tmp_path,
+                                                                          monkeypatch):
+    sidecar = Sidecar(tmp_path / "f.bin.part.json")
+    log = SyncLog(monkeypatch)
+    args = dict(url=URL, size=SIZE, validator=ETAG, done=RangeSet([[0, 10]]),
+                written=RangeSet([[0, 10]]), sequential=False)
+    sidecar.save(**args, durable=True)
+    log.assert_durable_rename(sidecar.path, writes_seen=False)
+    log.calls.clear()
+    sidecar.save(**args, durable=False)  # fdatasync can take 100 ms: not on every save
+    assert log.renames_to(sidecar.path)
+    assert not [c for c in log.calls if c.op == "sync"]
 
 
 def test_malformed_ranges_in_a_sidecar_are_ignored():
