@@ -30,17 +30,12 @@ class RangeSet:
         if end <= start:
             return
         merged: list[list[int]] = []
-        placed = False
         for s, e in self.ranges:
-            if e < start or s > end:
-                if s > end and not placed:
-                    merged.append([start, end])
-                    placed = True
+            if e < start or s > end:  # apart (ranges that touch merge)
                 merged.append([s, e])
             else:
                 start, end = min(s, start), max(e, end)
-        if not placed:
-            merged.append([start, end])
+        merged.append([start, end])
         merged.sort()
         self.ranges = merged
 
