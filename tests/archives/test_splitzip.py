@@ -17,11 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from easy_oww.archives.splitzip import (
+    CHUNK,
     ArchiveError,
     ArchiveVolumeError,
     ChecksumError,
+    MemberStream,
     SplitZipReader,
     UnsupportedArchiveError,
+    record_length,
 )
 from easy_oww.errors import EXIT_FAILED, EasyOwwError
 
@@ -187,7 +190,8 @@ def test_volume_cut_short_before_an_unsplit_header(tmp_path: Path) -> None:
     assert read_all(volumes) == read_all(volumes[-1]) == expected
     with open(volumes[2], "r+b") as handle:  # a real cut in that volume is still named
         handle.truncate(sizes[2] - 200)
-    with pytest.raises(ArchiveVolumeError, match=r"^p\.z03 is truncated"):
+    with pytest.raises(ArchiveVolumeError,
+                       match=r"^p\.z03 is truncated \([\d,]+ bytes\): download it again$"):
         read_all(volumes)
 
 
@@ -236,6 +240,62 @@ def test_a_header_that_ends_exactly_at_a_volumes_end(tmp_path: Path) -> None:
         member = next(m for m in reader.members() if m.name == "f/m1.bin")
         assert member.disk == 0  # its header is in the first volume, its data in the second
     assert read_all(volumes) == read_all(volumes[-1]) == {"f/m0.bin": first, "f/m1.bin": second}
+
+
+def head(signature: bytes, size: int, fields: dict[int, tuple[str, int]]) -> bytes:
+    """`size` bytes opening with `signature`, with `fields` (offset: (struct format, value))."""
+    data = bytearray(size)
+    data[:4] = signature
+    for offset, (fmt, value) in fields.items():
+        struct.pack_into(fmt, data, offset, value)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("opening, length", [
+    (head(b"PK\x03\x04", 46, {26: ("<H", 7), 28: ("<H", 40000)}), 30 + 7 + 40000),  # local
+    (head(b"PK\x03\x04", 30, {26: ("<H", 40000), 28: ("<H", 3)}), 30 + 40000 + 3),  # just fits
+    (head(b"PK\x03\x04", 29, {}), 0),  # cut inside the fixed part: not a record
+    (head(b"PK\x01\x02", 46, {28: ("<H", 5), 30: ("<H", 7), 32: ("<H", 40000)}),
+     46 + 5 + 7 + 40000),  # central directory entry
+    (head(b"PK\x01\x02", 45, {}), 0),
+    (head(b"PK\x07\x08", 46, {}), 24),  # data descriptor
+    (head(b"PK\x05\x06", 22, {20: ("<H", 40000)}), 22 + 40000),  # end record and comment
+    (head(b"PK\x05\x06", 21, {}), 0),
+    (head(b"PK\x06\x06", 12, {4: ("<Q", 2**63 + 44)}), 12 + 2**63 + 44),  # zip64 end record
+    (head(b"PK\x06\x06", 11, {}), 0),
+    (head(b"PK\x06\x07", 46, {}), 20),  # zip64 locator
+    (b"\x00" * 46, 0),
+])
+def test_the_length_of_the_record_that_opens_a_volume(opening: bytes, length: int) -> None:
+    # zip -s never splits a record: a volume left short is fine only when the record opening
+    # the next one is too long for the room left. Each kind's length, from its own fields.
+    assert record_length(opening) == length
+
+
+def test_member_stream_reads_any_sizes_and_the_rest() -> None:
+    stream = MemberStream(iter([b"ab", b"", b"cde", b"f", b"ghij"]))
+    assert stream.readable()
+    assert stream.read(0) == b""
+    assert stream.read(1) == b"a"
+    assert stream.read(3) == b"bcd"
+    assert stream.read(2) == b"ef"
+    assert stream.read() == b"ghij"
+    assert stream.read(5) == b"" and stream.read() == b""
+    rest = MemberStream(iter([b"ab", b"cd"]))
+    assert rest.read(1) == b"a" and rest.read(None) == b"bcd"  # type: ignore[arg-type]
+    drained = MemberStream(iter([b"ab", b"cd"]))
+    drained.read(1)
+    drained.drain()
+    assert drained.read() == b"" and drained.read(3) == b""
+
+
+def test_a_highly_compressed_member_is_inflated_in_bounded_pieces(tmp_path: Path) -> None:
+    path = tmp_path / "zeros.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", b"\0" * (24 << 20))  # about 24 KB compressed
+    with SplitZipReader(path) as reader:
+        sizes = [len(piece) for piece in reader.iter_data(reader.members()[0])]
+    assert sum(sizes) == 24 << 20 and max(sizes) <= CHUNK
 
 
 # -- damage ----------------------------------------------------------------------------------

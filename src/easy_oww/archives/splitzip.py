@@ -356,23 +356,7 @@ class SplitZipReader:
 
     def _record_length(self, disk: int) -> int:
         """Length of the zip record at the start of ``disk`` (0 if none starts there)."""
-        head = self._vol.read(disk, 0, min(self._vol.sizes[disk], _CDIR.size))
-        sig = head[:4]
-        if sig == _LOCAL_SIG and len(head) >= _LOCAL.size:
-            nlen, elen = struct.unpack_from("<2H", head, 26)
-            return _LOCAL.size + nlen + elen
-        if sig == _CDIR_SIG and len(head) >= _CDIR.size:
-            nlen, elen, clen = struct.unpack_from("<3H", head, 28)
-            return _CDIR.size + nlen + elen + clen
-        if sig == _DESCRIPTOR_SIG:
-            return 24  # 16, or 24 with zip64 sizes: either way whole
-        if sig == _EOCD_SIG and len(head) >= _EOCD.size:
-            return _EOCD.size + struct.unpack_from("<H", head, 20)[0]
-        if sig == _Z64_EOCD_SIG and len(head) >= 12:
-            return 12 + struct.unpack_from("<Q", head, 4)[0]
-        if sig == _Z64_LOCATOR_SIG:
-            return _Z64_LOCATOR.size
-        return 0
+        return record_length(self._vol.read(disk, 0, min(self._vol.sizes[disk], _CDIR.size)))
 
     def _data_start(self, member: ZipMember) -> tuple[int, int]:
         header = self._vol.read(member.disk, member.header_offset, _LOCAL.size)
@@ -465,6 +449,28 @@ def _inflate(inflater: zlib._Decompress, data: bytes, final: bool = False) -> It
         piece = inflater.flush()
         if piece:
             yield piece
+
+
+def record_length(head: bytes) -> int:
+    """Length of the zip record that `head` (a volume's first bytes) opens; 0 if none does.
+    A function of the bytes alone so each record kind can be tested without finding a `zip -s`
+    layout that opens a volume with it."""
+    sig = head[:4]
+    if sig == _LOCAL_SIG and len(head) >= _LOCAL.size:
+        nlen, elen = struct.unpack_from("<2H", head, 26)
+        return _LOCAL.size + nlen + elen
+    if sig == _CDIR_SIG and len(head) >= _CDIR.size:
+        nlen, elen, clen = struct.unpack_from("<3H", head, 28)
+        return _CDIR.size + nlen + elen + clen
+    if sig == _DESCRIPTOR_SIG:
+        return 24  # 16, or 24 with zip64 sizes: either way whole
+    if sig == _EOCD_SIG and len(head) >= _EOCD.size:
+        return _EOCD.size + struct.unpack_from("<H", head, 20)[0]
+    if sig == _Z64_EOCD_SIG and len(head) >= 12:
+        return 12 + struct.unpack_from("<Q", head, 4)[0]
+    if sig == _Z64_LOCATOR_SIG:
+        return _Z64_LOCATOR.size
+    return 0
 
 
 def _apply_zip64(extra: bytes, usize: int, csize: int, hoff: int, disk: int) -> tuple[int, ...]:
