@@ -298,6 +298,26 @@ def test_a_highly_compressed_member_is_inflated_in_bounded_pieces(tmp_path: Path
     assert sum(sizes) == 24 << 20 and max(sizes) <= CHUNK
 
 
+@pytest.mark.parametrize("split", [None, "64k"], ids=["one volume", "split"])
+def test_zip64_end_record_values_replace_the_end_records_placeholders(
+        tmp_path: Path, split: str | None) -> None:
+    # Past 65,535 entries or 4 GiB the end record holds 0xFFFF.. placeholders and only the
+    # zip64 end record the real values; `zip -fz` writes both, the placeholders are put in.
+    expected = noise_files(tmp_path, [3000, 150000, 10])
+    volumes = zip_split(tmp_path, "p.zip", ["f"], split=split or "0", args=("-fz", "-0")) \
+        if split else [tmp_path / "p.zip"]
+    if not split:
+        subprocess.run(["zip", "-q", "-r", "-fz", "p.zip", "f"], cwd=tmp_path, check=True)
+    data = bytearray(volumes[-1].read_bytes())
+    at = data.rfind(b"PK\x05\x06")
+    this_disk = struct.unpack_from("<H", data, at + 4)[0]
+    struct.pack_into("<3H", data, at + 6, 0xFFFF, 0xFFFF, 0xFFFF)  # cd disk, entries x2
+    struct.pack_into("<2L", data, at + 12, 0xFFFFFFFF, 0xFFFFFFFF)  # cd size, cd offset
+    assert this_disk == len(volumes) - 1
+    volumes[-1].write_bytes(bytes(data))
+    assert read_all(volumes) == read_all(volumes[-1]) == expected
+
+
 # -- damage ----------------------------------------------------------------------------------
 
 
