@@ -318,6 +318,78 @@ def test_zip64_end_record_values_replace_the_end_records_placeholders(
     assert read_all(volumes) == read_all(volumes[-1]) == expected
 
 
+def zip64_extra(*values: tuple[str, int], before: bytes = b"") -> bytes:
+    body = b"".join(struct.pack(fmt, value) for fmt, value in values)
+    return before + struct.pack("<HH", 0x0001, len(body)) + body
+
+
+FULL, HALF = 0xFFFFFFFF, 0xFFFF  # a saturated 32-bit and 16-bit slot
+
+
+@pytest.mark.parametrize("extra, slots, expected", [
+    # all four saturated: all four in the extra field, in this order
+    (zip64_extra(("<Q", 2**63 + 1), ("<Q", 2**40), ("<Q", 2**33), ("<L", 70000)),
+     (FULL, FULL, FULL, HALF), (2**63 + 1, 2**40, 2**33, 70000)),
+    # only the saturated ones are present: here the compressed size and the offset
+    (zip64_extra(("<Q", 2**40), ("<Q", 2**33)), (5, FULL, FULL, 0), (5, 2**40, 2**33, 0)),
+    (zip64_extra(("<Q", 2**34)), (5, 6, FULL, 1), (5, 6, 2**34, 1)),
+    (zip64_extra(("<L", 2**20)), (5, 6, 7, HALF), (5, 6, 7, 2**20)),
+    # another field first (an extended timestamp), then the zip64 one
+    (zip64_extra(("<Q", 2**35), before=struct.pack("<HH", 0x5455, 5) + b"\x01abcd"),
+     (FULL, 6, 7, 0), (2**35, 6, 7, 0)),
+    # a body too short for the saturated fields: what it holds is used, the rest stays
+    (zip64_extra(("<Q", 2**36)), (FULL, FULL, 7, 0), (2**36, FULL, 7, 0)),
+    (zip64_extra(("<Q", 2**36))[:-1], (FULL, 6, 7, 0), (FULL, 6, 7, 0)),
+    (b"\x01\x00\x08", (FULL, 6, 7, 0), (FULL, 6, 7, 0)),  # a cut field header
+    (b"", (FULL, FULL, FULL, HALF), (FULL, FULL, FULL, HALF)),
+])
+def test_zip64_extra_field_values_fill_the_saturated_slots(extra: bytes, slots: tuple,
+                                                           expected: tuple) -> None:
+    from easy_oww.archives.splitzip import _apply_zip64
+
+    assert _apply_zip64(extra, *slots) == expected
+
+
+def test_member_names_follow_the_utf8_flag(tmp_path: Path) -> None:
+    path = tmp_path / "names.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("café.txt", b"utf-8 name, flagged")
+        z.writestr("plain.txt", b"ascii")
+    data = bytearray(path.read_bytes())
+    with SplitZipReader(path) as reader:
+        assert [m.name for m in reader.members()] == ["café.txt", "plain.txt"]
+    for sig, flags_at in ((b"PK\x01\x02", 8), (b"PK\x03\x04", 6)):  # clear the flag
+        at = data.find(sig)
+        struct.pack_into("<H", data, at + flags_at,
+                         struct.unpack_from("<H", data, at + flags_at)[0] & ~0x800)
+    path.write_bytes(bytes(data))
+    with SplitZipReader(path) as reader:  # unflagged names are cp437, as old tools wrote them
+        assert [m.name for m in reader.members()] == [
+            "café.txt".encode().decode("cp437"), "plain.txt"]
+    bad = bytearray(data)
+    at = bad.find(b"PK\x01\x02")
+    struct.pack_into("<H", bad, at + 8, struct.unpack_from("<H", bad, at + 8)[0] | 0x800)
+    name_at = at + 46
+    bad[name_at + 3] = 0xFF  # flagged utf-8 but not valid utf-8: replaced, not an exception
+    path.write_bytes(bytes(bad))
+    with SplitZipReader(path) as reader:
+        assert reader.members()[0].name == "caf\ufffd\ufffd.txt"
+
+
+def test_symlinks_and_modes_are_read_from_unix_entries(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    target = tmp_path / "d" / "run.sh"
+    target.write_bytes(b"#!/bin/sh\n")
+    target.chmod(0o750)
+    (tmp_path / "d" / "link").symlink_to("run.sh")
+    volumes = zip_split(tmp_path, "s.zip", ["d"], args=("-y",))
+    with SplitZipReader(volumes) as reader:
+        members = {m.name: m for m in reader.members()}
+    assert members["d/link"].is_symlink and not members["d/link"].is_dir
+    assert not members["d/run.sh"].is_symlink and members["d/run.sh"].mode == 0o750
+    assert members["d/"].is_dir
+
+
 # -- damage ----------------------------------------------------------------------------------
 
 

@@ -76,6 +76,7 @@ class ZipMember:
     disk: int  # volume (0-based) where the local header starts
     header_offset: int  # offset of the local header within that volume
     index: int  # position in the central directory
+    name_length: int  # the name's length in bytes, as stored
 
     @property
     def is_dir(self) -> bool:
@@ -322,7 +323,7 @@ class SplitZipReader:
                     name=name, compress_size=csize, file_size=usize, crc=crc,
                     compress_type=method, flags=flags, external_attr=eattr,
                     create_system=made_by >> 8, disk=disk, header_offset=hoff,
-                    index=len(members),
+                    index=len(members), name_length=nlen,
                 )
             )
         if len(members) != eocd["entries"]:
@@ -391,11 +392,10 @@ class SplitZipReader:
         # A lower bound on each member's extent (local header with the central directory's
         # name, no extra field) already tells a cut-off volume or overlapping members.
         for member in self._layout:
-            nlen = len(member.name.encode("utf-8" if member.flags & 0x800 else "cp437",
-                                          errors="replace"))
-            end = self._vol.advance(
-                member.disk, member.header_offset, _LOCAL.size + nlen + member.compress_size
-            )
+            # The stored length: a name that is not valid in its encoding decodes with
+            # replacement characters, whose re-encoding is longer than what the archive holds.
+            end = self._vol.advance(member.disk, member.header_offset,
+                                    _LOCAL.size + member.name_length + member.compress_size)
             self._check_end(member, end)
 
 class MemberStream:
