@@ -160,6 +160,8 @@ def test_any_kind_of_damage_is_set_aside_whole(cache, text):
     cache.manifest_path.write_bytes(text)
     assert cache.load() == {"version": 1, "datasets": {}}
     assert cache.damaged is not None and cache.damaged.read_bytes() == text
+    assert re.fullmatch(r"manifest\.json\.damaged-\d{8}-\d{6}", cache.damaged.name)
+    assert cache.damaged.parent == cache.cache_dir
     assert json.loads(cache.manifest_path.read_text()) == {"version": 1, "datasets": {}}
 
 
