@@ -88,6 +88,13 @@ EQUIVALENT: dict[str, str] = {
         "pos <= size: the empty gap it lets through is dropped by the final filter",
     "easy_oww.transfer.resume.xǁSidecarǁload__mutmut_3":
         "encoding=None: the sidecar is json.dumps output, ASCII, read alike by any locale",
+    "easy_oww.transfer.resume.xǁSidecarǁload__mutmut_5": "'UTF-8' names the same codec",
+    "easy_oww.transfer.resume.x_plan_resume__mutmut_24":
+        "a weaker assert: `resumable` already established all three are not None",
+    "easy_oww.transfer.resume.x_plan_resume__mutmut_25":
+        "a weaker assert: `resumable` already established all three are not None",
+    "easy_oww.transfer.resume.x_plan_resume__mutmut_51":
+        "(size or 1) differs only when size is None, and then use_segments is False anyway",
 }
 
 
