@@ -390,6 +390,14 @@ def test_symlinks_and_modes_are_read_from_unix_entries(tmp_path: Path) -> None:
     assert members["d/"].is_dir
 
 
+def test_which_files_are_inner_volumes_of_a_split_zip() -> None:
+    from easy_oww.archives.splitzip import is_split_volume
+
+    assert all(is_split_volume(Path(n)) for n in ("a.z01", "a.Z02", "dir/a.z123"))
+    assert not any(is_split_volume(Path(n)) for n in ("a.zip", "a.z1", "a.zz1", "a.z01.txt",
+                                                      "z01", "a.7z"))
+
+
 # -- damage ----------------------------------------------------------------------------------
 
 
