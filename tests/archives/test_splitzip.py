@@ -516,6 +516,30 @@ def two_member_zip(path: Path) -> tuple[bytearray, list[int]]:
     return data, [first, data.find(b"PK\x01\x02", first + 4)]
 
 
+@pytest.mark.parametrize("damage", ["short directory", "broken entry"])
+def test_a_central_directory_missing_an_entry_is_refused(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "cd.zip"
+    data, entries = two_member_zip(path)
+    if damage == "short directory":  # the end record's directory size stops inside entry 2
+        end = data.rfind(b"PK\x05\x06")
+        struct.pack_into("<L", data, end + 12, entries[1] - entries[0] + 30)
+    else:
+        data[entries[1]:entries[1] + 4] = b"PK\x09\x09"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="central directory lists 1 of 2 entries"):
+        SplitZipReader(path)
+
+
+def test_member_comments_do_not_shift_the_entries_after_them(tmp_path: Path) -> None:
+    path = tmp_path / "comments.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, comment in (("a.txt", b"first member's comment"), ("b.txt", b"x" * 300)):
+            info = zipfile.ZipInfo(name)
+            info.comment = comment
+            z.writestr(info, name.encode() * 10)
+    assert read_all(path) == {"a.txt": b"a.txt" * 10, "b.txt": b"b.txt" * 10}
+
+
 def test_members_sharing_bytes_are_refused_as_an_overlapping_bomb(tmp_path: Path) -> None:
     path = tmp_path / "bomb.zip"
     data, entries = two_member_zip(path)
