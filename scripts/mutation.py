@@ -196,6 +196,20 @@ def describe(work: Path, names: list[str]) -> None:
             out.write(f"## {name}\n{shown.stdout}\n")
 
 
+def forget_survivors(work: Path, module: Module) -> None:
+    """Clear the verdicts of surviving and untested mutants so the next run tests them again
+    (mutmut maps new tests to functions, but keeps a survivor's verdict once given)."""
+    meta = work / "mutants" / "src" / "easy_oww" / (module.path + ".meta")
+    if not meta.exists():
+        return
+    data = json.loads(meta.read_text())
+    codes = data["exit_code_by_key"]
+    for name, code in codes.items():
+        if STATUS.get(code) in ("survived", "no tests", "timeout"):
+            codes[name] = None
+    meta.write_text(json.dumps(data))
+
+
 # mutmut's exit codes per mutant (mutmut/stats.py: status_by_exit_code), restated so reading
 # the results does not import mutmut's CLI (which reads the config of the current folder).
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
@@ -260,8 +274,10 @@ class Score:
 
 def score_module(module: Module, work_root: Path, children: int, sub_budget: int, *,
                  fresh: bool = False, budget: int | None = None,
-                 yield_to: str | None = None) -> Score:
+                 yield_to: str | None = None, retest: bool = False) -> Score:
     work = scratch_copy(module, work_root / module.path.replace("/", "_")[:-3], fresh)
+    if retest:
+        forget_survivors(work, module)
     finished = run_mutmut(work, budget or module.budget, children, yield_to)
     results = read_results(work, module)
     no_tests = [n for n, s in results.items() if s == "no tests"]
@@ -296,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, help="seconds per module, instead of its own")
     parser.add_argument("--fresh", action="store_true",
                         help="drop an earlier run's results (default: go on from them)")
+    parser.add_argument("--retest", action="store_true",
+                        help="test the last run's survivors, untested and timed-out mutants "
+                             "again (after adding tests for them)")
     parser.add_argument("--yield-to", metavar="PATTERN",
                         help="stop (keeping the results so far) when a process whose command "
                              "line matches PATTERN runs, e.g. a benchmark on a shared machine")
@@ -325,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             break
         score = score_module(MODULES[path], args.work, args.children, args.subprocess_budget,
-                             fresh=args.fresh, budget=args.budget, yield_to=args.yield_to)
+                             fresh=args.fresh, budget=args.budget, yield_to=args.yield_to,
+                             retest=args.retest)
         scores.append(score)
         print(score.row(), flush=True)
     for score in scores:
