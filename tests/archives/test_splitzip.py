@@ -333,6 +333,11 @@ FULL, HALF = 0xFFFFFFFF, 0xFFFF  # a saturated 32-bit and 16-bit slot
     # only the saturated ones are present: here the compressed size and the offset
     (zip64_extra(("<Q", 2**40), ("<Q", 2**33)), (5, FULL, FULL, 0), (5, 2**40, 2**33, 0)),
     (zip64_extra(("<Q", 2**34)), (5, 6, FULL, 1), (5, 6, 2**34, 1)),
+    # bodies that hold exactly the saturated fields (no byte to spare)
+    (zip64_extra(("<Q", 2**41), ("<Q", 2**42)), (FULL, FULL, 7, 0), (2**41, 2**42, 7, 0)),
+    (zip64_extra(("<Q", 2**41), ("<Q", 2**42), ("<Q", 2**43)), (FULL, FULL, FULL, 0),
+     (2**41, 2**42, 2**43, 0)),
+    (zip64_extra(("<Q", 2**44), ("<L", 9)), (5, 6, FULL, HALF), (5, 6, 2**44, 9)),
     (zip64_extra(("<L", 2**20)), (5, 6, 7, HALF), (5, 6, 7, 2**20)),
     # another field first (an extended timestamp), then the zip64 one
     (zip64_extra(("<Q", 2**35), before=struct.pack("<HH", 0x5455, 5) + b"\x01abcd"),
