@@ -347,6 +347,13 @@ FULL, HALF = 0xFFFFFFFF, 0xFFFF  # a saturated 32-bit and 16-bit slot
     (zip64_extra(("<Q", 2**36))[:-1], (FULL, 6, 7, 0), (FULL, 6, 7, 0)),
     (b"\x01\x00\x08", (FULL, 6, 7, 0), (FULL, 6, 7, 0)),  # a cut field header
     (b"", (FULL, FULL, FULL, HALF), (FULL, FULL, FULL, HALF)),
+    (zip64_extra(), (FULL, FULL, FULL, HALF), (FULL, FULL, FULL, HALF)),  # an empty body
+    # slots that are not saturated ignore the field, whatever it holds
+    (zip64_extra(("<Q", 2**45), ("<Q", 2**46), ("<Q", 2**47), ("<L", 3)), (5, 6, 7, 8),
+     (5, 6, 7, 8)),
+    (zip64_extra(("<Q", 2**63 + 7), ("<Q", 2**63 + 9)), (5, FULL, FULL, 0),
+     (5, 2**63 + 7, 2**63 + 9, 0)),  # unsigned
+    (zip64_extra(("<L", 2**31 + 5)), (5, 6, 7, HALF), (5, 6, 7, 2**31 + 5)),
 ])
 def test_zip64_extra_field_values_fill_the_saturated_slots(extra: bytes, slots: tuple,
                                                            expected: tuple) -> None:
@@ -543,6 +550,14 @@ def test_member_comments_do_not_shift_the_entries_after_them(tmp_path: Path) -> 
             info.comment = comment
             z.writestr(info, name.encode() * 10)
     assert read_all(path) == {"a.txt": b"a.txt" * 10, "b.txt": b"b.txt" * 10}
+
+
+def test_an_archive_comment_that_looks_like_an_end_record_is_not_one(tmp_path: Path) -> None:
+    path = tmp_path / "comment.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.txt", b"alpha")
+        z.comment = b"see PK\x05\x06" + b"\xff" * 30  # the end record's signature, and junk
+    assert read_all(path) == {"a.txt": b"alpha"}
 
 
 def test_members_sharing_bytes_are_refused_as_an_overlapping_bomb(tmp_path: Path) -> None:
