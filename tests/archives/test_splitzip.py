@@ -283,6 +283,9 @@ def test_member_stream_reads_any_sizes_and_the_rest() -> None:
     assert stream.read(5) == b"" and stream.read() == b""
     rest = MemberStream(iter([b"ab", b"cd"]))
     assert rest.read(1) == b"a" and rest.read(None) == b"bcd"  # type: ignore[arg-type]
+    one = MemberStream(iter([b"abcdef"]))
+    assert [one.read(2), one.read(2), one.read(2), one.read(2)] == [b"ab", b"cd", b"ef", b""]
+    assert MemberStream(iter([b"ab"])).read(5) == b"ab"  # asked past the end: what there is
     drained = MemberStream(iter([b"ab", b"cd"]))
     drained.read(1)
     drained.drain()
