@@ -93,6 +93,29 @@ EQUIVALENT: dict[str, str] = {
         "a weaker assert: `resumable` already established all three are not None",
     "easy_oww.transfer.resume.x_plan_resume__mutmut_25":
         "a weaker assert: `resumable` already established all three are not None",
+    "easy_oww.archives.splitzip.xǁ_Volumesǁadvance__mutmut_5":
+        "length < room: (disk, its size) and (disk + 1, 0) are the same place for every use",
+    "easy_oww.archives.splitzip.xǁSplitZipReaderǁ_read_central_directory__mutmut_71":
+        "'UTF-8' names the same codec",
+    "easy_oww.archives.splitzip.xǁSplitZipReaderǁ_read_central_directory__mutmut_75":
+        "'CP437' names the same codec",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁ__init____mutmut_5":
+        "_pos = 1 on an empty buffer: the first read refills it and sets _pos to 0",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁ__init____mutmut_6": "None is as false as False",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_9":
+        "_pos = 1 on the emptied buffer: reads after the end return b'' either way",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_10":
+        "_done = False after reading all: the spent iterator keeps raising StopIteration",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_15":
+        "<= reads one chunk ahead: the same bytes come out",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_19":
+        "_done = None at the end: the spent iterator keeps raising StopIteration",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_20":
+        "_done = False at the end: the spent iterator keeps raising StopIteration",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁdrain__mutmut_3":
+        "drain's reset of _pos/_done: the spent iterator gives nothing more either way",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁdrain__mutmut_4":
+        "drain's reset of _pos/_done: the spent iterator gives nothing more either way",
     "easy_oww.transfer.resume.x_plan_resume__mutmut_51":
         "(size or 1) differs only when size is None, and then use_segments is False anyway",
 }
