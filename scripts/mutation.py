@@ -106,8 +106,6 @@ EQUIVALENT: dict[str, str] = {
         "_pos = 1 on the emptied buffer: reads after the end return b'' either way",
     "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_10":
         "_done = False after reading all: the spent iterator keeps raising StopIteration",
-    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_15":
-        "<= reads one chunk ahead: the same bytes come out",
     "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_19":
         "_done = None at the end: the spent iterator keeps raising StopIteration",
     "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_20":

@@ -286,6 +286,16 @@ def test_member_stream_reads_any_sizes_and_the_rest() -> None:
     one = MemberStream(iter([b"abcdef"]))
     assert [one.read(2), one.read(2), one.read(2), one.read(2)] == [b"ab", b"cd", b"ef", b""]
     assert MemberStream(iter([b"ab"])).read(5) == b"ab"  # asked past the end: what there is
+    pulled: list[bytes] = []
+
+    def chunks():
+        for chunk in (b"ab", b"cd", b"ef"):
+            pulled.append(chunk)
+            yield chunk
+
+    lazy = MemberStream(chunks())  # memory stays flat: a chunk is pulled when it is needed
+    assert lazy.read(2) == b"ab" and pulled == [b"ab"]
+    assert lazy.read(1) == b"c" and pulled == [b"ab", b"cd"]
     drained = MemberStream(iter([b"ab", b"cd"]))
     drained.read(1)
     drained.drain()
