@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import subprocess
 import zipfile
@@ -434,6 +435,12 @@ def test_missing_volume_is_named(wav_tree: Path) -> None:
     assert info.value.exit_code == EXIT_FAILED and "\n" not in str(info.value)
     with pytest.raises(ArchiveVolumeError, match=r"^clips\.z03 is missing"):
         SplitZipReader(volumes[-1])  # sibling discovery names it too
+    volumes[4].unlink()
+    volumes[5].unlink()
+    with pytest.raises(ArchiveVolumeError, match=(
+            rf"^clips\.z03 is missing \(and 2 more\): download it again into "
+            rf"{re.escape(str(wav_tree))}$")):
+        SplitZipReader(volumes)
 
 
 def test_missing_last_volume_is_named(wav_tree: Path) -> None:
