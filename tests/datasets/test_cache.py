@@ -252,3 +252,85 @@ def test_the_manifest_on_disk_has_the_documented_shape(cache, tmp_path):
     cache.mark_complete("d", False)
     assert cache.entry("d")["complete"] is False and cache.entry("d")["metadata"] == {
         "version": "1.0"}
+
+
+def test_verify_rows_say_the_same_facts_in_the_same_shape(cache):
+    good = _file(cache, "d/a.bin", b"abc")
+    cut = _file(cache, "d/b.bin", b"defg")
+    rotten = _file(cache, "d/c.bin", b"hij")
+    for path in (good, cut, rotten):
+        cache.add_entry("d", path)
+    cut.write_bytes(b"de")
+    rotten.write_bytes(b"xyz")
+    gone = _file(cache, "d/d.bin", b"k")
+    cache.add_entry("d", gone)
+    gone.unlink()
+    cache.record_failure("d", cache.datasets_dir / "d" / "e.bin", "connection lost")
+    sha = {p.name: "sha256:" + hashlib.sha256(d).hexdigest()
+           for p, d in ((good, b"abc"), (cut, b"defg"), (rotten, b"hij"), (gone, b"k"))}
+    base = cache.datasets_dir / "d"
+    assert cache.verify_files("d") == [
+        {"dataset": "d", "path": str(base / "a.bin"), "size": 3, "expected": sha["a.bin"],
+         "actual": sha["a.bin"], "ok": True, "problem": ""},
+        {"dataset": "d", "path": str(base / "b.bin"), "size": 4, "expected": sha["b.bin"],
+         "actual": None, "ok": False, "problem": "size 2, expected 4"},
+        {"dataset": "d", "path": str(base / "c.bin"), "size": 3, "expected": sha["c.bin"],
+         "actual": "sha256:" + hashlib.sha256(b"xyz").hexdigest(), "ok": False,
+         "problem": "hash mismatch"},
+        {"dataset": "d", "path": str(base / "d.bin"), "size": 1, "expected": sha["d.bin"],
+         "actual": None, "ok": False, "problem": "missing"},
+        {"dataset": "d", "path": str(base / "e.bin"), "size": None, "expected": None,
+         "actual": None, "ok": False, "problem": "connection lost"},
+    ]
+
+
+def test_a_failure_recorded_for_another_file_keeps_the_dataset_from_cached(cache):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.record_file("d", path, size=3, hash="sha256:x")
+    cache.record_failure("d", cache.datasets_dir / "d" / "other.bin", "connection lost")
+    cache.mark_complete("d")
+    assert not cache.is_cached("d")
+
+
+def test_a_removed_archive_listed_first_does_not_hide_a_missing_member(cache):
+    archive = _file(cache, "d/a.zip", b"zip")
+    member = _file(cache, "d/x.wav", b"wav")
+    cache.record_file("d", archive, size=3, hash="sha256:x")
+    cache.mark_removed("d", archive)
+    cache.record_file("d", member, size=3, hash="sha256:y")
+    cache.mark_complete("d")
+    assert cache.is_cached("d")
+    member.unlink()
+    assert not cache.is_cached("d")
+
+
+def test_members_recorded_into_a_new_dataset_start_it_incomplete(cache):
+    member = _file(cache, "n/x.wav", b"wav")
+    cache.record_files("n", [{"path": str(member), "size": 3, "hash": "sha256:y"}])
+    entry = cache.entry("n")
+    assert entry["complete"] is False and set(entry["files"]) == {"n/x.wav"}
+
+
+def test_metadata_given_by_hand_is_kept_on_the_files_record(cache, tmp_path):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.add_entry("d", path, metadata={"version": "2"}, complete=False)
+    record = cache.entry("d")["files"]["d/a.bin"]
+    assert record["metadata"] == {"version": "2"} and record["source"] == "added by hand"
+    assert "metadata" not in cache.entry("d") and cache.entry("d")["complete"] is False
+    cache.add_entry("e", _file(cache, "e/b.bin", b"b"))
+    assert "metadata" not in cache.entry("e")["files"]["e/b.bin"]
+
+
+def test_an_entry_without_files_is_handled_by_every_change(cache):
+    """A valid manifest may hold a dataset entry with no "files" table (written by hand, or
+    by an older version): no change to it may fail."""
+    cache.cache_dir.mkdir(parents=True)
+    cache.manifest_path.write_text(json.dumps({"version": 1, "datasets": {
+        "d": {"complete": True}, "e": {"complete": True}}}))
+    path = cache.datasets_dir / "d" / "a.bin"
+    assert not cache.is_cached("d") and cache.verify_files("d") == []
+    cache.forget_files("d", [path])
+    cache.mark_removed("d", path)
+    cache.record_failure("e", path, "connection lost")
+    assert cache.entry("e")["failed"]["d/a.bin"]["reason"] == "connection lost"
+    assert cache.damaged is None
