@@ -7,6 +7,7 @@ import json
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -334,3 +335,31 @@ def test_an_entry_without_files_is_handled_by_every_change(cache):
     cache.record_failure("e", path, "connection lost")
     assert cache.entry("e")["failed"]["d/a.bin"]["reason"] == "connection lost"
     assert cache.damaged is None
+
+
+def test_the_default_places_are_the_seeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cache = CacheManager()
+    assert cache.cache_dir == tmp_path / ".easy-oww" / ".cache"
+    assert cache.datasets_dir == tmp_path / ".easy-oww" / "datasets"
+    assert cache.manifest_path == cache.cache_dir / "manifest.json"
+    assert cache.lock_timeout == 60.0 and cache.damaged is None
+    cache.record_failure("d", cache.datasets_dir / "d" / "a.bin", "connection lost")
+    assert set(json.loads(cache.manifest_path.read_text())["datasets"]) == {"d"}
+
+
+def test_times_are_utc_whatever_the_local_zone(monkeypatch):
+    from datetime import datetime, timezone
+
+    from easy_oww.datasets.cache import utc_now
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        before = datetime.now(timezone.utc).replace(microsecond=0)
+        stamp = datetime.strptime(utc_now(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        after = datetime.now(timezone.utc)
+        assert before <= stamp <= after
+    finally:
+        monkeypatch.undo()
+        time.tzset()
