@@ -114,6 +114,11 @@ EQUIVALENT: dict[str, str] = {
         "drain's reset of _pos/_done: the spent iterator gives nothing more either way",
     "easy_oww.archives.splitzip.xǁMemberStreamǁdrain__mutmut_4":
         "drain's reset of _pos/_done: the spent iterator gives nothing more either way",
+    "easy_oww.datasets.cache.xǁCacheManagerǁ_parse__mutmut_3":
+        "encoding=None: the manifest is json.dumps output, ASCII, read alike by any locale",
+    "easy_oww.datasets.cache.xǁCacheManagerǁ_parse__mutmut_5": "'UTF-8' names the same codec",
+    "easy_oww.datasets.cache.xǁCacheManagerǁadd_entry__mutmut_18":
+        "file_hash's default algorithm is sha256, the one named",
     "easy_oww.transfer.resume.x_plan_resume__mutmut_51":
         "(size or 1) differs only when size is None, and then use_segments is False anyway",
 }
