@@ -117,8 +117,36 @@ EQUIVALENT: dict[str, str] = {
     "easy_oww.datasets.cache.xǁCacheManagerǁ_parse__mutmut_3":
         "encoding=None: the manifest is json.dumps output, ASCII, read alike by any locale",
     "easy_oww.datasets.cache.xǁCacheManagerǁ_parse__mutmut_5": "'UTF-8' names the same codec",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_8":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_9":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_11":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_12":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_13":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_14":
+        "indent/sort_keys change the manifest's layout, not what it says",
     "easy_oww.datasets.cache.xǁCacheManagerǁadd_entry__mutmut_18":
         "file_hash's default algorithm is sha256, the one named",
+    "easy_oww.datasets.cache.xǁCacheManagerǁload__mutmut_6":
+        "the lambda's value is ignored: update applies it for its side effect",
+    "easy_oww.datasets.cache.xǁCacheManagerǁrelative__mutmut_4":
+        "datasets_dir / an absolute path is that path",
+    "easy_oww.datasets.cache.xǁCacheManagerǁrelative__mutmut_5":
+        "a relative path not joined fails relative_to and is returned as the same string",
+    "easy_oww.datasets.cache.xǁCacheManagerǁabsolute__mutmut_3":
+        "datasets_dir / an absolute path is that path",
+    "easy_oww.datasets.cache.xǁCacheManagerǁrecord_failure__mutmut_12":
+        "the new entry's complete is set to False on the next line",
+    "easy_oww.datasets.cache.xǁCacheManagerǁmark_complete__mutmut_11":
+        "the new entry's complete is set on the next line",
+    "easy_oww.datasets.cache.xǁCacheManagerǁremove_entry__mutmut_1":
+        "update always runs change, which sets found",
+    "easy_oww.datasets.cache.xǁCacheManagerǁremove_entry__mutmut_2":
+        "update always runs change, which sets found",
     "easy_oww.transfer.resume.x_plan_resume__mutmut_51":
         "(size or 1) differs only when size is None, and then use_segments is False anyway",
 }

@@ -334,6 +334,8 @@ def test_an_entry_without_files_is_handled_by_every_change(cache):
     cache.mark_removed("d", path)
     cache.record_failure("e", path, "connection lost")
     assert cache.entry("e")["failed"]["d/a.bin"]["reason"] == "connection lost"
+    cache.record_file("d", _file(cache, "d/a.bin", b"abc"), size=3, hash="sha256:x")
+    assert set(cache.entry("d")["files"]) == {"d/a.bin"}
     assert cache.damaged is None
 
 
@@ -363,3 +365,47 @@ def test_times_are_utc_whatever_the_local_zone(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_reading_a_good_manifest_never_writes_it(cache):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.record_file("d", path, size=3, hash="sha256:x")
+    before = cache.manifest_path.stat()
+    assert set(cache.load()["datasets"]) == {"d"}
+    assert cache.entry("d")["files"]["d/a.bin"]["size"] == 3
+    after = cache.manifest_path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    snapshot = {"datasets": {"d": {"complete": True, "files": {}}}}
+    assert cache.entry("d", snapshot) == {"complete": True, "files": {}}  # the one given
+
+
+def test_a_file_recorded_again_is_no_longer_failed_and_a_failure_keeps_its_record(cache):
+    path = _file(cache, "d/a.bin", b"abc")
+    cache.add_entry("d", path)
+    record = cache.entry("d")["files"]["d/a.bin"]
+    cache.record_failure("d", path, "hash mismatch")
+    cache.record_failure("d", path, "deep check failed")  # again: the record stays with it
+    failed = cache.entry("d")["failed"]["d/a.bin"]
+    assert failed["reason"] == "deep check failed" and failed["record"] == record
+    cache.record_file("d", path, size=3, hash=record["hash"])
+    assert cache.entry("d")["failed"] == {}
+
+
+def test_marks_on_unknown_datasets_and_files(cache):
+    cache.mark_removed("nothing", cache.datasets_dir / "x.zip")  # no error, nothing created
+    assert cache.load()["datasets"] == {}
+    cache.mark_complete("new")
+    entry = cache.entry("new")
+    assert set(entry) == {"complete", "files", "updated"} and entry["files"] == {}
+    assert entry["complete"] is True
+
+
+def test_a_missing_file_is_reported_but_not_recorded_as_failed(cache):
+    kept = _file(cache, "d/a.bin", b"abc")
+    lost = _file(cache, "d/b.bin", b"def")
+    cache.add_entry("d", kept)
+    cache.add_entry("d", lost)
+    lost.unlink()
+    assert not cache.verify_integrity("d")
+    assert cache.entry("d").get("failed", {}) == {}  # download fetches it again as missing
+    assert set(cache.entry("d")["files"]) == {"d/a.bin", "d/b.bin"}
