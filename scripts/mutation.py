@@ -320,7 +320,7 @@ class Score:
 
     def row(self) -> str:
         c = self.counts
-        pct = f"{self.score:.0%}" if self.score is not None else "-"
+        pct = f"{self.score:.1%}" if self.score is not None else "-"
         note = "" if self.finished else " (budget ran out: partial)"
         return (f"| {self.module} | {c['killed']} | {c['survived']} | {len(self.equivalent)} | "
                 f"{c['no tests']} | {c['timeout']} | {c['not checked']} | {pct}{note} |")
