@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import subprocess
 import zipfile
@@ -17,10 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from easy_oww.archives.splitzip import (
+    CHUNK,
+    ArchiveError,
     ArchiveVolumeError,
     ChecksumError,
+    MemberStream,
     SplitZipReader,
     UnsupportedArchiveError,
+    record_length,
 )
 from easy_oww.errors import EXIT_FAILED, EasyOwwError
 
@@ -186,7 +191,8 @@ def test_volume_cut_short_before_an_unsplit_header(tmp_path: Path) -> None:
     assert read_all(volumes) == read_all(volumes[-1]) == expected
     with open(volumes[2], "r+b") as handle:  # a real cut in that volume is still named
         handle.truncate(sizes[2] - 200)
-    with pytest.raises(ArchiveVolumeError, match=r"^p\.z03 is truncated"):
+    with pytest.raises(ArchiveVolumeError,
+                       match=r"^p\.z03 is truncated \([\d,]+ bytes\): download it again$"):
         read_all(volumes)
 
 
@@ -216,6 +222,208 @@ def test_end_record_alone_after_a_single_volume(tmp_path: Path) -> None:
     assert read_all(volumes) == read_all(volumes[-1]) == {"f/m0.bin": data}
 
 
+def test_a_header_that_ends_exactly_at_a_volumes_end(tmp_path: Path) -> None:
+    # zip -s keeps a header whole: when it fills its volume to the last byte, the member's
+    # data opens the next volume at offset 0. Reading on from a volume's exact end is valid;
+    # an off-by-one there refuses a good archive as truncated.
+    rng = np.random.default_rng(5)
+    for size in range(65300, 65500):  # find the first member size that gives that layout
+        work = tmp_path / str(size)
+        (work / "f").mkdir(parents=True)
+        (work / "f" / "m0.bin").write_bytes(first := rng.bytes(size))
+        (work / "f" / "m1.bin").write_bytes(second := rng.bytes(30000))
+        volumes = zip_split(work, "p.zip", ["f"], args=("-0",))
+        if volumes[0].stat().st_size == 65536 and volumes[1].read_bytes()[:64] == second[:64]:
+            break
+    else:
+        raise AssertionError("zip -s never ended a header at a volume's end in this range")
+    with SplitZipReader(volumes) as reader:
+        member = next(m for m in reader.members() if m.name == "f/m1.bin")
+        assert member.disk == 0  # its header is in the first volume, its data in the second
+    assert read_all(volumes) == read_all(volumes[-1]) == {"f/m0.bin": first, "f/m1.bin": second}
+
+
+def head(signature: bytes, size: int, fields: dict[int, tuple[str, int]]) -> bytes:
+    """`size` bytes opening with `signature`, with `fields` (offset: (struct format, value))."""
+    data = bytearray(size)
+    data[:4] = signature
+    for offset, (fmt, value) in fields.items():
+        struct.pack_into(fmt, data, offset, value)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("opening, length", [
+    (head(b"PK\x03\x04", 46, {26: ("<H", 7), 28: ("<H", 40000)}), 30 + 7 + 40000),  # local
+    (head(b"PK\x03\x04", 30, {26: ("<H", 40000), 28: ("<H", 3)}), 30 + 40000 + 3),  # just fits
+    (head(b"PK\x03\x04", 29, {}), 0),  # cut inside the fixed part: not a record
+    (head(b"PK\x01\x02", 46, {28: ("<H", 5), 30: ("<H", 7), 32: ("<H", 40000)}),
+     46 + 5 + 7 + 40000),  # central directory entry
+    (head(b"PK\x01\x02", 45, {}), 0),
+    (head(b"PK\x07\x08", 46, {}), 24),  # data descriptor
+    (head(b"PK\x05\x06", 22, {20: ("<H", 40000)}), 22 + 40000),  # end record and comment
+    (head(b"PK\x05\x06", 21, {}), 0),
+    (head(b"PK\x06\x06", 12, {4: ("<Q", 2**63 + 44)}), 12 + 2**63 + 44),  # zip64 end record
+    (head(b"PK\x06\x06", 11, {}), 0),
+    (head(b"PK\x06\x07", 46, {}), 20),  # zip64 locator
+    (b"\x00" * 46, 0),
+])
+def test_the_length_of_the_record_that_opens_a_volume(opening: bytes, length: int) -> None:
+    # zip -s never splits a record: a volume left short is fine only when the record opening
+    # the next one is too long for the room left. Each kind's length, from its own fields.
+    assert record_length(opening) == length
+
+
+def test_member_stream_reads_any_sizes_and_the_rest() -> None:
+    stream = MemberStream(iter([b"ab", b"", b"cde", b"f", b"ghij"]))
+    assert stream.readable()
+    assert stream.read(0) == b""
+    assert stream.read(1) == b"a"
+    assert stream.read(3) == b"bcd"
+    assert stream.read(2) == b"ef"
+    assert stream.read() == b"ghij"
+    assert stream.read(5) == b"" and stream.read() == b""
+    rest = MemberStream(iter([b"ab", b"cd"]))
+    assert rest.read(1) == b"a" and rest.read(None) == b"bcd"  # type: ignore[arg-type]
+    one = MemberStream(iter([b"abcdef"]))
+    assert [one.read(2), one.read(2), one.read(2), one.read(2)] == [b"ab", b"cd", b"ef", b""]
+    assert MemberStream(iter([b"ab"])).read(5) == b"ab"  # asked past the end: what there is
+    pulled: list[bytes] = []
+
+    def chunks():
+        for chunk in (b"ab", b"cd", b"ef"):
+            pulled.append(chunk)
+            yield chunk
+
+    lazy = MemberStream(chunks())  # memory stays flat: a chunk is pulled when it is needed
+    assert lazy.read(2) == b"ab" and pulled == [b"ab"]
+    assert lazy.read(1) == b"c" and pulled == [b"ab", b"cd"]
+    drained = MemberStream(iter([b"ab", b"cd"]))
+    drained.read(1)
+    drained.drain()
+    assert drained.read() == b"" and drained.read(3) == b""
+
+
+def test_a_highly_compressed_member_is_inflated_in_bounded_pieces(tmp_path: Path) -> None:
+    path = tmp_path / "zeros.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("zeros.bin", b"\0" * (24 << 20))  # about 24 KB compressed
+    with SplitZipReader(path) as reader:
+        sizes = [len(piece) for piece in reader.iter_data(reader.members()[0])]
+    assert sum(sizes) == 24 << 20 and max(sizes) <= CHUNK
+
+
+@pytest.mark.parametrize("split", [None, "64k"], ids=["one volume", "split"])
+def test_zip64_end_record_values_replace_the_end_records_placeholders(
+        tmp_path: Path, split: str | None) -> None:
+    # Past 65,535 entries or 4 GiB the end record holds 0xFFFF.. placeholders and only the
+    # zip64 end record the real values; `zip -fz` writes both, the placeholders are put in.
+    expected = noise_files(tmp_path, [3000, 150000, 10])
+    volumes = zip_split(tmp_path, "p.zip", ["f"], split=split or "0", args=("-fz", "-0")) \
+        if split else [tmp_path / "p.zip"]
+    if not split:
+        subprocess.run(["zip", "-q", "-r", "-fz", "p.zip", "f"], cwd=tmp_path, check=True)
+    data = bytearray(volumes[-1].read_bytes())
+    at = data.rfind(b"PK\x05\x06")
+    this_disk = struct.unpack_from("<H", data, at + 4)[0]
+    struct.pack_into("<3H", data, at + 6, 0xFFFF, 0xFFFF, 0xFFFF)  # cd disk, entries x2
+    struct.pack_into("<2L", data, at + 12, 0xFFFFFFFF, 0xFFFFFFFF)  # cd size, cd offset
+    assert this_disk == len(volumes) - 1
+    volumes[-1].write_bytes(bytes(data))
+    assert read_all(volumes) == read_all(volumes[-1]) == expected
+
+
+def zip64_extra(*values: tuple[str, int], before: bytes = b"") -> bytes:
+    body = b"".join(struct.pack(fmt, value) for fmt, value in values)
+    return before + struct.pack("<HH", 0x0001, len(body)) + body
+
+
+FULL, HALF = 0xFFFFFFFF, 0xFFFF  # a saturated 32-bit and 16-bit slot
+
+
+@pytest.mark.parametrize("extra, slots, expected", [
+    # all four saturated: all four in the extra field, in this order
+    (zip64_extra(("<Q", 2**63 + 1), ("<Q", 2**40), ("<Q", 2**33), ("<L", 70000)),
+     (FULL, FULL, FULL, HALF), (2**63 + 1, 2**40, 2**33, 70000)),
+    # only the saturated ones are present: here the compressed size and the offset
+    (zip64_extra(("<Q", 2**40), ("<Q", 2**33)), (5, FULL, FULL, 0), (5, 2**40, 2**33, 0)),
+    (zip64_extra(("<Q", 2**34)), (5, 6, FULL, 1), (5, 6, 2**34, 1)),
+    # bodies that hold exactly the saturated fields (no byte to spare)
+    (zip64_extra(("<Q", 2**41), ("<Q", 2**42)), (FULL, FULL, 7, 0), (2**41, 2**42, 7, 0)),
+    (zip64_extra(("<Q", 2**41), ("<Q", 2**42), ("<Q", 2**43)), (FULL, FULL, FULL, 0),
+     (2**41, 2**42, 2**43, 0)),
+    (zip64_extra(("<Q", 2**44), ("<L", 9)), (5, 6, FULL, HALF), (5, 6, 2**44, 9)),
+    (zip64_extra(("<L", 2**20)), (5, 6, 7, HALF), (5, 6, 7, 2**20)),
+    # another field first (an extended timestamp), then the zip64 one
+    (zip64_extra(("<Q", 2**35), before=struct.pack("<HH", 0x5455, 5) + b"\x01abcd"),
+     (FULL, 6, 7, 0), (2**35, 6, 7, 0)),
+    # a body too short for the saturated fields: what it holds is used, the rest stays
+    (zip64_extra(("<Q", 2**36)), (FULL, FULL, 7, 0), (2**36, FULL, 7, 0)),
+    (zip64_extra(("<Q", 2**36))[:-1], (FULL, 6, 7, 0), (FULL, 6, 7, 0)),
+    (b"\x01\x00\x08", (FULL, 6, 7, 0), (FULL, 6, 7, 0)),  # a cut field header
+    (b"", (FULL, FULL, FULL, HALF), (FULL, FULL, FULL, HALF)),
+    (zip64_extra(), (FULL, FULL, FULL, HALF), (FULL, FULL, FULL, HALF)),  # an empty body
+    # slots that are not saturated ignore the field, whatever it holds
+    (zip64_extra(("<Q", 2**45), ("<Q", 2**46), ("<Q", 2**47), ("<L", 3)), (5, 6, 7, 8),
+     (5, 6, 7, 8)),
+    (zip64_extra(("<Q", 2**63 + 7), ("<Q", 2**63 + 9)), (5, FULL, FULL, 0),
+     (5, 2**63 + 7, 2**63 + 9, 0)),  # unsigned
+    (zip64_extra(("<L", 2**31 + 5)), (5, 6, 7, HALF), (5, 6, 7, 2**31 + 5)),
+])
+def test_zip64_extra_field_values_fill_the_saturated_slots(extra: bytes, slots: tuple,
+                                                           expected: tuple) -> None:
+    from easy_oww.archives.splitzip import _apply_zip64
+
+    assert _apply_zip64(extra, *slots) == expected
+
+
+def test_member_names_follow_the_utf8_flag(tmp_path: Path) -> None:
+    path = tmp_path / "names.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("café.txt", b"utf-8 name, flagged")
+        z.writestr("plain.txt", b"ascii")
+    data = bytearray(path.read_bytes())
+    with SplitZipReader(path) as reader:
+        assert [m.name for m in reader.members()] == ["café.txt", "plain.txt"]
+    for sig, flags_at in ((b"PK\x01\x02", 8), (b"PK\x03\x04", 6)):  # clear the flag
+        at = data.find(sig)
+        struct.pack_into("<H", data, at + flags_at,
+                         struct.unpack_from("<H", data, at + flags_at)[0] & ~0x800)
+    path.write_bytes(bytes(data))
+    with SplitZipReader(path) as reader:  # unflagged names are cp437, as old tools wrote them
+        assert [m.name for m in reader.members()] == [
+            "café.txt".encode().decode("cp437"), "plain.txt"]
+    bad = bytearray(data)
+    at = bad.find(b"PK\x01\x02")
+    struct.pack_into("<H", bad, at + 8, struct.unpack_from("<H", bad, at + 8)[0] | 0x800)
+    name_at = at + 46
+    bad[name_at + 3] = 0xFF  # flagged utf-8 but not valid utf-8: replaced, not an exception
+    path.write_bytes(bytes(bad))
+    with SplitZipReader(path) as reader:
+        assert reader.members()[0].name == "caf\ufffd\ufffd.txt"
+
+
+def test_symlinks_and_modes_are_read_from_unix_entries(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    target = tmp_path / "d" / "run.sh"
+    target.write_bytes(b"#!/bin/sh\n")
+    target.chmod(0o750)
+    (tmp_path / "d" / "link").symlink_to("run.sh")
+    volumes = zip_split(tmp_path, "s.zip", ["d"], args=("-y",))
+    with SplitZipReader(volumes) as reader:
+        members = {m.name: m for m in reader.members()}
+    assert members["d/link"].is_symlink and not members["d/link"].is_dir
+    assert not members["d/run.sh"].is_symlink and members["d/run.sh"].mode == 0o750
+    assert members["d/"].is_dir
+
+
+def test_which_files_are_inner_volumes_of_a_split_zip() -> None:
+    from easy_oww.archives.splitzip import is_split_volume
+
+    assert all(is_split_volume(Path(n)) for n in ("a.z01", "a.Z02", "dir/a.z123"))
+    assert not any(is_split_volume(Path(n)) for n in ("a.zip", "a.z1", "a.zz1", "a.z01.txt",
+                                                      "z01", "a.7z"))
+
+
 # -- damage ----------------------------------------------------------------------------------
 
 
@@ -227,6 +435,12 @@ def test_missing_volume_is_named(wav_tree: Path) -> None:
     assert info.value.exit_code == EXIT_FAILED and "\n" not in str(info.value)
     with pytest.raises(ArchiveVolumeError, match=r"^clips\.z03 is missing"):
         SplitZipReader(volumes[-1])  # sibling discovery names it too
+    volumes[4].unlink()
+    volumes[5].unlink()
+    with pytest.raises(ArchiveVolumeError, match=(
+            rf"^clips\.z03 is missing \(and 2 more\): download it again into "
+            rf"{re.escape(str(wav_tree))}$")):
+        SplitZipReader(volumes)
 
 
 def test_missing_last_volume_is_named(wav_tree: Path) -> None:
@@ -304,6 +518,84 @@ def test_lying_sizes_cannot_inflate_past_declared(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with SplitZipReader(path) as reader, pytest.raises(ChecksumError, match="inflates past"):
         reader.read(reader.members()[0])
+
+
+@pytest.mark.parametrize("field, change, message", [
+    (24, +1, r"3,000,000 bytes, expected 3,000,001"),  # declared size larger than the data
+    (20, -10, "deflate stream ends early"),  # the compressed data cut short
+])
+def test_a_member_shorter_than_declared_is_refused(tmp_path: Path, field: int, change: int,
+                                                    message: str) -> None:
+    path = tmp_path / "short.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("big.bin", os.urandom(1000) * 3000)
+    data = bytearray(path.read_bytes())
+    cd = data.find(b"PK\x01\x02")
+    value = struct.unpack_from("<L", data, cd + field)[0]
+    struct.pack_into("<L", data, cd + field, value + change)  # the central directory's size
+    path.write_bytes(bytes(data))
+    with SplitZipReader(path) as reader, pytest.raises(ChecksumError, match=message):
+        reader.read(reader.members()[0])
+
+
+def two_member_zip(path: Path) -> tuple[bytearray, list[int]]:
+    """A stored zip of two members; its bytes and where each central directory entry starts."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("a.bin", os.urandom(5000))
+        z.writestr("b.bin", os.urandom(5000))
+    data = bytearray(path.read_bytes())
+    first = data.find(b"PK\x01\x02")
+    return data, [first, data.find(b"PK\x01\x02", first + 4)]
+
+
+@pytest.mark.parametrize("damage", ["short directory", "broken entry"])
+def test_a_central_directory_missing_an_entry_is_refused(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "cd.zip"
+    data, entries = two_member_zip(path)
+    if damage == "short directory":  # the end record's directory size stops inside entry 2
+        end = data.rfind(b"PK\x05\x06")
+        struct.pack_into("<L", data, end + 12, entries[1] - entries[0] + 30)
+    else:
+        data[entries[1]:entries[1] + 4] = b"PK\x09\x09"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="central directory lists 1 of 2 entries"):
+        SplitZipReader(path)
+
+
+def test_member_comments_do_not_shift_the_entries_after_them(tmp_path: Path) -> None:
+    path = tmp_path / "comments.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, comment in (("a.txt", b"first member's comment"), ("b.txt", b"x" * 300)):
+            info = zipfile.ZipInfo(name)
+            info.comment = comment
+            z.writestr(info, name.encode() * 10)
+    assert read_all(path) == {"a.txt": b"a.txt" * 10, "b.txt": b"b.txt" * 10}
+
+
+def test_an_archive_comment_that_looks_like_an_end_record_is_not_one(tmp_path: Path) -> None:
+    path = tmp_path / "comment.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.txt", b"alpha")
+        z.comment = b"see PK\x05\x06" + b"\xff" * 30  # the end record's signature, and junk
+    assert read_all(path) == {"a.txt": b"alpha"}
+
+
+def test_members_sharing_bytes_are_refused_as_an_overlapping_bomb(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.zip"
+    data, entries = two_member_zip(path)
+    struct.pack_into("<L", data, entries[1] + 42, 0)  # b's header offset: a's header
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="overlapping zip bomb"):
+        SplitZipReader(path)
+
+
+def test_a_member_whose_header_lies_past_the_volume_is_a_truncated_volume(tmp_path: Path) -> None:
+    path = tmp_path / "cut.zip"
+    data, entries = two_member_zip(path)
+    struct.pack_into("<L", data, entries[1] + 42, len(data) - 10)  # b's header: 10 bytes left
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveVolumeError, match=r"^cut\.zip is truncated"):
+        SplitZipReader(path)
 
 
 def test_unsupported_method_and_encryption_are_refused(tmp_path: Path) -> None:

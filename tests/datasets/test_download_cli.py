@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -118,6 +119,23 @@ def test_rotted_file_is_corrupt_and_verify_fails(tmp_path, served, blobs):
     assert status(tmp_path, served, "alpha")["alpha"]["status"] == "cached"
 
 
+def test_a_file_whose_size_changed_is_corrupt_then_fetched_again(tmp_path, served, blobs,
+                                                                 faulty_server):
+    """`--status` calls a recorded file at another size corrupt and says to run download
+    again: that run must fetch it, not skip it as recorded."""
+    assert run_cli(tmp_path, "download", "--dataset", "alpha", "--workspace", str(served)).code == 0
+    target = served / "datasets" / "alpha" / "a.bin"
+    with open(target, "r+b") as handle:
+        handle.truncate(len(blobs["a.bin"]) - 4096)  # cut short, as by a full disk or a copy
+    assert status(tmp_path, served, "alpha")["alpha"]["status"] == "corrupt"
+    faulty_server.reset_counters()
+    again = run_cli(tmp_path, "download", "--dataset", "alpha", "--workspace", str(served))
+    assert again.code == 0, again.err
+    assert faulty_server.bytes_sent("a.bin") > 0
+    assert target.read_bytes() == blobs["a.bin"]
+    assert status(tmp_path, served, "alpha")["alpha"]["status"] == "cached"
+
+
 def test_changed_catalog_hash_makes_the_dataset_stale(tmp_path, served, blobs):
     assert run_cli(tmp_path, "download", "--dataset", "beta", "--workspace", str(served)).code == 0
     catalog = served / "datasets.toml"
@@ -194,6 +212,29 @@ def test_not_enough_space_is_refused_unless_forced(tmp_path, faulty_server):
                          "--force", "--workspace", str(mount / "ws"))
         assert forced.code == 1 and "No space left" in forced.err  # tried, failed clearly
         assert "Traceback" not in forced.err
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_the_space_check_compares_with_free_space_not_the_drives_size(tmp_path, faulty_server):
+    """A real 4 MB tmpfs, half full: the download fits the drive's size but not what is
+    free. Compared with the size, the check would let it start and fail on a full disk."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        (mount / "other.bin").write_bytes(os.urandom(2 * MiB + MiB // 2))
+        data = os.urandom(2 * MiB)
+        usage = shutil.disk_usage(mount)
+        assert usage.free < len(data) < usage.total
+        faulty_server.set_file("big.bin", data)
+        catalog = write_catalog(tmp_path / "c.toml", {"big": {"priority": "critical", "files": [
+            {"url": faulty_server.url("big.bin"), "path": "big.bin", "size": len(data)}]}})
+        run = run_cli(tmp_path, "download", "--dataset", "big", "--catalog", str(catalog),
+                      "--workspace", str(mount / "ws"))
+        assert run.code == 1
+        assert "need 2.1 MB" in run.err and "free" in run.err, run.err
+        assert faulty_server.bytes_sent("big.bin") == 0
     finally:
         subprocess.run(["umount", str(mount)], check=True)
 

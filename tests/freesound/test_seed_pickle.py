@@ -156,3 +156,49 @@ def test_import_during_a_grow_is_refused_with_75(env, tmp_path):
         out = import_cli(path)
     assert out.returncode == 75 and "is using the library" in out.stderr
     assert import_cli(path).returncode == 0  # and once it is done, the import goes through
+
+
+def test_the_import_run_in_process_carries_everything_over_once(tmp_path):
+    """The CLI's import, called as the library function it is thin over (so mutation testing
+    sees which tests reach it)."""
+    from easy_oww.freesound.seed_pickle import import_seed_pickle_run
+
+    path = tmp_path / "freesound_library.pkl"
+    state = seed_state()
+    joblib.dump(state, path, compress=3)
+    folder = tmp_path / "lib"
+    result, stats = import_seed_pickle_run(folder, path)
+    similar = sum(1 for *_, d in state["graph"].edges(data=True) if d["type"] == "similar")
+    assert (result.samples, result.already, result.edges, result.seen, result.expanded) == (
+        40, 0, similar, 15, 10)
+    assert result.skipped == {"by_same_user edges (derived here, not stored)": 10,
+                              "similar_tags edges": 8}
+    assert (stats.samples, stats.edges, stats.seen, stats.expanded) == (40, similar, 15, 10)
+    with FreesoundLibrary(folder) as lib:
+        assert lib.verify() == [] and lib.history()[-1]["status"] == "imported"
+        assert (7, 6, "similar", 0.93, None) in lib.edges_of(7)
+        assert lib.get(3)["geotag"] == [51.5, -0.12]
+        processed = {r for r in range(1, 41) if lib.get(r)["_expanded"]}
+        assert processed == set(range(1, 11))
+    again, _ = import_seed_pickle_run(folder, path)
+    assert (again.samples, again.already, again.edges, again.seen, again.expanded) == (
+        0, 40, 0, 0, 0)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("missing.pkl", None, "does not exist"),
+    ("text.pkl", b"not a pickle at all", "is not a joblib or pickle file"),
+    ("cut.pkl", zlib.compress(pickle.dumps({"graph": 1, "x": list(range(500))}), 3)[:200],
+     "is damaged"),
+    ("list.pkl", zlib.compress(pickle.dumps([1, 2, 3])), "is not a seed library"),
+    ("plain.pkl", pickle.dumps({"no graph": 1}), "is not a seed library"),
+])
+def test_bad_files_are_refused_in_process(tmp_path, name, data, message):
+    from easy_oww.errors import BadInputError
+    from easy_oww.freesound.seed_pickle import load_seed_state
+
+    path = tmp_path / name
+    if data is not None:
+        path.write_bytes(data)
+    with pytest.raises(BadInputError, match=message):
+        load_seed_state(path)

@@ -117,6 +117,12 @@ class Faults:
     rate: float | None = None
     # Announce a Content-Length this many bytes larger than the body, send the body, close.
     wrong_length: int | None = None
+    # Answer a ranged request from this many bytes before the requested start (not before 0),
+    # saying so truthfully in Content-Range: a caching proxy that serves a range from an
+    # aligned block it holds (some squid and CDN setups answer from the block start), or a
+    # mirror that restarted the body. A client that writes such bytes at the offset it asked
+    # for puts them at the wrong place.
+    range_start_shift: int = 0
     # HEAD answers 405.
     no_head: bool = False
     # "none": send Accept-Ranges: none and ignore Range.
@@ -131,6 +137,8 @@ class Faults:
     # Add X-Linked-Size / X-Linked-Etag of the current version to the redirect (as HF does).
     linked_headers: bool = False
     times: int | None = None
+    # The rule affects only requests that carry a Range header (a resume, a segment).
+    ranged_only: bool = False
     # Bookkeeping, read-only for users.
     fired: int = 0
     _change_counted: int = field(default=0, repr=False)
@@ -178,6 +186,7 @@ class _Plan:
     stall_seconds: float = 0.0
     rate: float | None = None
     wrong_length: int = 0
+    range_start_shift: int = 0
     change_rules: list[Faults] = field(default_factory=list)
 
 
@@ -491,7 +500,8 @@ class _Handler(BaseHTTPRequestHandler):
                     refusal = None
             else:
                 refusal = None
-            rules = [r for r in owner._rules.get(record.resource, []) if r.active]
+            rules = [r for r in owner._rules.get(record.resource, [])
+                     if r.active and (range_header is not None or not r.ranged_only)]
             resource = owner._resources.get(record.resource)
 
             status_reply = None
@@ -585,6 +595,13 @@ class _Handler(BaseHTTPRequestHandler):
         if method != "GET":
             return
         body_len = _body_length(resource, range_header, if_range, rules)
+        span = _effective_range(resource, range_header, if_range, rules)
+        if isinstance(span, tuple) and span[0] > 0:
+            for rule in rules:
+                if rule.range_start_shift:
+                    plan.range_start_shift = rule.range_start_shift
+                    fired[id(rule)] = rule
+                    break
         for rule in rules:
             if rule.drop_after is not None and rule.drop_after < body_len:
                 plan.drop_after, plan.drop_rst = rule.drop_after, rule.drop_rst
@@ -640,6 +657,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, start, length = 200, 0, resource.size
         else:
             start, end = span
+            start = max(0, start - plan.range_start_shift)
             status, length = 206, end - start + 1
             headers["Content-Range"] = f"bytes {start}-{end}/{resource.size}"
         headers["Content-Length"] = str(length + plan.wrong_length)

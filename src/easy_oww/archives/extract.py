@@ -36,6 +36,7 @@ from easy_oww.archives.splitzip import (
     ArchiveError,
     ArchiveVolumeError,
     ChecksumError,
+    MemberStream,
     SplitZipReader,
     ZipMember,
 )
@@ -535,7 +536,7 @@ class _Extraction:
         try:
             writer = HashingWriter(handle)
             if self.transform is not None:
-                stream = _ChunkReader(self._guarded(entry, chunks))
+                stream = MemberStream(self._guarded(entry, chunks))
                 self.transform(stream, writer, entry.name)
                 stream.drain()  # the CRC check runs at the end of the member
             else:
@@ -689,35 +690,6 @@ class _Extraction:
     def _emit(self, result: MemberResult) -> None:
         if self.on_member is not None:
             self.on_member(result)
-
-
-class _ChunkReader:
-    """``read(n)`` over an iterator of chunks, for transforms fed from a member stream."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = bytearray()
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            for chunk in self._chunks:
-                self._buffer += chunk
-            out = bytes(self._buffer)
-            self._buffer.clear()
-            return out
-        while len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
-
-    def drain(self) -> None:
-        for _ in self._chunks:
-            pass
-        self._buffer.clear()
 
 
 def _unlink(path: Path) -> None:

@@ -76,6 +76,7 @@ class ZipMember:
     disk: int  # volume (0-based) where the local header starts
     header_offset: int  # offset of the local header within that volume
     index: int  # position in the central directory
+    name_length: int  # the name's length in bytes, as stored
 
     @property
     def is_dir(self) -> bool:
@@ -322,7 +323,7 @@ class SplitZipReader:
                     name=name, compress_size=csize, file_size=usize, crc=crc,
                     compress_type=method, flags=flags, external_attr=eattr,
                     create_system=made_by >> 8, disk=disk, header_offset=hoff,
-                    index=len(members),
+                    index=len(members), name_length=nlen,
                 )
             )
         if len(members) != eocd["entries"]:
@@ -356,23 +357,7 @@ class SplitZipReader:
 
     def _record_length(self, disk: int) -> int:
         """Length of the zip record at the start of ``disk`` (0 if none starts there)."""
-        head = self._vol.read(disk, 0, min(self._vol.sizes[disk], _CDIR.size))
-        sig = head[:4]
-        if sig == _LOCAL_SIG and len(head) >= _LOCAL.size:
-            nlen, elen = struct.unpack_from("<2H", head, 26)
-            return _LOCAL.size + nlen + elen
-        if sig == _CDIR_SIG and len(head) >= _CDIR.size:
-            nlen, elen, clen = struct.unpack_from("<3H", head, 28)
-            return _CDIR.size + nlen + elen + clen
-        if sig == _DESCRIPTOR_SIG:
-            return 24  # 16, or 24 with zip64 sizes: either way whole
-        if sig == _EOCD_SIG and len(head) >= _EOCD.size:
-            return _EOCD.size + struct.unpack_from("<H", head, 20)[0]
-        if sig == _Z64_EOCD_SIG and len(head) >= 12:
-            return 12 + struct.unpack_from("<Q", head, 4)[0]
-        if sig == _Z64_LOCATOR_SIG:
-            return _Z64_LOCATOR.size
-        return 0
+        return record_length(self._vol.read(disk, 0, min(self._vol.sizes[disk], _CDIR.size)))
 
     def _data_start(self, member: ZipMember) -> tuple[int, int]:
         header = self._vol.read(member.disk, member.header_offset, _LOCAL.size)
@@ -407,11 +392,10 @@ class SplitZipReader:
         # A lower bound on each member's extent (local header with the central directory's
         # name, no extra field) already tells a cut-off volume or overlapping members.
         for member in self._layout:
-            nlen = len(member.name.encode("utf-8" if member.flags & 0x800 else "cp437",
-                                          errors="replace"))
-            end = self._vol.advance(
-                member.disk, member.header_offset, _LOCAL.size + nlen + member.compress_size
-            )
+            # The stored length: a name that is not valid in its encoding decodes with
+            # replacement characters, whose re-encoding is longer than what the archive holds.
+            end = self._vol.advance(member.disk, member.header_offset,
+                                    _LOCAL.size + member.name_length + member.compress_size)
             self._check_end(member, end)
 
 class MemberStream:
@@ -465,6 +449,28 @@ def _inflate(inflater: zlib._Decompress, data: bytes, final: bool = False) -> It
         piece = inflater.flush()
         if piece:
             yield piece
+
+
+def record_length(head: bytes) -> int:
+    """Length of the zip record that `head` (a volume's first bytes) opens; 0 if none does.
+    A function of the bytes alone so each record kind can be tested without finding a `zip -s`
+    layout that opens a volume with it."""
+    sig = head[:4]
+    if sig == _LOCAL_SIG and len(head) >= _LOCAL.size:
+        nlen, elen = struct.unpack_from("<2H", head, 26)
+        return _LOCAL.size + nlen + elen
+    if sig == _CDIR_SIG and len(head) >= _CDIR.size:
+        nlen, elen, clen = struct.unpack_from("<3H", head, 28)
+        return _CDIR.size + nlen + elen + clen
+    if sig == _DESCRIPTOR_SIG:
+        return 24  # 16, or 24 with zip64 sizes: either way whole
+    if sig == _EOCD_SIG and len(head) >= _EOCD.size:
+        return _EOCD.size + struct.unpack_from("<H", head, 20)[0]
+    if sig == _Z64_EOCD_SIG and len(head) >= 12:
+        return 12 + struct.unpack_from("<Q", head, 4)[0]
+    if sig == _Z64_LOCATOR_SIG:
+        return _Z64_LOCATOR.size
+    return 0
 
 
 def _apply_zip64(extra: bytes, usize: int, csize: int, hoff: int, disk: int) -> tuple[int, ...]:

@@ -68,6 +68,9 @@ def check_backup(path: Path, into: Path | None = None) -> str | None:
         try:
             with gzip.open(path, "rb") as source, open(tmp, "wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
+                if into is not None:  # it becomes the library: on disk before it is renamed
+                    out.flush()
+                    os.fsync(out.fileno())
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             return f"cannot decompress ({exc})"
         try:

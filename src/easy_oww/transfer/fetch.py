@@ -850,9 +850,8 @@ class Fetcher:
         opened = self._open("GET", job.request, headers)
         response = opened.response
         try:
+            # (A complete part never asks: `_single` checks `start >= job.size` first.)
             if response.status == 416 and job.size is not None:
-                if start >= job.size:
-                    return  # complete already: verify, not fail
                 raise _Restart("the server refused the resume range")
             self._check_status(opened, job.request)
             if response.status == 200:

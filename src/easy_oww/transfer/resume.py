@@ -30,17 +30,12 @@ class RangeSet:
         if end <= start:
             return
         merged: list[list[int]] = []
-        placed = False
         for s, e in self.ranges:
-            if e < start or s > end:
-                if s > end and not placed:
-                    merged.append([start, end])
-                    placed = True
+            if e < start or s > end:  # apart (ranges that touch merge)
                 merged.append([s, e])
             else:
                 start, end = min(s, start), max(e, end)
-        if not placed:
-            merged.append([start, end])
+        merged.append([start, end])
         merged.sort()
         self.ranges = merged
 
@@ -175,8 +170,9 @@ def plan_resume(record: SidecarRecord | None, *, part_size: int | None, url: str
             done.add(0, min(part_size, size))
     resumed_from = done.total()
     remaining = (size or 0) - resumed_from
-    holes = len(done.missing(size or 0)) > 1 or bool(
-        resumed_from and done.prefix() != resumed_from)
+    # Bytes on disk that are not one run from byte 0 need ranges. (This covers two or more
+    # gaps too: those need a run after a gap, so the front is shorter than the total.)
+    holes = bool(resumed_from and done.prefix() != resumed_from)
     use_segments = accepts_ranges and size is not None and (
         connections > 1 and remaining >= 2 * min_segment or holes)
     return ResumePlan(size=size, done=done, durable=durable, use_segments=bool(use_segments))

@@ -1,0 +1,415 @@
+"""Mutation testing of the modules that guard the user's data, one module at a time.
+
+    pip install -e ".[test,mutation]"
+    python scripts/mutation.py                      # every module, each within its budget
+    python scripts/mutation.py transfer/resume.py   # one module (a path under src/easy_oww)
+    python scripts/mutation.py --list               # the modules, their tests and budgets
+
+Too slow for every CI run (minutes per module on two cores): run it before resolving an issue
+that touches one of these modules, and copy the table it prints into docs/mutation.md.
+
+For each module, a scratch copy of the repository (src, tests, pyproject.toml) goes to
+``--work``/<module>; its pyproject's [tool.mutmut] is narrowed to that module and its tests,
+and ``mutmut run`` runs there under the module's time budget. mutmut 3 learns which tests
+reach each function by running them once in-process; code reached only through a subprocess
+(the CLI tests run ``python -m easy_oww``) shows as "no tests". Those mutants are then run
+here against the module's subprocess test files (``MUTANT_UNDER_TEST`` is inherited by the
+subprocess, whose PYTHONPATH points at the mutated copy), when ``--subprocess-budget`` allows.
+
+The score is killed / (killed + survived + timeout + no tests - equivalent): a timeout counts
+as a kill only if it is one (mutmut's "timeout" is a test that hung: a real difference, but
+we count it apart), and an equivalent mutant (EQUIVALENT below: name and one-line reason) is
+taken out of the denominator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Module:
+    path: str  # under src/easy_oww
+    tests: tuple[str, ...]  # tests that exercise it in-process (mutmut maps them to functions)
+    budget: int  # seconds for `mutmut run`
+    subprocess_tests: tuple[str, ...] = ()  # tests that reach it only via `python -m easy_oww`
+
+
+MODULES: dict[str, Module] = {m.path: m for m in [
+    Module("transfer/resume.py", ("tests/transfer/test_resume.py", "tests/transfer/test_fetch.py",
+                                  "tests/transfer/test_fetch_safety.py"), 900),
+    Module("transfer/segments.py", ("tests/transfer/test_segments.py",
+                                    "tests/transfer/test_fetch.py"), 600),
+    Module("transfer/retry.py", ("tests/transfer/test_retry.py",
+                                 "tests/transfer/test_fetch.py"), 900),
+    Module("transfer/fetch.py", ("tests/transfer",), 3600,
+           ("tests/datasets/test_download_cli.py",)),
+    Module("archives/splitzip.py", ("tests/archives/test_splitzip.py",), 900),
+    Module("archives/extract.py", ("tests/archives",), 1800,
+           ("tests/datasets/test_unpack_download.py",)),
+    Module("datasets/cache.py", ("tests/datasets/test_cache.py", "tests/datasets/test_seed_api.py"),
+           900, ("tests/datasets/test_download_cli.py",)),
+    Module("freesound/store.py", ("tests/freesound/test_store.py",
+                                  "tests/freesound/test_store_properties.py",
+                                  "tests/freesound/test_store_safety.py"), 1800,
+           ("tests/freesound/test_grow.py",)),
+    Module("freesound/crawl.py", ("tests/freesound/test_crawl_safety.py",
+                                  "tests/freesound/test_edges.py",
+                                  "tests/freesound/test_grow.py"), 2400),
+    Module("freesound/backup.py", ("tests/freesound/test_store.py",
+                                   "tests/freesound/test_store_safety.py"), 600,
+           ("tests/freesound/test_grow.py",)),
+    Module("freesound/backup_files.py", ("tests/freesound/test_store.py",
+                                         "tests/freesound/test_store_safety.py"), 600),
+    Module("freesound/seed_pickle.py", ("tests/freesound/test_seed_pickle.py",), 900),
+]}
+
+# Mutants that cannot change behaviour, by mutmut's name, each with the reason. Names hold
+# while the function's source does not change; a stale entry is reported, not counted.
+EQUIVALENT: dict[str, str] = {
+    "easy_oww.transfer.resume.xǁRangeSetǁmissing__mutmut_3":
+        "s >= pos: the empty gap it lets through is dropped by the final filter",
+    "easy_oww.transfer.resume.xǁRangeSetǁmissing__mutmut_14":
+        "pos <= size: the empty gap it lets through is dropped by the final filter",
+    "easy_oww.transfer.resume.xǁSidecarǁload__mutmut_3":
+        "encoding=None: the sidecar is json.dumps output, ASCII, read alike by any locale",
+    "easy_oww.transfer.resume.xǁSidecarǁload__mutmut_5": "'UTF-8' names the same codec",
+    "easy_oww.transfer.resume.x_plan_resume__mutmut_24":
+        "a weaker assert: `resumable` already established all three are not None",
+    "easy_oww.transfer.resume.x_plan_resume__mutmut_25":
+        "a weaker assert: `resumable` already established all three are not None",
+    "easy_oww.archives.splitzip.xǁ_Volumesǁadvance__mutmut_5":
+        "length < room: (disk, its size) and (disk + 1, 0) are the same place for every use",
+    "easy_oww.archives.splitzip.xǁSplitZipReaderǁ_read_central_directory__mutmut_71":
+        "'UTF-8' names the same codec",
+    "easy_oww.archives.splitzip.xǁSplitZipReaderǁ_read_central_directory__mutmut_75":
+        "'CP437' names the same codec",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁ__init____mutmut_5":
+        "_pos = 1 on an empty buffer: the first read refills it and sets _pos to 0",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁ__init____mutmut_6": "None is as false as False",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_9":
+        "_pos = 1 on the emptied buffer: reads after the end return b'' either way",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_10":
+        "_done = False after reading all: the spent iterator keeps raising StopIteration",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_19":
+        "_done = None at the end: the spent iterator keeps raising StopIteration",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁread__mutmut_20":
+        "_done = False at the end: the spent iterator keeps raising StopIteration",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁdrain__mutmut_3":
+        "drain's reset of _pos/_done: the spent iterator gives nothing more either way",
+    "easy_oww.archives.splitzip.xǁMemberStreamǁdrain__mutmut_4":
+        "drain's reset of _pos/_done: the spent iterator gives nothing more either way",
+    "easy_oww.datasets.cache.xǁCacheManagerǁ_parse__mutmut_3":
+        "encoding=None: the manifest is json.dumps output, ASCII, read alike by any locale",
+    "easy_oww.datasets.cache.xǁCacheManagerǁ_parse__mutmut_5": "'UTF-8' names the same codec",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_8":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_9":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_11":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_12":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_13":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁupdate__mutmut_14":
+        "indent/sort_keys change the manifest's layout, not what it says",
+    "easy_oww.datasets.cache.xǁCacheManagerǁadd_entry__mutmut_18":
+        "file_hash's default algorithm is sha256, the one named",
+    "easy_oww.datasets.cache.xǁCacheManagerǁload__mutmut_6":
+        "the lambda's value is ignored: update applies it for its side effect",
+    "easy_oww.datasets.cache.xǁCacheManagerǁrelative__mutmut_4":
+        "datasets_dir / an absolute path is that path",
+    "easy_oww.datasets.cache.xǁCacheManagerǁrelative__mutmut_5":
+        "a relative path not joined fails relative_to and is returned as the same string",
+    "easy_oww.datasets.cache.xǁCacheManagerǁabsolute__mutmut_3":
+        "datasets_dir / an absolute path is that path",
+    "easy_oww.datasets.cache.xǁCacheManagerǁrecord_failure__mutmut_12":
+        "the new entry's complete is set to False on the next line",
+    "easy_oww.datasets.cache.xǁCacheManagerǁmark_complete__mutmut_11":
+        "the new entry's complete is set on the next line",
+    "easy_oww.datasets.cache.xǁCacheManagerǁremove_entry__mutmut_1":
+        "update always runs change, which sets found",
+    "easy_oww.datasets.cache.xǁCacheManagerǁremove_entry__mutmut_2":
+        "update always runs change, which sets found",
+    "easy_oww.transfer.resume.x_plan_resume__mutmut_51":
+        "(size or 1) differs only when size is None, and then use_segments is False anyway",
+}
+
+
+# Statements that only word a message (an exception's text, a log line) are not mutated: their
+# wording is the README's and the CLI error tests' business, and a mutant that changes a word of
+# one is not a mistake that loses data. The condition that raises is on its own line and is
+# mutated as any other.
+MESSAGE_LINES = [r"^\s*raise \w+\(", r"^\s*self\.(progress\.)?log\(", r"^\s*log\("]
+
+
+def mangled_module(path: str) -> str:
+    return "easy_oww." + path[:-3].replace("/", ".")
+
+
+def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
+    """src, tests and pyproject.toml in `work`, with [tool.mutmut] narrowed to `module`.
+    Unless `fresh`, an earlier run's mutants/ stays: mutmut keeps the verdicts of functions
+    whose source did not change (copies keep their mtimes) and tests only the rest."""
+    if fresh and work.exists():
+        shutil.rmtree(work)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "mutants")
+    for part in ("src", "tests"):
+        if (work / part).exists():
+            shutil.rmtree(work / part)
+        shutil.copytree(REPO / part, work / part, ignore=ignore)
+    text = (REPO / "pyproject.toml").read_text()
+    text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
+    text += "\n[tool.mutmut]\n" + "\n".join([
+        'source_paths = ["src"]',
+        f'only_mutate = ["src/easy_oww/{module.path}"]',
+        f"pytest_add_cli_args_test_selection = {json.dumps(list(module.tests))}",
+        'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
+        f"do_not_mutate_patterns = {json.dumps(MESSAGE_LINES)}",
+        "use_git_change_detection = false",
+        "timeout_multiplier = 5.0",
+        "timeout_constant = 10.0",
+    ]) + "\n"
+    (work / "pyproject.toml").write_text(text)
+    return work
+
+
+def others_running(pattern: str | None) -> bool:
+    if not pattern:
+        return False
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return bool({int(pid) for pid in found.stdout.split()} - _ancestors())
+
+
+def _ancestors() -> set[int]:
+    """This process and those that started it (whose command lines name the pattern too)."""
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rpartition(")")[2].split()[1])
+    return pids
+
+
+def run_mutmut(work: Path, budget: int, children: int, yield_to: str | None = None) -> bool:
+    """`mutmut run` in `work`; False when the budget ran out or a process matching `yield_to`
+    started (the results so far stand: run again to go on)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    mutmut = Path(sys.executable).with_name("mutmut")
+    with open(work / "mutmut.log", "w") as log:
+        process = subprocess.Popen([str(mutmut), "run", "--max-children", str(children)],
+                                   cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        deadline = time.monotonic() + budget
+        while process.poll() is None:
+            if others_running(yield_to):
+                print(f"a process matching {yield_to!r} started: stopping", file=sys.stderr)
+            elif time.monotonic() < deadline:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=2.0)
+                continue
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            return False
+    if process.returncode != 0:
+        tail = (work / "mutmut.log").read_text(errors="replace")[-2000:]
+        print(f"mutmut exited {process.returncode} in {work}:\n{tail}", file=sys.stderr)
+    return True
+
+
+def describe(work: Path, names: list[str]) -> None:
+    """Each survivor's diff (`mutmut show`) into survivors.txt beside the results."""
+    mutmut = Path(sys.executable).with_name("mutmut")
+    with open(work / "survivors.txt", "w") as out:
+        for name in names:
+            shown = subprocess.run([str(mutmut), "show", name], cwd=work, capture_output=True,
+                                   text=True, timeout=60)
+            out.write(f"## {name}\n{shown.stdout}\n")
+
+
+def forget_survivors(work: Path, module: Module) -> None:
+    """Clear the verdicts of surviving and untested mutants so the next run tests them again
+    (mutmut maps new tests to functions, but keeps a survivor's verdict once given)."""
+    meta = work / "mutants" / "src" / "easy_oww" / (module.path + ".meta")
+    if not meta.exists():
+        return
+    data = json.loads(meta.read_text())
+    codes = data["exit_code_by_key"]
+    for name, code in codes.items():
+        if STATUS.get(code) in ("survived", "no tests", "timeout"):
+            codes[name] = None
+    meta.write_text(json.dumps(data))
+
+
+# mutmut's exit codes per mutant (mutmut/stats.py: status_by_exit_code), restated so reading
+# the results does not import mutmut's CLI (which reads the config of the current folder).
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
+          2: "interrupted", None: "not checked", 34: "skipped", 35: "suspicious",
+          36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
+          37: "caught by type check", -11: "segfault", -9: "segfault"}
+
+
+def read_results(work: Path, module: Module) -> dict[str, str]:
+    """mutant name -> status, from mutmut's .meta file."""
+    meta = work / "mutants" / "src" / "easy_oww" / (module.path + ".meta")
+    if not meta.exists():
+        return {}
+    data = json.loads(meta.read_text())
+    return {name: STATUS.get(code, "suspicious")
+            for name, code in data["exit_code_by_key"].items()}
+
+
+def run_in_subprocess_tests(work: Path, module: Module, names: list[str],
+                            budget: int) -> dict[str, str]:
+    """Each "no tests" mutant against the module's subprocess tests: exit 0 survived."""
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + budget
+    mutants = work / "mutants"
+    for name in names:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env.update(MUTANT_UNDER_TEST=name, PYTHONPATH=str(mutants / "src"))
+        try:
+            done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p",
+                                   "no:cacheprovider", *module.subprocess_tests], cwd=mutants,
+                                  env=env, capture_output=True, timeout=min(left, 600))
+            found[name] = "survived" if done.returncode == 0 else "killed"
+        except subprocess.TimeoutExpired:
+            found[name] = "timeout"
+    return found
+
+
+@dataclass
+class Score:
+    module: str
+    counts: Counter = field(default_factory=Counter)
+    equivalent: list[str] = field(default_factory=list)
+    survivors: list[str] = field(default_factory=list)
+    finished: bool = True
+
+    @property
+    def score(self) -> float | None:
+        c = self.counts
+        live = c["killed"] + c["survived"] + c["timeout"] + c["no tests"] + c["suspicious"]
+        return c["killed"] / live if live else None
+
+    def row(self) -> str:
+        c = self.counts
+        pct = f"{self.score:.1%}" if self.score is not None else "-"
+        note = "" if self.finished else " (budget ran out: partial)"
+        return (f"| {self.module} | {c['killed']} | {c['survived']} | {len(self.equivalent)} | "
+                f"{c['no tests']} | {c['timeout']} | {c['not checked']} | {pct}{note} |")
+
+
+def score_module(module: Module, work_root: Path, children: int, sub_budget: int, *,
+                 fresh: bool = False, budget: int | None = None,
+                 yield_to: str | None = None, retest: bool = False) -> Score:
+    work = scratch_copy(module, work_root / module.path.replace("/", "_")[:-3], fresh)
+    if retest:
+        forget_survivors(work, module)
+    finished = run_mutmut(work, budget or module.budget, children, yield_to)
+    results = read_results(work, module)
+    no_tests = [n for n, s in results.items() if s == "no tests"]
+    if no_tests and module.subprocess_tests and sub_budget > 0:
+        results.update(run_in_subprocess_tests(work, module, no_tests, sub_budget))
+    score = Score(mangled_module(module.path), finished=finished)
+    for name, status in results.items():
+        if name in EQUIVALENT:
+            score.equivalent.append(name)
+            continue
+        score.counts[status] += 1
+        if status == "survived":
+            score.survivors.append(name)
+    describe(work, score.survivors)
+    (work / "score.json").write_text(json.dumps({
+        "module": module.path, "date": dt.date.today().isoformat(), "counts": score.counts,
+        "equivalent": score.equivalent, "survivors": score.survivors,
+        "finished": finished}, indent=1))
+    return score
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="paths under src/easy_oww (default: all)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/easy-oww-mutation"),
+                        help="where the scratch copies go (default: %(default)s)")
+    parser.add_argument("--children", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="mutants tested at once (default: cores - 1)")
+    parser.add_argument("--subprocess-budget", type=int, default=0,
+                        help="seconds per module for running 'no tests' mutants against its "
+                             "subprocess tests (default 0: report them as 'no tests')")
+    parser.add_argument("--budget", type=int, help="seconds per module, instead of its own")
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop an earlier run's results (default: go on from them)")
+    parser.add_argument("--retest", action="store_true",
+                        help="test the last run's survivors, untested and timed-out mutants "
+                             "again (after adding tests for them)")
+    parser.add_argument("--yield-to", metavar="PATTERN",
+                        help="stop (keeping the results so far) when a process whose command "
+                             "line matches PATTERN runs, e.g. a benchmark on a shared machine")
+    parser.add_argument("--list", action="store_true", help="list the modules and stop")
+    args = parser.parse_args(argv)
+    chosen = args.modules or list(MODULES)
+    unknown = [m for m in chosen if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module {unknown[0]!r}; choose from: {', '.join(MODULES)}")
+    if args.list:
+        for m in (MODULES[c] for c in chosen):
+            print(f"{m.path}: {m.budget} s; tests {' '.join(m.tests)}"
+                  + (f"; via subprocess {' '.join(m.subprocess_tests)}"
+                     if m.subprocess_tests else ""))
+        return 0
+    stale = [name for name in EQUIVALENT if not any(
+        name.startswith(mangled_module(m) + ".") for m in MODULES)]
+    for name in stale:
+        print(f"EQUIVALENT names no module in MODULES: {name}", file=sys.stderr)
+    print(f"Mutation scores, {dt.date.today().isoformat()} (mutmut, scripts/mutation.py)\n")
+    print("| module | killed | survived | equivalent | no tests | timeout | not run | score |")
+    print("|---|---|---|---|---|---|---|---|")
+    scores = []
+    for path in chosen:
+        if others_running(args.yield_to):
+            print(f"a process matching {args.yield_to!r} runs: not starting {path}",
+                  file=sys.stderr)
+            break
+        score = score_module(MODULES[path], args.work, args.children, args.subprocess_budget,
+                             fresh=args.fresh, budget=args.budget, yield_to=args.yield_to,
+                             retest=args.retest)
+        scores.append(score)
+        print(score.row(), flush=True)
+    for score in scores:
+        if score.survivors:
+            print(f"\nSurvivors in {score.module} (`mutmut show <name>` in "
+                  f"{args.work}/<module>):")
+            for name in score.survivors:
+                print(f"- {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
