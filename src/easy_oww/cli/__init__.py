@@ -47,6 +47,7 @@ _COMMANDS = {
        for name in ("init", "download", "verify", "paths", "clean", "remove")},
     "doctor": "easy_oww.cli.doctor:doctor",
     "freesound": "easy_oww.cli.freesound:freesound",
+    "oww-config": "easy_oww.cli.trainer:oww_config",
 }
 
 
