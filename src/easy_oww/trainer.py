@@ -161,6 +161,11 @@ def _is_ready_wav(path: Path) -> bool:
 def _link_or_copy(source: Path, dest: Path) -> None:
     """`dest` becomes `source`'s bytes atomically: a hard link (no second copy on disk; the
     library replaces its files by rename, never in place), else a copy."""
+    with contextlib.suppress(OSError):
+        # Linked already by a run stopped before recording it; and renaming a second link
+        # of the same file over it would do nothing, leaving the temp link behind.
+        if os.path.samefile(source, dest):
+            return
     temp = dest.with_name(f".{dest.name}.{os.getpid()}.link.tmp")
     temp.unlink(missing_ok=True)
     try:
@@ -209,7 +214,7 @@ def make_background(
     engine: DatasetEngine,
     options: BackgroundOptions | None = None,
     *,
-    on_file: Callable[[int, str | None, str | None], None] | None = None,
+    on_file: Callable[[int, dict[str, Any] | None, str | None], None] | None = None,
 ) -> BackgroundResult:
     """Make (or bring up to date) the dataset ``freesound_background`` from the library's
     audio: one 16 kHz mono 16-bit WAV per sound the license choice admits, named
@@ -217,9 +222,9 @@ def make_background(
 
     Each file is written atomically and recorded in the manifest (size, sha256, the sound and
     the library file it came from); a run makes only what is missing or changed and removes
-    what the choice no longer includes, so an interrupted run resumes. ``on_file(id, file,
-    error)`` is called after each file made. Ctrl-C / SIGTERM propagate after what is made is
-    recorded and ATTRIBUTION.csv matches it.
+    what the choice no longer includes, so an interrupted run resumes. ``on_file(id, record,
+    error)`` is called after each file made (with its manifest record) or failed. Ctrl-C and
+    SIGTERM propagate once what is made is recorded and ATTRIBUTION.csv matches it.
     """
     options = options or BackgroundOptions()
     options.check()
@@ -289,12 +294,13 @@ def make_background(
                     if on_file is not None:
                         on_file(item.audio.id, None, message)
                     continue
-                pending.append({"path": dest, "size": dest.stat().st_size,
-                                "hash": file_hash(dest, "sha256"),
-                                "source": f"freesound:{item.audio.id}",
-                                "validator": f"wav {SAMPLE_RATE} Hz mono 16-bit",
-                                "sound_id": item.audio.id, "from_sha256": item.audio.sha256,
-                                "license": item.license})
+                record = {"path": dest, "size": dest.stat().st_size,
+                          "hash": file_hash(dest, "sha256"),
+                          "source": f"freesound:{item.audio.id}",
+                          "validator": f"wav {SAMPLE_RATE} Hz mono 16-bit",
+                          "sound_id": item.audio.id, "from_sha256": item.audio.sha256,
+                          "license": item.license}
+                pending.append(record)
                 made_ok.append(item)
                 result.made += 1
                 if budget is not None:
@@ -302,7 +308,7 @@ def make_background(
                 if len(pending) >= FLUSH_EVERY:
                     flush()
                 if on_file is not None:
-                    on_file(item.audio.id, item.file, None)
+                    on_file(item.audio.id, record, None)
         except (KeyboardInterrupt, Terminated):
             result.waiting = len(wanted) - len(made_ok) - len(result.failed)
             raise

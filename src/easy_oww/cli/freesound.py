@@ -789,9 +789,13 @@ def background(ctx: click.Context, licenses: list[str], limit: int | None,
     quiet = get_flag(ctx, "quiet")
     engine = DatasetEngine(workspace=get_workspace(ctx))
 
-    def on_file(sound_id: int, file: str | None, error: str | None) -> None:
+    def on_file(sound_id: int, record: dict[str, Any] | None, error: str | None) -> None:
         if as_json:
-            click.echo(json.dumps({"id": sound_id, "file": file, "error": error}))
+            made = {} if record is None else {
+                "file": record["path"].name, "path": str(record["path"]),
+                "bytes": record["size"], "sha256": record["hash"].partition(":")[2],
+                "license": record["license"]}
+            click.echo(json.dumps({"id": sound_id, **made, "error": error}))
 
     stopped: BaseException | None = None
     with open_library(ctx, write=False) as lib:
