@@ -634,6 +634,17 @@ def _inside(path: object, root: Path) -> bool:
         return False
 
 
+def _put(mapping: Any, key: str, value: Any) -> None:
+    """Set `key` where it stands (or at the end), written the same way every run: replaced in
+    place, ruamel keeps the old value's quotes on the first run and not the next."""
+    if key in mapping:
+        position = list(mapping).index(key)
+        del mapping[key]
+        mapping.insert(position, key, value)
+    else:
+        mapping[key] = value
+
+
 def _merge_folders(config: Any, paths: list[str], root: Path, rate: int) -> None:
     """background_paths (and their rates): the user's own folders stay, with their rates and
     comments; those under the datasets folder are easy-oww's and are written anew."""
@@ -646,7 +657,8 @@ def _merge_folders(config: Any, paths: list[str], root: Path, rate: int) -> None
     kept = [(p, r) for p, r in zip(old, rates, strict=True) if not _inside(p, root)]
     folders = config.get("background_paths")
     if not isinstance(folders, list):
-        folders = config["background_paths"] = CommentedSeq()
+        folders = CommentedSeq()
+        _put(config, "background_paths", folders)
     for index in reversed(range(len(folders))):
         if _inside(folders[index], root):
             del folders[index]
@@ -656,7 +668,7 @@ def _merge_folders(config: Any, paths: list[str], root: Path, rate: int) -> None
     if isinstance(current, list):
         current[:] = new_rates
     else:
-        config["background_paths_duplication_rate"] = new_rates
+        _put(config, "background_paths_duplication_rate", new_rates)
 
 
 def _merge_list(config: Any, key: str, paths: list[str], root: Path) -> None:
@@ -664,7 +676,8 @@ def _merge_list(config: Any, key: str, paths: list[str], root: Path) -> None:
 
     items = config.get(key)
     if not isinstance(items, list):
-        items = config[key] = CommentedSeq()
+        items = CommentedSeq()
+        _put(config, key, items)
     for index in reversed(range(len(items))):
         if _inside(items[index], root):
             del items[index]
@@ -693,14 +706,18 @@ def oww_config(engine: DatasetEngine, *, into: Path | None = None,
     _merge_list(config, "rir_paths", paths.rir_paths, root)
     _merge_folders(config, paths.background_paths, root, duplication_rate)
     if paths.false_positive_validation_data_path is not None:
-        config["false_positive_validation_data_path"] = paths.false_positive_validation_data_path
+        _put(config, "false_positive_validation_data_path",
+             paths.false_positive_validation_data_path)
     if paths.feature_data_files:
         features = config.get("feature_data_files")
         if not isinstance(features, dict):
-            features = config["feature_data_files"] = CommentedMap()
-        for name in [n for n, p in features.items() if _inside(p, root)]:
-            del features[name]  # easy-oww's, written anew below
-        features.update(paths.feature_data_files)
+            features = CommentedMap()
+            _put(config, "feature_data_files", features)
+        for name in [n for n, p in features.items() if _inside(p, root)
+                     and n not in paths.feature_data_files]:
+            del features[name]  # easy-oww's, under a name no longer written
+        for name, path in paths.feature_data_files.items():
+            _put(features, name, path)
     stream = io.StringIO()
     _yaml().dump(config, stream)
     plain = {key: _plain(config[key]) for key in TRAINER_KEYS if key in config}

@@ -242,3 +242,19 @@ def test_samples_without_audio_are_counted_and_previews_are_converted(fs, env):
         assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
         with FreesoundLibrary(env["library"]) as lib:
             assert lib.audio_of(int(name.split(".")[0])).path.endswith(".mp3")
+
+
+def test_oww_config_puts_the_made_background_in_background_paths(library):
+    assert run_cli(["freesound", "background", "--quiet"]).returncode == 0
+    out = run_cli(["oww-config", "--json"])
+    report = json.loads(out.stdout)
+    assert report["config"]["background_paths"] == [str(folder_of(library))]
+    assert report["config"]["background_paths_duplication_rate"] == [1]
+    # nothing else is downloaded in this workspace: each missing piece is one line to run
+    assert out.returncode == 1 and report["problems"] == [
+        "rir_paths: mit_rir is missing; run `easy-oww download --dataset mit_rir`",
+        "false_positive_validation_data_path: acav100m_val is missing; run `easy-oww download "
+        "--dataset acav100m_val`",
+        "feature_data_files: acav100m_train is missing; run `easy-oww download --dataset "
+        "acav100m_train`",
+    ]
