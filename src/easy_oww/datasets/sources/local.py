@@ -25,7 +25,7 @@ class MadeHere(Source):
     kind: ClassVar[str] = "made"
     naming_key: ClassVar[str] = "made_by"
     keys: ClassVar[Mapping[str, type]] = {"made_by": str}
-    hint: ClassVar[str] = "made_by"
+    hint: ClassVar[str] = "made_by (an easy-oww command)"
     lands_in_folder: ClassVar[bool] = True
 
     made_by: str  # the command that makes the files, as a user types it
