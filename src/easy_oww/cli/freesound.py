@@ -819,7 +819,8 @@ def background(ctx: click.Context, licenses: list[str], limit: int | None,
             counts = ", ".join(f"{n} {name}" for name, n in sorted(result.left_out.items()))
             click.echo(f"Left out by --license {','.join(licenses)}: {counts}.")
     if not quiet and result.no_audio:
-        _echo_err(f"{plural(result.no_audio, 'stored sample')} have no audio yet: run "
+        _echo_err(f"{plural(result.no_audio, 'stored sample')} "
+                  f"{'has' if result.no_audio == 1 else 'have'} no audio yet: run "
                   "`easy-oww freesound audio --sample-rate 16000`, then this again.")
     if result.waiting and not result.failed:
         _echo_err(f"{plural(result.waiting, 'file')} still to make (--limit): run the same "
