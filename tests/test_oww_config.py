@@ -229,6 +229,9 @@ def test_into_keeps_the_users_keys_values_and_comments(tmp_path, ws):
     bad = run(tmp_path, "oww-config", "--into", "broken.yml", "--workspace", str(ws))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert bad.stderr.startswith("Error: --into broken.yml: not valid YAML at line 2")
+    missing = run(tmp_path, "oww-config", "--into", "nope.yml", "--workspace", str(ws))
+    assert (missing.returncode, missing.stderr) == (
+        2, "Error: --into nope.yml: no such file; write a new one with --output instead\n")
 
 
 def test_each_problem_the_trainer_would_trip_on_is_one_line_saying_what_to_run(tmp_path, ws):

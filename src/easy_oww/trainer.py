@@ -19,6 +19,7 @@ import csv
 import io
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,11 @@ BACKGROUND = "freesound_background"
 ATTRIBUTION = "ATTRIBUTION.csv"
 ATTRIBUTION_COLUMNS = ("id", "name", "user", "license", "url", "file")
 SAMPLE_RATE = 16000  # what openWakeWord trains on
-FLUSH_EVERY = 100  # files per manifest write: one write per file is quadratic at 20,000
+# Manifest writes: each rewrites the whole manifest, so one per file is quadratic at 20,000
+# files; at most one per FLUSH_SECONDS, of at least FLUSH_EVERY files, keeps a run linear and
+# a killed run (SIGKILL) remaking only a few seconds' worth.
+FLUSH_EVERY = 100
+FLUSH_SECONDS = 2.0
 MAKE_AUDIO = "easy-oww freesound audio --sample-rate 16000"
 _OURS = re.compile(r"^(\d+\.wav|\.\d+\.wav\..*\.tmp|\.ATTRIBUTION\.csv\..*\.tmp)$")
 
@@ -254,11 +259,14 @@ def make_background(
 
         pending: list[dict[str, Any]] = []
         made_ok: list[_Wanted] = []
+        flushed = time.monotonic()
 
         def flush() -> None:
+            nonlocal flushed
             if pending:
                 cache.record_files(BACKGROUND, pending)
                 pending.clear()
+            flushed = time.monotonic()
 
         try:
             budget = options.limit
@@ -305,7 +313,7 @@ def make_background(
                 result.made += 1
                 if budget is not None:
                     budget -= 1
-                if len(pending) >= FLUSH_EVERY:
+                if len(pending) >= FLUSH_EVERY and time.monotonic() - flushed >= FLUSH_SECONDS:
                     flush()
                 if on_file is not None:
                     on_file(item.audio.id, record, None)
@@ -346,7 +354,6 @@ TRAINER_KEYS = ("rir_paths", "background_paths", "background_paths_duplication_r
                 "false_positive_validation_data_path", "feature_data_files")
 # batch_n_per_class keys train.py adds itself (its generated clips), not feature files.
 GENERATED_CLASSES = ("positive", "adversarial_negative")
-EXAMPLE_BATCH = {FEATURES_NAME: 1024, "adversarial_negative": 50, "positive": 50}
 
 
 @dataclass
