@@ -258,3 +258,27 @@ def test_oww_config_puts_the_made_background_in_background_paths(library):
         "feature_data_files: acav100m_train is missing; run `easy-oww download --dataset "
         "acav100m_train`",
     ]
+
+
+def test_a_lost_library_file_fails_in_one_line_and_the_advice_mends_it(library):
+    with FreesoundLibrary(library["library"]) as lib:
+        lost = lib.audio_files()[4]
+    (library["library"] / lost.path).unlink()
+    out = run_cli(["freesound", "background"])
+    assert out.returncode == 1
+    assert (f"sound {lost.id}: {library['library'] / lost.path}: is missing or changed since "
+            "it was fetched; run `easy-oww freesound audio --sample-rate 16000`") in out.stderr
+    assert f"{lost.id}.wav" not in wav_names(library) and len(wav_names(library)) == SAMPLES - 1
+    assert {r["file"] for r in attribution(library)} == wav_names(library)
+    status = json.loads(run_cli(["download", "--status", "--json", "--dataset",
+                                 "freesound_background"]).stdout)[0]
+    assert status["status"] == "partial"
+
+    assert run_cli(["freesound", "audio", "--sample-rate", "16000", "--quiet"]).returncode == 0
+    mended = run_cli(["freesound", "background", "--json"])
+    assert mended.returncode == 0, mended.stderr
+    assert lines(mended.stdout)[-1]["made"] == 1
+    assert len(wav_names(library)) == SAMPLES
+    status = json.loads(run_cli(["download", "--status", "--json", "--dataset",
+                                 "freesound_background"]).stdout)[0]
+    assert status["status"] == "cached"

@@ -260,29 +260,37 @@ def make_background(
                 pending.clear()
             flushed = time.monotonic()
 
+        def not_made(item: _Wanted, intact: bool) -> None:
+            """A file not (re)made this run: an older one of the same sound, intact and
+            recorded, stays (still attributed); anything else at its name goes, so the folder,
+            the manifest and ATTRIBUTION.csv always agree."""
+            dest = folder / item.file
+            if intact:
+                made_ok.append(item)
+                return
+            dest.unlink(missing_ok=True)
+            if cache.relative(dest) in recorded:
+                cache.forget_files(BACKGROUND, [dest])
+
         try:
             budget = options.limit
             for item in wanted:
                 dest = folder / item.file
-                rel = cache.relative(dest)
-                record = recorded.get(rel)
-                if record is not None and record.get("from_sha256") == item.audio.sha256 \
-                        and _size(dest) == record.get("size"):
+                record = recorded.get(cache.relative(dest))
+                intact = record is not None and _size(dest) == record.get("size")
+                if intact and record.get("from_sha256") == item.audio.sha256:
                     result.kept += 1
                     made_ok.append(item)
                     continue
                 if budget is not None and budget <= 0:
                     result.waiting += 1
+                    not_made(item, intact)
                     continue
                 source = library.folder / item.audio.path
-                if _size(source) != item.audio.bytes:
-                    message = (f"its audio {source} is missing or changed since it was "
-                               f"fetched; run `{MAKE_AUDIO}`")
-                    result.failed.append((item.audio.id, message))
-                    if on_file is not None:
-                        on_file(item.audio.id, None, message)
-                    continue
                 try:
+                    if _size(source) != item.audio.bytes:
+                        raise FormatError(source, "is missing or changed since it was fetched; "
+                                                  f"run `{MAKE_AUDIO}`")
                     if _is_ready_wav(source):
                         _link_or_copy(source, dest)
                     else:
@@ -291,6 +299,7 @@ def make_background(
                     message = str(exc) if isinstance(exc, EasyOwwError) else (
                         f"{exc.filename or dest}: {exc.strerror or exc}")
                     result.failed.append((item.audio.id, message))
+                    not_made(item, intact)
                     if on_file is not None:
                         on_file(item.audio.id, None, message)
                     continue
