@@ -47,6 +47,7 @@ the config is still written, and the exit code is 1.""")
               help="Merge into this existing config, keeping its other keys and comments; "
                    "written back in place unless --output is given.")
 @click.option("--duplication-rate", type=click.IntRange(min=1), default=1, show_default=True,
+              metavar="N",
               help="background_paths_duplication_rate of easy-oww's background folders.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON object (ok, written, config, problems, notes) instead.")

@@ -188,7 +188,9 @@ def check_rir_folder(engine: DatasetEngine, folder: Path) -> list[str]:
         problems.append(f"{where} holds WAVs whose header does not read ({_names(broken)}); "
                         f"{fix}")
     if not wavs and not problems:
-        problems.append(f"{where} holds no WAV files; run `easy-oww download --dataset mit_rir`")
+        fix = (f"run `easy-oww download --dataset {key}`" if key
+               else "put 16 kHz WAV impulse responses in it")
+        problems.append(f"{where} holds no WAV files; {fix}")
     return problems
 
 
