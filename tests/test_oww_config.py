@@ -283,3 +283,29 @@ def test_each_problem_the_trainer_would_trip_on_is_one_line_saying_what_to_run(t
                             "--workspace", str(ws)).stdout)
     assert report["ok"] is False and report["problems"] == [p[len("Problem: "):]
                                                             for p in problems]
+
+
+def test_the_remaining_checks_of_a_users_own_folders(tmp_path):
+    from easy_oww.datasets.engine import DatasetEngine
+    from easy_oww.trainer import check_config
+
+    engine = DatasetEngine(workspace=tmp_path / "ws")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "noise").mkdir()
+    (tmp_path / "noise" / "a.wav").write_bytes(wav())
+    (tmp_path / "rirs").mkdir()
+    (tmp_path / "rirs" / "a.wav").write_bytes(wav())
+    assert check_config(engine, {
+        "rir_paths": [str(tmp_path / "empty"), str(tmp_path / "absent"), str(tmp_path / "rirs")],
+        "background_paths": [str(tmp_path / "noise"), str(tmp_path / "gone")],
+        "background_paths_duplication_rate": [1],
+    }) == [
+        f"rir_paths: {tmp_path / 'empty'} holds no WAV files; put 16 kHz WAV impulse responses "
+        "in it",
+        f"rir_paths: {tmp_path / 'absent'} is not a folder; point rir_paths at a folder of "
+        "16 kHz WAV files",
+        f"background_paths: {tmp_path / 'gone'} is not a folder; remove it from "
+        "background_paths or create it",
+        "background_paths_duplication_rate has 1 value for 2 background_paths; give one per "
+        "folder",
+    ]

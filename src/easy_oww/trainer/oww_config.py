@@ -239,8 +239,10 @@ def check_config(engine: DatasetEngine, config: dict[str, Any]) -> list[str]:
         problems += check_background_folder(engine, Path(str(folder)))
     rates = config.get("background_paths_duplication_rate")
     if rates is not None and len(list(rates)) != len(backgrounds):
-        problems.append(f"background_paths_duplication_rate has {len(list(rates))} values for "
-                        f"{len(backgrounds)} background_paths; give one per folder")
+        count = len(list(rates))
+        problems.append(f"background_paths_duplication_rate has {count} "
+                        f"value{'' if count == 1 else 's'} for {len(backgrounds)} "
+                        "background_paths; give one per folder")
     fp = config.get("false_positive_validation_data_path")
     if fp:
         problems += check_features(engine, Path(str(fp)), "false_positive_validation_data_path")
