@@ -789,7 +789,13 @@ def background(ctx: click.Context, licenses: list[str], limit: int | None,
     quiet = get_flag(ctx, "quiet")
     engine = DatasetEngine(workspace=get_workspace(ctx))
 
+    done = 0
+
     def on_file(sound_id: int, record: dict[str, Any] | None, error: str | None) -> None:
+        nonlocal done
+        done += 1
+        if not as_json and not quiet and done % 250 == 0:  # a long first run shows it moves
+            _echo_err(f"  {plural(done, 'file')} made")
         if as_json:
             made = {} if record is None else {
                 "file": record["path"].name, "path": str(record["path"]),
