@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -282,3 +283,28 @@ def test_a_lost_library_file_fails_in_one_line_and_the_advice_mends_it(library):
     status = json.loads(run_cli(["download", "--status", "--json", "--dataset",
                                  "freesound_background"]).stdout)[0]
     assert status["status"] == "cached"
+
+
+
+def test_the_users_own_rirs_and_features_make_the_missing_datasets_notes(library):
+    assert run_cli(["freesound", "background", "--quiet"]).returncode == 0
+    own = library["workspace"].parent / "own"
+    (own / "rirs").mkdir(parents=True)
+    sf.write(own / "rirs" / "room.wav", np.zeros(1600, np.int16), 16000, subtype="PCM_16")
+    np.save(own / "val.npy", np.zeros((4, 96), np.float16))
+    np.save(own / "feats.npy", np.zeros((4, 16, 96), np.float16))
+    mine = own / "my_model.yml"
+    mine.write_text(f"rir_paths: [{own / 'rirs'}]\nfalse_positive_validation_data_path: "
+                    f"{own / 'val.npy'}\nfeature_data_files: {{mine: {own / 'feats.npy'}}}\n"
+                    "batch_n_per_class: {mine: 10, positive: 5}\n")
+    merged = run_cli(["oww-config", "--into", str(mine), "--json"])
+    report = json.loads(merged.stdout)
+    assert merged.returncode == 0 and report["problems"] == []
+    assert report["notes"] == [
+        "rir_paths: mit_rir is missing; run `easy-oww download --dataset mit_rir`",
+        "false_positive_validation_data_path: acav100m_val is missing; run `easy-oww download "
+        "--dataset acav100m_val`",
+        "feature_data_files: acav100m_train is missing; run `easy-oww download --dataset "
+        "acav100m_train`",
+    ]
+    assert report["config"]["background_paths"] == [str(folder_of(library))]

@@ -32,39 +32,30 @@ GENERATED_CLASSES = ("positive", "adversarial_negative")
 
 @dataclass
 class TrainerPaths:
-    """What `oww-config` writes, and what would trip the trainer, one line each."""
+    """What `oww-config` writes from what is cached, and one line for each dataset a key
+    still wants (`wanting`: a problem when the key ends up with nothing, else a note)."""
 
     rir_paths: list[str] = field(default_factory=list)
     background_paths: list[str] = field(default_factory=list)
     false_positive_validation_data_path: str | None = None
     feature_data_files: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    wanting: dict[str, list[str]] = field(default_factory=dict)  # trainer key -> lines
     notes: list[str] = field(default_factory=list)
 
-    def values(self, duplication_rate: int = 1) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "rir_paths": list(self.rir_paths),
-            "background_paths": list(self.background_paths),
-            "background_paths_duplication_rate": [duplication_rate] * len(
-                self.background_paths),
-        }
-        if self.false_positive_validation_data_path is not None:
-            out["false_positive_validation_data_path"] = self.false_positive_validation_data_path
-        if self.feature_data_files:
-            out["feature_data_files"] = dict(self.feature_data_files)
-        return out
+    def want(self, key: str, line: str) -> None:
+        self.wanting.setdefault(key, []).append(f"{key}: {line}")
 
 
 def _cached(engine: DatasetEngine, key: str, paths: TrainerPaths, key_for: str,
             command: str) -> Path | None:
-    """The dataset's path when it is cached; else a problem line naming `command`."""
+    """The dataset's path when it is cached; else a line for `key_for` naming `command`."""
     if key not in engine.catalog.datasets:
-        paths.problems.append(f"{key_for}: the loaded catalogs have no dataset {key!r}")
+        paths.want(key_for, f"the loaded catalogs have no dataset {key!r}")
         return None
     row = engine.status([key])[0]
     if row.status == "cached":
         return Path(row.path)
-    paths.problems.append(f"{key_for}: {key} is {row.status}; run `{command}`")
+    paths.want(key_for, f"{key} is {row.status}; run `{command}`")
     return None
 
 
@@ -83,13 +74,11 @@ def trainer_paths(engine: DatasetEngine) -> TrainerPaths:
             paths.notes.append(f"{BACKGROUND} is not made: `easy-oww freesound background` "
                                "adds your Freesound library's sounds to background_paths")
         else:
-            paths.problems.append(f"background_paths: {BACKGROUND} is {row.status}; run "
-                                  "`easy-oww freesound background`")
-    if not paths.background_paths and not any(
-            p.startswith("background_paths") for p in paths.problems):
-        paths.problems.append(
-            "background_paths: no background audio is ready; run `easy-oww download --dataset "
-            "fsd50k --sample-rate 16000` or `easy-oww freesound background`")
+            paths.want("background_paths", f"{BACKGROUND} is {row.status}; run "
+                       "`easy-oww freesound background`")
+    if not paths.background_paths and "background_paths" not in paths.wanting:
+        paths.want("background_paths", "no background audio is ready; run `easy-oww download "
+                   "--dataset fsd50k --sample-rate 16000` or `easy-oww freesound background`")
     val = _cached(engine, "acav100m_val", paths, "false_positive_validation_data_path",
                   "easy-oww download --dataset acav100m_val")
     if val is not None:
@@ -110,8 +99,8 @@ def _fsd50k_folders(engine: DatasetEngine, paths: TrainerPaths) -> None:
     if row.status == "missing":
         return  # optional: freesound_background may be the background
     if row.status != "cached":
-        paths.problems.append(f"background_paths: fsd50k is {row.status}; run `easy-oww "
-                              "download --dataset fsd50k --sample-rate 16000`")
+        paths.want("background_paths", f"fsd50k is {row.status}; run `easy-oww download "
+                   "--dataset fsd50k --sample-rate 16000`")
         return
     metadata = (engine.cache.entry("fsd50k") or {}).get("metadata") or {}
     if metadata.get("sample_rate") != SAMPLE_RATE:
@@ -406,10 +395,14 @@ def oww_config(engine: DatasetEngine, *, into: Path | None = None,
     stream = io.StringIO()
     _yaml().dump(config, stream)
     plain = {key: _plain(config[key]) for key in TRAINER_KEYS if key in config}
-    problems = list(paths.problems) + check_config(engine, {
+    problems: list[str] = []
+    notes = list(paths.notes)
+    for key, lines in paths.wanting.items():
+        # Nothing under the key (the trainer would fail), or the user's own is there (fine).
+        (notes if plain.get(key) else problems).extend(lines)
+    problems += check_config(engine, {
         **plain, "batch_n_per_class": _plain(config.get("batch_n_per_class"))})
-    return OwwConfig(text=stream.getvalue(), values=plain, problems=problems,
-                     notes=paths.notes)
+    return OwwConfig(text=stream.getvalue(), values=plain, problems=problems, notes=notes)
 
 
 def _plain(value: Any) -> Any:
