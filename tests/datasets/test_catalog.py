@@ -46,7 +46,8 @@ def test_the_builtin_catalog_has_every_kind():
     catalog = Catalog.load()
     kinds = {key: {f.kind for f in d.files} for key, d in catalog.datasets.items()}
     assert kinds == {"acav100m_train": {"url"}, "acav100m_val": {"url"},
-                     "mit_rir": {"hf_folder"}, "fsd50k": {"zenodo"}}
+                     "mit_rir": {"hf_folder"}, "fsd50k": {"zenodo"},
+                     "freesound_background": {"made"}}
     rir = catalog.get("mit_rir")
     assert rir.files[0].source == HuggingFaceFolder(
         repo="davidscripka/MIT_environmental_impulse_responses", folder="16khz")
@@ -122,13 +123,13 @@ def test_the_readme_error_line(tmp_path, monkeypatch):
     ('{url = "http://h/x", path = "/etc/x"}', "files[0].path", "must be relative"),
     ('{url = "http://h/x", path = "a\\\\b"}', "files[0].path", "forward slashes"),
     ('{path = "x"}', "files[0]", "names no source; give exactly one source: url, hf_repo "
-     "(+ hf_folder) or zenodo_record (+ zenodo_key)"),
+     "(+ hf_folder), zenodo_record (+ zenodo_key) or made_by (an easy-oww command)"),
     ('{url = "http://h/x", zenodo_record = 1, zenodo_key = "k", path = "x"}', "files[0]",
      "names two sources ('url' and 'zenodo'); give exactly one source"),
     ('{kind = "url", hf_repo = "o/r", hf_folder = "f", path = "x"}', "files[0]",
      "names two sources ('url' and 'hf_folder')"),
     ('{kind = "ftp", path = "x"}', "files[0].kind", "'ftp' is not a source kind (known: url, "
-     "hf_folder, zenodo)"),
+     "hf_folder, zenodo, made)"),
     ('{kind = "url", path = "x"}', "files[0].url", "missing"),
     ('{hf_repo = "o/r", path = "x"}', "files[0].hf_folder", "missing"),
     ('{kind = "hf_folder", hf_folder = "f", path = "x"}', "files[0].hf_repo", "missing"),
@@ -194,7 +195,8 @@ url = "http://mirror.local/rir.zip"
 path = "mit_rir/rir.zip"
 """)
     catalog = Catalog.load(mine)
-    assert set(catalog.datasets) == {"acav100m_train", "acav100m_val", "mit_rir", "fsd50k"}
+    assert set(catalog.datasets) == {"acav100m_train", "acav100m_val", "mit_rir", "fsd50k",
+                                     "freesound_background"}
     rir = catalog.get("mit_rir")
     assert rir.files[0].source == PlainUrl("http://mirror.local/rir.zip")
     assert rir.source == str(mine) and rir.path is None  # replaced whole: no built-in "path"

@@ -19,6 +19,7 @@ from easy_oww.datasets.sources import (
     FileEntry,
     HuggingFaceFolder,
     ListingUnavailable,
+    MadeHere,
     PlainUrl,
     ResolvedFile,
     Source,
@@ -67,10 +68,10 @@ def zenodo(monkeypatch) -> ZenodoStandin:
         yield server
 
 
-def test_the_three_kinds_are_registered_by_name_and_naming_key():
+def test_the_kinds_are_registered_by_name_and_naming_key():
     assert {name: (k, k.naming_key) for name, k in KINDS.items()} == {
         "url": (PlainUrl, "url"), "hf_folder": (HuggingFaceFolder, "hf_repo"),
-        "zenodo": (ZenodoFile, "zenodo_record")}
+        "zenodo": (ZenodoFile, "zenodo_record"), "made": (MadeHere, "made_by")}
     with pytest.raises(ValueError, match="taken"):
         sources.register(PlainUrl)
 

@@ -69,6 +69,8 @@ _COMMANDS = {
                  "resumable, hash-checked, several at once."),
     "freesound": ("easy_oww.cli.freesound:freesound", "Grow and look after the Freesound "
                   "sample library (background sounds for training)."),
+    "oww-config": ("easy_oww.cli.trainer:oww_config", "Write the paths openWakeWord's "
+                   "train.py reads, from what is downloaded."),
     "init": ("easy_oww.cli.datasets:init", "Create the workspace, remember it as the default, "
              "and show the drive it is on."),
     "paths": ("easy_oww.cli.datasets:paths", "Where each downloaded (cached) dataset lives, "

@@ -166,6 +166,8 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
     fetched = [o for o in report.outcomes if o.ok and not o.skipped]
     for message in report.errors:
         click.echo(f"Error: {message}", err=True)
+    for line in report.made_here.values() if not quiet else ():
+        click.echo(f"Note: {line}", err=True)
     if not quiet or not report.ok:
         rows = {row.key: row for row in manager.status([d.key for d in chosen])}
         summary = ", ".join(f"{key} {row.status}" for key, row in rows.items())

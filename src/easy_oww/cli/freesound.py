@@ -19,7 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
-from easy_oww.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, BadInputError
+from easy_oww.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    BadInputError,
+    Terminated,
+)
 from easy_oww.freesound import (
     ApiUnreachableError,
     FreesoundLibrary,
@@ -750,3 +756,88 @@ def visualize(ctx: click.Context, output: str, max_nodes: int, derived: bool) ->
     click.echo(f"Wrote {output}: {plural(done['nodes'], 'sample')}, "
                f"{plural(done['edges'], 'edge')}; open it in a browser (works offline).")
     click.echo(PRIVATE_NOTICE)
+
+
+# ---------------------------------------------------------------------------------- background
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound audio --sample-rate 16000   # first: the samples' audio as 16 kHz WAV
+  easy-oww freesound background                  # every license
+  easy-oww freesound background --license cc0,by # leave out non-commercial sounds
+  easy-oww freesound background --json
+
+\b
+Makes the dataset freesound_background: <workspace>/datasets/freesound_background/<id>.wav
+(16 kHz mono 16-bit, flat, as openWakeWord's background_paths wants) and ATTRIBUTION.csv
+(id, name, user, license, url, file: CC BY requires crediting the authors). Each file is
+recorded in the manifest, so `download --status`, `verify` and `paths` know it. Run it again
+after `grow` and `audio`: it makes only what is new and removes what --license leaves out.""")
+@click.option("--license", "licenses", callback=_split_licenses, metavar="LIST",
+              help="Only sounds under these licenses: comma list of cc0, by, by-nc, "
+                   "sampling+ (default: all).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="Make at most this many new files this run.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON line per file made and a summary line.")
+@freesound_options
+@click.pass_context
+def background(ctx: click.Context, licenses: list[str], limit: int | None,
+               as_json: bool) -> None:
+    """Turn the library's audio into the dataset freesound_background for openWakeWord."""
+    # Loaded for this command only: it needs the datasets half (catalog, manifest) as well.
+    from easy_oww.datasets.engine import DatasetEngine
+    from easy_oww.trainer import BackgroundOptions, make_background
+
+    quiet = get_flag(ctx, "quiet")
+    engine = DatasetEngine(workspace=get_workspace(ctx))
+
+    done = 0
+
+    def on_file(sound_id: int, record: dict[str, Any] | None, error: str | None) -> None:
+        nonlocal done
+        done += 1
+        if not as_json and not quiet and done % 250 == 0:  # a long first run shows it moves
+            _echo_err(f"  {plural(done, 'file')} made")
+        if as_json:
+            made = {} if record is None else {
+                "file": record["path"].name, "path": str(record["path"]),
+                "bytes": record["size"], "sha256": record["hash"].partition(":")[2],
+                "license": record["license"]}
+            click.echo(json.dumps({"id": sound_id, **made, "error": error}))
+
+    stopped: BaseException | None = None
+    with open_library(ctx, write=False) as lib:
+        try:
+            result = make_background(lib, engine, BackgroundOptions(licenses, limit),
+                                     on_file=on_file)
+        except (KeyboardInterrupt, Terminated) as exc:
+            stopped = exc
+    if stopped is not None:
+        _echo_err(f"{'Terminated' if isinstance(stopped, Terminated) else 'Interrupted'}; "
+                  "every finished file is recorded with its attribution; run the same command "
+                  "again to make the rest.")
+        ctx.exit(EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED)
+    if as_json:
+        click.echo(json.dumps(dict(result.as_dict(), summary=True)))
+    elif not quiet:
+        click.echo(f"Made {plural(result.made, 'file')} ({result.kept} kept, {result.removed} "
+                   f"removed); freesound_background has {plural(result.files, 'WAV')}, "
+                   f"{_human_bytes(result.bytes)}, in {result.folder} (with ATTRIBUTION.csv).")
+        if result.left_out:
+            counts = ", ".join(f"{n} {name}" for name, n in sorted(result.left_out.items()))
+            click.echo(f"Left out by --license {','.join(licenses)}: {counts}.")
+    if not quiet and result.no_audio:
+        _echo_err(f"{plural(result.no_audio, 'stored sample')} "
+                  f"{'has' if result.no_audio == 1 else 'have'} no audio yet: run "
+                  "`easy-oww freesound audio --sample-rate 16000`, then this again.")
+    if result.waiting and not result.failed:
+        _echo_err(f"{plural(result.waiting, 'file')} still to make (--limit): run the same "
+                  "command again to make the rest.")
+    for sound_id, message in result.failed[:5]:
+        _echo_err(f"sound {sound_id}: {message}")
+    if len(result.failed) > 5:
+        _echo_err(f"... and {len(result.failed) - 5} more.")
+    if result.failed:
+        _echo_err(f"{len(result.failed)} of the files failed; freesound_background stays "
+                  "partial until they are made.")
+        ctx.exit(EXIT_FAILED)

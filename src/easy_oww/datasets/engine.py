@@ -18,7 +18,7 @@ from rich.table import Table
 from easy_oww import validate
 from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
-from easy_oww.datasets.sources import ResolvedFile, SourceResolver
+from easy_oww.datasets.sources import MadeHere, ResolvedFile, SourceResolver
 from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_dataset
 from easy_oww.errors import (
     EasyOwwError,
@@ -79,6 +79,9 @@ class FileOutcome:
 class DownloadReport:
     outcomes: list[FileOutcome] = field(default_factory=list)
     dataset_errors: dict[str, str] = field(default_factory=dict)
+    # Datasets made here (a `made_by` source) that are not made yet: key -> the one line
+    # naming the command that makes them. Not a failure: there was nothing to download.
+    made_here: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +98,13 @@ class DownloadReport:
         return 0 if self.ok else (75 if codes and all(c == 75 for c in codes) else 1)
 
 
+def made_by(dataset: Dataset) -> str | None:
+    """The command that makes `dataset` when it is made here, not downloaded (every file entry
+    a `made_by` source); None for a dataset that is downloaded."""
+    sources = [entry.source for entry in dataset.files]
+    if sources and all(isinstance(source, MadeHere) for source in sources):
+        return sources[0].made_by  # type: ignore[attr-defined]
+    return None
 
 
 class DatasetEngine:
@@ -174,6 +184,10 @@ class DatasetEngine:
         files = self.files_of(dataset, split=split if split in dataset.splits else None)
         size = None if files is None or any(f.size is None for f in files) else sum(
             f.size or 0 for f in files)
+        made_here = made_by(dataset) is not None
+        if made_here:  # its files are what its command recorded; the total is known once done
+            made = sum(record.get("size", 0) for record in recorded.values())
+            size = made if entry.get("complete") else None
         problems: list[str] = [f"{rel}: {f.get('reason')}" for rel, f in
                                entry.get("failed", {}).items()]
         # Every recorded file (downloaded or unpacked) must still be there at its size;
@@ -189,7 +203,7 @@ class DatasetEngine:
             if actual != record.get("size"):
                 problems.append(f"{rel}: {actual:,} bytes, recorded {record.get('size'):,}")
         stale = False
-        byte_done = 0
+        byte_done = made if made_here else 0
         for item in files or []:
             record = recorded.get(item.path)
             if record is None:
@@ -281,6 +295,12 @@ class DatasetEngine:
         planned: list[Dataset] = []
         todo: list[tuple[Dataset, ResolvedFile]] = []
         for dataset in chosen:
+            command = made_by(dataset)
+            if command is not None:  # nothing to fetch: say what makes it, unless it is made
+                if self._status_of(dataset, manifest).status != "cached":
+                    report.made_here[dataset.key] = (
+                        f"{dataset.key} is made here, not downloaded: run `{command}`")
+                continue
             try:
                 files = self.files_of(dataset, online=True,
                                       split=self.unpack_options.split_of(dataset))

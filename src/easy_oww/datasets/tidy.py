@@ -183,7 +183,9 @@ def remove_dataset(manager: DatasetManager, key: str) -> list[Removal]:
     others = {manager.cache.absolute(rel): other
               for other, their in manifest["datasets"].items() if other != key
               for rel in [*their.get("files", {}), *their.get("failed", {})]}
-    paths = {manager.cache.absolute(rel) for rel in entry.get("files", {})}
+    # A file that failed a check (its record moved to "failed") is still this dataset's.
+    paths = {manager.cache.absolute(rel) for rel in [*entry.get("files", {}),
+                                                     *entry.get("failed", {})]}
     for item in manager.files_of(dataset) or []:
         dest = root / item.path
         paths.update({dest, Path(str(dest) + ".part"), Path(str(dest) + ".part.json")})

@@ -30,12 +30,13 @@ from easy_oww.datasets.sources.huggingface import (
     hf_auth_headers,
     hf_endpoint,
 )
+from easy_oww.datasets.sources.local import MadeHere
 from easy_oww.datasets.sources.url import PlainUrl
 from easy_oww.datasets.sources.zenodo import ZenodoFile, zenodo_endpoint
 from easy_oww.transfer.retry import RetryPolicy
 
 __all__ = [
-    "KINDS", "FileEntry", "HuggingFaceFolder", "ListingUnavailable", "PlainUrl",
+    "KINDS", "FileEntry", "HuggingFaceFolder", "ListingUnavailable", "MadeHere", "PlainUrl",
     "ResolvedFile", "Source", "SourceEntryError", "SourceResolver", "ZenodoFile",
     "effective_url", "hf_auth_headers", "hf_endpoint", "kind_of", "parse_source", "register",
     "source_keys", "zenodo_endpoint",
@@ -56,6 +57,7 @@ def register(kind: type[Source]) -> type[Source]:
 register(PlainUrl)
 register(HuggingFaceFolder)
 register(ZenodoFile)
+register(MadeHere)
 
 
 def source_keys() -> dict[str, type | tuple[type, ...]]:

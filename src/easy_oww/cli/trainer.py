@@ -1,0 +1,88 @@
+"""`easy-oww oww-config`: print or write what `easy_oww.trainer.oww_config` made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from easy_oww.atomic import atomic_write_text
+from easy_oww.cli.common import common_options, get_flag, get_workspace
+from easy_oww.datasets.engine import DatasetEngine
+from easy_oww.errors import EXIT_FAILED, BadInputError
+from easy_oww.trainer import TRAINER_KEYS
+from easy_oww.trainer import oww_config as merged_config
+
+CATALOG_HELP = "Also read this catalog file (TOML), as `download --catalog` does."
+
+
+def _summary(values: dict) -> str:
+    parts = []
+    for key in TRAINER_KEYS:
+        value = values.get(key)
+        if key == "background_paths_duplication_rate" or value is None:
+            continue
+        parts.append(f"{key} ({len(value)})" if isinstance(value, (list, dict)) else key)
+    return ", ".join(parts) or "none of the trainer's keys"
+
+
+@click.command("oww-config", epilog="""\b
+Examples:
+  easy-oww oww-config                           # the YAML on stdout
+  easy-oww oww-config --output paths.yml
+  easy-oww oww-config --into my_model.yml       # merged into your config, comments kept
+  easy-oww oww-config --into my_model.yml --output merged.yml
+  easy-oww oww-config --json
+
+\b
+Writes openWakeWord's rir_paths, background_paths (+ background_paths_duplication_rate),
+false_positive_validation_data_path and feature_data_files from what is cached, then checks
+every path as train.py will read it. Each problem is one line on stderr saying what to run;
+the config is still written, and the exit code is 1.""")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the YAML to this new file (with --into: the merged result goes here "
+                   "and the original stays as it is).")
+@click.option("--into", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Merge into this existing config, keeping its other keys and comments; "
+                   "written back in place unless --output is given.")
+@click.option("--duplication-rate", type=click.IntRange(min=1), default=1, show_default=True,
+              metavar="N",
+              help="background_paths_duplication_rate of easy-oww's background folders.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON object (ok, written, config, problems, notes) instead.")
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@common_options
+@click.pass_context
+def oww_config(ctx: click.Context, output: Path | None, into: Path | None,
+               duplication_rate: int, as_json: bool, catalog: str | None) -> None:
+    """Write the paths openWakeWord's train.py reads, from what is downloaded."""
+    if output is not None and output.exists() and output != into:
+        raise BadInputError(f"--output {output} exists; merge into it with --into {output}, "
+                            "or choose a new file")
+    engine = DatasetEngine(workspace=get_workspace(ctx), catalog_file=catalog)
+    made = merged_config(engine, into=into, duplication_rate=duplication_rate)
+    target = output or into
+    if target is not None:
+        atomic_write_text(target, made.text)
+    if as_json:
+        click.echo(json.dumps({"ok": not made.problems,
+                               "written": str(target) if target is not None else None,
+                               "config": made.values, "problems": made.problems,
+                               "notes": made.notes,
+                               **({"yaml": made.text} if target is None else {})}, indent=1))
+    else:
+        if target is None:
+            click.echo(made.text, nl=False)
+        elif not get_flag(ctx, "quiet"):
+            click.echo(f"Wrote {target}: {_summary(made.values)}.")
+        for line in made.notes if not get_flag(ctx, "quiet") else ():
+            click.echo(f"Note: {line}", err=True)
+        for line in made.problems:
+            click.echo(f"Problem: {line}", err=True)
+    if made.problems:
+        if not as_json:
+            click.echo(f"{len(made.problems)} problem{'s' if len(made.problems) != 1 else ''} "
+                       "would stop openWakeWord's training; fix them and run this again.",
+                       err=True)
+        ctx.exit(EXIT_FAILED)
