@@ -76,7 +76,7 @@ def test_map_is_one_offline_file_with_the_licences_and_says_what_it_drew(library
     assert "Permission is hereby granted" in text and "sigma 3.0.3" in text  # the licences
     assert KEY not in text
     assert stdout.startswith(f"Wrote {page}: {stats.samples} samples, ")
-    assert f"all {stats.samples} samples laid out afresh" in stdout
+    assert f"{stats.samples} samples laid out afresh" in stdout
     assert "positions stored in the library" in stdout and "private" in stdout
     assert sql(folder, "SELECT count(*) FROM positions")[0][0] == stats.samples
 
@@ -194,9 +194,9 @@ def test_grow_keeps_every_placed_sample_where_it_was_and_places_new_ones_beside_
     assert near >= 0.8 * sum(1 for i in new if any(i in link for link in links))
     # the page draws the kept samples where the last one did
     again = run_cli(["freesound", "visualize", page])
-    assert "all 110 samples kept where they were" in again.stdout, again.stdout
+    assert "110 samples kept where they were" in again.stdout, again.stdout
     relaid = run_cli(["freesound", "visualize", page, "--relayout"])
-    assert "all 110 samples laid out afresh" in relaid.stdout, relaid.stdout
+    assert "110 samples laid out afresh" in relaid.stdout, relaid.stdout
 
 
 def test_color_by_license_and_size_by_degree_reach_the_page_and_its_legend(

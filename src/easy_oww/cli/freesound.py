@@ -299,13 +299,14 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
         if summary.get("budget_left") is not None:
             click.echo(f"Budget left today: {plural(summary['budget_left'], 'request')}.")
     if map_file is not None:
-        _grow_map(folder, map_file, result.stopped, as_json=as_json)
+        _grow_map(folder, map_file, result.stopped, as_json=as_json, quiet=quiet)
     if error is not None:
         raise error
     _exit_if_stopped(ctx, result.stopped, "every committed sample is saved.")
 
 
-def _grow_map(folder: Path, map_file: str, stopped: Stopped, *, as_json: bool) -> None:
+def _grow_map(folder: Path, map_file: str, stopped: Stopped, *, as_json: bool,
+              quiet: bool) -> None:
     """grow --visualize: the map of what the run left, unless Ctrl-C or SIGTERM asked the run
     to end (then at once: the map can be written later with `freesound visualize`)."""
     if stopped in (Stopped.INTERRUPTED, Stopped.TERMINATED):
@@ -320,7 +321,7 @@ def _grow_map(folder: Path, map_file: str, stopped: Stopped, *, as_json: bool) -
             f"{done.layout_seconds:.1f} s layout).")
     if as_json:  # stdout stays JSON lines
         _echo_err(line)
-    else:
+    elif not quiet:
         click.echo(line)
 
 
@@ -808,12 +809,14 @@ def _write_map(lib: FreesoundLibrary, output: str, options: dict[str, Any]) -> N
     click.echo(f"Wrote {output}: {plural(done.nodes, 'sample')}, "
                f"{plural(done.edges, 'edge')}{capped}; open it in a browser (works offline).")
     if done.fresh:
-        how = f"all {plural(done.samples, 'sample')} laid out afresh"
+        how = f"{plural(done.samples, 'sample')} laid out afresh"
     elif done.placed:
-        how = (f"{plural(done.placed, 'new sample')} placed beside their neighbours, "
+        whose = "its" if done.placed == 1 else "their"
+        how = (f"{plural(done.placed, 'new sample')} placed beside {whose} neighbours, "
                f"{done.kept} kept where they were")
     else:
-        how = f"all {plural(done.samples, 'sample')} kept where they were"
+        where = "it was" if done.samples == 1 else "they were"
+        how = f"{plural(done.samples, 'sample')} kept where {where}"
     kept = ("" if not done.placed else "; positions stored in the library" if done.saved
             else "; positions not stored (the library is read-only)")
     click.echo(f"Layout: {how} ({done.layout_seconds:.1f} s){kept}.")
