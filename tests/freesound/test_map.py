@@ -305,3 +305,19 @@ def test_map_data_stays_small_enough_for_a_large_library(tmp_path):
         data, done = map_data(lib)
     size = len(json.dumps(data, separators=(",", ":")))
     assert done["nodes"] == 2000 and size / 2000 < 400, size
+
+
+def test_a_large_component_is_drawn_community_by_community_apart_from_each_other():
+    rng = np.random.default_rng(11)
+    groups, size = 20, 500
+    count, edges = _clusters([size] * groups, rng)  # planted clusters, and a link in four
+    noise = np.stack([rng.integers(0, count, count), rng.integers(0, count, count)], axis=1)
+    positions = full_layout(count, np.vstack([edges, noise]))  # ... to anywhere
+    group = np.repeat(np.arange(groups), size)
+    centres = np.array([positions[group == g].mean(axis=0) for g in range(groups)])
+    inside = np.mean([np.hypot(*(positions[group == g] - centres[g]).T).mean()
+                      for g in range(groups)])
+    between = np.median([np.hypot(*(centres[a] - centres[b]))
+                         for a in range(groups) for b in range(a + 1, groups)])
+    # 4.3 here; one force layout of the whole gives 2.5 (the clusters blur into one disc)
+    assert between > 3.5 * inside

@@ -81,7 +81,11 @@ function main() {
     graph.addNode(i, { x: data.x[i], y: data.y[i], size: 2, label: data.name[i], color: OTHER });
   }
   let edgeCount = 0;
-  for (const [list, colour] of [[data.edges, "#c9c9d3"], [data.derived, "#e9c9a8"]]) {
+  // Fainter lines as they multiply, so 100,000 edges are a haze the clusters show through.
+  const alpha = Math.min(0.7, Math.max(0.08, 0.7 * Math.sqrt(3000 / Math.max(1,
+    (data.edges.length + data.derived.length) / 2))));
+  for (const [list, colour] of [[data.edges, `rgba(140,140,165,${alpha.toFixed(2)})`],
+                                [data.derived, `rgba(215,150,90,${alpha.toFixed(2)})`]]) {
     for (let k = 0; k < list.length; k += 2) {
       if (!graph.hasEdge(list[k], list[k + 1])) {
         graph.addEdge(list[k], list[k + 1], { color: colour, size: 0.5 });

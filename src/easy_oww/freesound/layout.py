@@ -1,15 +1,19 @@
 """Where the map draws each sample: a full layout, or new samples placed among kept ones.
 
 A full layout (the first map, or ``--relayout``) lays out each connected component on its own
--- igraph's DrL for the large ones (compiled, about a minute at 20,000 samples, where
-networkx's spring layout takes over ten) and Fruchterman-Reingold for the small ones -- then
-packs the components as rectangles into a page-shaped area, so a big cluster and a crowd of
-small ones fill the page instead of one squashed cluster and empty corners.
+and packs the components as rectangles into a page-shaped area, so a big cluster and a crowd
+of small ones fill the page instead of one squashed cluster and empty corners. A component
+of up to a thousand samples gets igraph's Fruchterman-Reingold (compiled); a larger one is
+drawn community by community (igraph's multilevel clustering, each community laid out on its
+own, the communities arranged by the graph between them): about 5 s at 20,000 samples, where
+one force layout of the whole makes a round hairball, DrL (about a minute) dense specks with
+the page empty between them, and networkx's spring layout takes over ten minutes.
 
 An update keeps every stored position exactly and places only the new samples: each one at
 the middle of its already placed neighbours (repeatedly, so chains of new samples follow),
-then a short Fruchterman-Reingold run that moves only them; new samples with no placed
-neighbour are laid out as components of their own and packed beside the existing picture.
+then a few steps that move only them (towards their neighbours, off any sample they cover);
+new samples with no placed neighbour are laid out as components of their own and packed
+beside the existing picture.
 
 Positions are plain coordinates; the page scales them to the window.
 """
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 PAGE_ASPECT = 1.6  # width / height of the area the components are packed into (a screen)
-DRL_FROM = 10**9  # components at least this big are laid out with DrL, smaller ones with FR
+COMMUNITIES_FROM = 1000  # components this big are laid out community by community
 REFINE_ITERATIONS = 20
 
 
@@ -65,12 +69,68 @@ def _component_layout(sub) -> np.ndarray:  # sub: igraph.Graph
         return np.zeros((1, 2))
     if n == 2:
         return np.array([[0.0, 0.0], [1.0, 0.0]])
-    if n >= DRL_FROM:
-        coords = np.array(sub.layout_drl().coords, dtype=float)
-    else:
-        coords = np.array(sub.layout_fruchterman_reingold(niter=500, grid="auto").coords,
-                          dtype=float)
-    return coords
+    if n >= COMMUNITIES_FROM:
+        return _communities_layout(sub)
+    return np.array(sub.layout_fruchterman_reingold(niter=500, grid="auto").coords, dtype=float)
+
+
+def _communities_layout(sub) -> np.ndarray:  # sub: igraph.Graph, connected
+    """A large component in two levels: its communities (igraph's multilevel modularity
+    clustering) each laid out on their own, as discs whose area grows with their size, and
+    the discs arranged by a layout of the graph of communities, then pushed apart until none
+    overlaps. A force layout of the whole at once makes one round hairball at 20,000 samples
+    (the clusters blur into each other), and DrL draws them as dense specks with the page
+    between them empty; this shows each cluster as a readable patch, beside the ones it
+    links to, in a few seconds."""
+    membership = np.array(sub.community_multilevel().membership)
+    count = int(membership.max()) + 1
+    if count < 2:
+        return np.array(sub.layout_fruchterman_reingold(niter=500, grid="auto").coords,
+                        dtype=float)
+    positions = np.zeros((sub.vcount(), 2))
+    radius = np.zeros(count)
+    for community in range(count):
+        members = np.flatnonzero(membership == community)
+        if len(members) > 2:
+            inner = sub.subgraph(members.tolist())
+            coords = np.array(inner.layout_fruchterman_reingold(niter=300, grid="auto").coords,
+                              dtype=float)
+        else:
+            coords = np.array([[0.0, 0.0], [1.0, 0.0]])[: len(members)]
+        coords = _normalised(coords)
+        positions[members] = coords
+        radius[community] = max(float(np.hypot(coords[:, 0], coords[:, 1]).max()), 0.5) + 1.0
+    edges = np.array(sub.get_edgelist(), dtype=np.int64).reshape(-1, 2)
+    between = membership[edges[:, 0]] != membership[edges[:, 1]]
+    pairs, weight = np.unique(np.sort(membership[edges[between]], axis=1), axis=0,
+                              return_counts=True)
+    import igraph  # see _graph
+
+    meta = igraph.Graph(n=count, edges=pairs.tolist(), directed=False)
+    centres = np.array(meta.layout_fruchterman_reingold(
+        weights=np.log1p(weight).tolist(), niter=1000, grid="nogrid").coords, dtype=float)
+    centres = _apart(centres, radius, pairs)
+    return positions + centres[membership]
+
+
+def _apart(centres: np.ndarray, radius: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Scale the communities' centres so that linked ones touch, then push overlapping discs
+    apart (a few hundred small steps; there are at most a few hundred discs)."""
+    if len(pairs):
+        gap = np.hypot(*(centres[pairs[:, 0]] - centres[pairs[:, 1]]).T)
+        wanted = radius[pairs[:, 0]] + radius[pairs[:, 1]]
+        centres = centres * float(np.median(wanted / np.maximum(gap, 1e-9)))
+    reach = radius[:, None] + radius[None, :]
+    for _ in range(300):
+        delta = centres[:, None, :] - centres[None, :, :]
+        dist = np.hypot(delta[..., 0], delta[..., 1])
+        np.fill_diagonal(dist, np.inf)
+        overlap = np.maximum(reach - dist, 0.0)
+        if overlap.max() <= 1e-6:
+            break
+        push = (delta / np.maximum(dist, 1e-9)[..., None] * (0.5 * overlap)[..., None])
+        centres = centres + push.sum(axis=1) * 0.5
+    return centres
 
 
 def _normalised(coords: np.ndarray) -> np.ndarray:
