@@ -321,3 +321,41 @@ def test_a_large_component_is_drawn_community_by_community_apart_from_each_other
                          for a in range(groups) for b in range(a + 1, groups)])
     # 4.3 here; one force layout of the whole gives 2.5 (the clusters blur into one disc)
     assert between > 3.5 * inside
+
+
+def test_markup_in_a_name_stays_text_and_derived_links_are_drawn(env, tmp_path, browser, sound):
+    """A sample named like markup cannot end the page's data early or run as script."""
+    with FreesoundLibrary(env["library"]) as lib:
+        for sound_id in range(1, 7):
+            lib.add_sample(sound(sound_id, user="same", pack=5 if sound_id < 4 else None))
+        odd = sound(99, user="alone")
+        odd["name"] = "</script><script>document.title='owned'</script><b>x"
+        lib.add_sample(odd)
+        lib.add_edge(1, 2, "similar", 0.9)
+        lib.add_edge(2, 99, "similar", 0.8)
+    page_file = tmp_path / "map.html"
+    out = run_cli(["freesound", "visualize", page_file, "--derived"])
+    assert out.returncode == 0, out.stderr
+    page = _open(browser, page_file)
+    assert page.evaluate("document.title") == "Freesound library"
+    nodes, edges = map(int, page.evaluate("document.body.dataset.drawn").split())
+    assert nodes == 7 and edges > 2  # the two similar links and the same-user / pack chain
+    assert page.evaluate("window.easyOwwMap.data.derived.length") > 0
+    page.evaluate("window.easyOwwMap.search('owned')")
+    assert page.evaluate("document.body.dataset.matches") == "99"
+    index = page.evaluate("window.easyOwwMap.data.id.indexOf(99)")
+    page.evaluate(f"window.easyOwwMap.select({index})")
+    assert page.evaluate("document.getElementById('p-name').textContent") == odd["name"]
+    assert page.evaluate("document.getElementById('player').src") == (
+        "https://cdn.freesound.org/99-hq.mp3")
+    assert page.errors == []
+
+
+def test_preview_urls_keep_their_file_name_when_all_share_a_folder():
+    """The page stores the folder the previews share once; a library of one sample (whose
+    URL is all of the shared part) still gets its player."""
+    from easy_oww.freesound.visualize import _common_prefix
+
+    assert _common_prefix(["https://cdn.example/p/1/1_2-hq.mp3"]) == "https://cdn.example/p/1/"
+    assert _common_prefix(["https://cdn.example/p/1/1-hq.mp3", "https://cdn.example/p/2/2-hq.mp3",
+                           ""]) == "https://cdn.example/p/"

@@ -93,6 +93,7 @@ def _preview(previews_json: str | None) -> str:
 
 
 def _common_prefix(texts: list[str]) -> str:
+    """The folder part the URLs share (up to a "/"), so each keeps at least its file name."""
     present = [t for t in texts if t]
     if not present:
         return ""
@@ -100,7 +101,7 @@ def _common_prefix(texts: list[str]) -> str:
     size = 0
     while size < min(len(low), len(high)) and low[size] == high[size]:
         size += 1
-    return low[:size]
+    return low[: low.rfind("/", 0, size) + 1]
 
 
 def _best_connected(ids: list[int], pairs: list[tuple[int, int]], downloads: list[int],
