@@ -94,6 +94,16 @@ function main() {
     }
   }
 
+  // The header wraps on narrow windows: the map and the boxes start below it, whatever it takes.
+  const fitUnderHeader = () => {
+    const bottom = Math.ceil(document.querySelector("header").getBoundingClientRect().bottom);
+    $("graph").style.top = `${bottom}px`;
+    $("matches").style.top = `${bottom + 2}px`;
+    $("panel").style.top = `${bottom + 10}px`;
+  };
+  fitUnderHeader();
+  window.addEventListener("resize", fitUnderHeader);
+
   let state = { query: "", matches: null, legendPick: null, hovered: null, selected: null };
   let colours = null;
   const renderer = new Sigma(graph, $("graph"), {
@@ -117,7 +127,13 @@ function main() {
         out.zIndex = 0;
       } else {
         out.zIndex = 1;
-        if (state.matches) { out.highlighted = true; out.forceLabel = state.matches.size <= 30; }
+        if (state.matches) {
+          // a match stands out even when its colour is the grey of "other"
+          if (out.color === OTHER) out.color = "#333";
+          out.size = attrs.size * 1.6;
+          out.highlighted = true;
+          out.forceLabel = state.matches.size <= 30;
+        }
       }
       if (i === state.selected || i === state.hovered) { out.highlighted = true; out.zIndex = 2; }
       return out;
