@@ -63,7 +63,7 @@ function categories(data, by) {
 function sizes(data, by, degree) {
   const raw = data.id.map((_, i) => by === "degree" ? Math.log2(1 + degree[i])
                                                    : Math.log10(1 + data.downloads[i]));
-  const max = Math.max(1e-9, ...raw);
+  const max = raw.reduce((a, b) => Math.max(a, b), 1e-9);  // no spread: 100k arguments overflow
   const big = data.id.length > 5000 ? 7 : 10;
   return raw.map((v) => 1.5 + (big - 1.5) * v / max);
 }
