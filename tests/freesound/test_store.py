@@ -216,7 +216,7 @@ def test_version_1_library_and_its_backups_upgrade_in_place(library_dir, tmp_pat
     old_backup.parent.mkdir()
     old_backup.write_bytes(gzip.compress((library_dir / DB_NAME).read_bytes()))
     with FreesoundLibrary(library_dir) as lib:
-        assert lib.schema_version == SCHEMA_VERSION == 2
+        assert lib.schema_version == SCHEMA_VERSION == 3
         assert lib.stored_ids() == {7, 8} and lib.stats().edges == 1
         assert lib.stats().audio == 0 and lib.verify() == []
     restore_backup(library_dir, old_backup.name)

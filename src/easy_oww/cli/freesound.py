@@ -35,6 +35,7 @@ from easy_oww.freesound import (
     KeyRefusedError,
     LibraryDamagedError,
     LibraryMissingError,
+    LibraryReadOnlyError,
     LibraryStats,
     MissingKeyError,
     Stopped,
@@ -59,7 +60,13 @@ from easy_oww.freesound.lock import grow_lock
 from easy_oww.freesound.schema import DB_NAME
 from easy_oww.freesound.seed_pickle import import_seed_pickle_run, load_seed_state
 from easy_oww.freesound.store import AudioFile
-from easy_oww.freesound.visualize import write_visualization
+from easy_oww.freesound.visualize import (
+    COLOR_BY,
+    DEFAULT_COLOR_BY,
+    DEFAULT_SIZE_BY,
+    SIZE_BY,
+    write_visualization,
+)
 from easy_oww.freesound.writable import require_writable
 from easy_oww.progress import NullProgress, human_bytes
 from easy_oww.transfer.fetch import Fetcher, FetchOptions
@@ -192,6 +199,7 @@ Examples:
   easy-oww freesound grow --samples 500 --query "room tone" --query rain
   easy-oww freesound grow --license cc0 --min-duration 1 --max-duration 30 --tag field-recording
   easy-oww freesound grow --json | tail -1        # the summary line
+  easy-oww freesound grow --visualize library.html   # and refresh the map at the end
   easy-oww freesound grow --api-url http://127.0.0.1:8000/apiv2 --api-key-file key.txt""")
 @click.option("--samples", "-n", type=click.IntRange(min=0), default=50, show_default=True,
               help="Store exactly this many new samples (fewer only if nothing is left to "
@@ -227,13 +235,16 @@ Examples:
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON line per committed sample ({"id": 123, "edges": 7}), then a '
                    "summary line.")
+@click.option("--visualize", "map_file", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE", help="At the end of the run, write the library's map to FILE "
+                                   "(as `freesound visualize FILE` does).")
 @freesound_options
 @click.pass_context
 def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: list[str],
          min_duration: float | None, max_duration: float | None, tags: tuple[str, ...],
          checkpoint_interval: int, backup_every: int, keep_backups: int, expand_every: int,
          similarity_space: str | None, api_url: str | None, api_key_file: str | None,
-         per_minute: int, daily_budget: int, as_json: bool) -> None:
+         per_minute: int, daily_budget: int, as_json: bool, map_file: str | None) -> None:
     """Add new samples to the library, continuing where the last run stopped.
 
     Ctrl-C or SIGTERM finish the current sample, commit and exit 130 / 143. When the daily
@@ -295,9 +306,31 @@ def grow(ctx: click.Context, samples: int, queries: tuple[str, ...], licenses: l
         )
         if summary.get("budget_left") is not None:
             click.echo(f"Budget left today: {plural(summary['budget_left'], 'request')}.")
+    if map_file is not None:
+        _grow_map(folder, map_file, result.stopped, as_json=as_json, quiet=quiet)
     if error is not None:
         raise error
     _exit_if_stopped(ctx, result.stopped, "every committed sample is saved.")
+
+
+def _grow_map(folder: Path, map_file: str, stopped: Stopped, *, as_json: bool,
+              quiet: bool) -> None:
+    """grow --visualize: the map of what the run left, unless Ctrl-C or SIGTERM asked the run
+    to end (then at once: the map can be written later with `freesound visualize`)."""
+    if stopped in (Stopped.INTERRUPTED, Stopped.TERMINATED):
+        _echo_err(f"Map not refreshed (the run was stopped); write it with "
+                  f"`easy-oww freesound visualize {map_file}`.")
+        return
+    if not library_exists(folder):  # nothing was stored (no budget, nothing found)
+        return
+    with FreesoundLibrary(folder, create=False) as lib:
+        done = write_visualization(lib, map_file)
+    line = (f"Map: {map_file} ({plural(done.nodes, 'sample')}, {done.placed} placed now, "
+            f"{done.layout_seconds:.1f} s layout).")
+    if as_json:  # stdout stays JSON lines
+        _echo_err(line)
+    elif not quiet:
+        click.echo(line)
 
 
 def _exit_if_stopped(ctx: click.Context, stopped: Stopped, kept: str) -> None:
@@ -742,19 +775,37 @@ def export(ctx: click.Context, output: str, fmt: str, derived: bool) -> None:
 @freesound.command(epilog="""\b
 Examples:
   easy-oww freesound visualize library.html
-  easy-oww freesound visualize library.html --max-nodes 500 --derived""")
+  easy-oww freesound visualize library.html --color-by tag --size-by degree
+  easy-oww freesound visualize library.html --relayout       # lay every sample out afresh
+  easy-oww freesound visualize library.html --max-nodes 500 --derived
+
+\b
+Positions are kept in the library: the next map places only the new samples, beside their
+neighbours, and leaves the others where they were. In the page: drag to pan, scroll to zoom,
+search by name, user or tag, click a sample for its details and preview.""")
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--max-nodes", type=click.IntRange(min=1, max=5000), default=1500,
-              show_default=True, help="Draw at most this many (best connected) samples.")
+@click.option("--color-by", type=click.Choice(COLOR_BY), default=DEFAULT_COLOR_BY,
+              show_default=True, help="What the colours (and the legend) stand for.")
+@click.option("--size-by", type=click.Choice(SIZE_BY), default=DEFAULT_SIZE_BY,
+              show_default=True, help="Node size: downloads, or degree (links).")
+@click.option("--relayout", is_flag=True,
+              help="Lay out every sample afresh instead of keeping stored positions.")
+@click.option("--max-nodes", type=click.IntRange(min=1), default=None,
+              help="Draw at most this many (best connected) samples (default: all).")
 @click.option("--derived", is_flag=True, help="Also draw same_user / same_pack edges.")
 @freesound_options
 @click.pass_context
-def visualize(ctx: click.Context, output: str, max_nodes: int, derived: bool) -> None:
-    """Write an HTML page of the similarity graph; it works offline (no CDN)."""
-    with open_library(ctx, write=False) as lib:
-        done = write_visualization(lib, output, max_nodes=max_nodes, derived=derived)
-    click.echo(f"Wrote {output}: {plural(done['nodes'], 'sample')}, "
-               f"{plural(done['edges'], 'edge')}; open it in a browser (works offline).")
+def visualize(ctx: click.Context, output: str, color_by: str, size_by: str, relayout: bool,
+              max_nodes: int | None, derived: bool) -> None:
+    """Write the library's map: one HTML page, WebGL, works offline (no CDN)."""
+    map_options = {"color_by": color_by, "size_by": size_by, "relayout": relayout,
+                   "max_nodes": max_nodes, "derived": derived}
+    try:
+        lib = open_library(ctx)
+    except LibraryReadOnlyError:  # draw it all the same; the positions are not kept
+        lib = open_library(ctx, write=False)
+    with lib:
+        _write_map(lib, output, map_options)
     click.echo(PRIVATE_NOTICE)
 
 
@@ -841,3 +892,24 @@ def background(ctx: click.Context, licenses: list[str], limit: int | None,
         _echo_err(f"{len(result.failed)} of the files failed; freesound_background stays "
                   "partial until they are made.")
         ctx.exit(EXIT_FAILED)
+
+
+def _write_map(lib: FreesoundLibrary, output: str, options: dict[str, Any]) -> None:
+    """Write the map and say what was drawn and how the layout was made."""
+    done = write_visualization(lib, output, **options)
+    capped = (f" (the {done.nodes} best connected of {done.samples})"
+              if done.nodes < done.samples else "")
+    click.echo(f"Wrote {output}: {plural(done.nodes, 'sample')}, "
+               f"{plural(done.edges, 'edge')}{capped}; open it in a browser (works offline).")
+    if done.fresh:
+        how = f"{plural(done.samples, 'sample')} laid out afresh"
+    elif done.placed:
+        whose = "its" if done.placed == 1 else "their"
+        how = (f"{plural(done.placed, 'new sample')} placed beside {whose} neighbours, "
+               f"{done.kept} kept where they were")
+    else:
+        where = "it was" if done.samples == 1 else "they were"
+        how = f"{plural(done.samples, 'sample')} kept where {where}"
+    kept = ("" if not done.placed else "; positions stored in the library" if done.saved
+            else "; positions not stored (the library is read-only)")
+    click.echo(f"Layout: {how} ({done.layout_seconds:.1f} s){kept}.")

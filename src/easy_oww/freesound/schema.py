@@ -79,5 +79,14 @@ MIGRATIONS: list[str] = [
         fetched_at TEXT NOT NULL
     );
     """,
+    # version 3: where the map (`freesound visualize`) drew each sample, kept so that a later
+    # map places only the new samples and leaves the rest where the user last saw them
+    """
+    CREATE TABLE IF NOT EXISTS positions (
+        id INTEGER PRIMARY KEY,
+        x REAL NOT NULL,
+        y REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -23,6 +23,8 @@ Tables (schema version in ``PRAGMA user_version``, migrations in ``MIGRATIONS``)
 - ``seeds``: progress through each text search; ``runs``: history; ``problems``: skipped items.
 - ``audio`` (version 2): the preview fetched for a sample (``freesound audio``): its path
   relative to the library folder, size, sha256 and the settings it was made with.
+- ``positions`` (version 3): where the map drew each sample (``freesound visualize``), reused
+  so a later map moves no sample the user has seen; the map places the new ones.
 """
 
 from __future__ import annotations
@@ -922,6 +924,32 @@ class FreesoundLibrary:
                                 if not graph.has_edge(a, b):
                                     graph.add_edge(a, b, kind=kind, weight=1.0, rank=None)
                         previous_key, previous_id = key, sound_id
+
+    # ----------------------------------------------------------------- the map
+    def map_rows(self) -> list[tuple[Any, ...]]:
+        """What the map shows of every sample, in id order: (id, name, username, license,
+        pack_id, pack_name, tags JSON, num_downloads, duration, previews JSON)."""
+        return self._read(
+            "SELECT id, name, username, license, pack_id, pack_name, tags, num_downloads, "
+            "duration, previews FROM samples ORDER BY id"
+        )
+
+    def edge_pairs(self) -> list[tuple[int, int]]:
+        """(source, target) of every stored edge, in key order."""
+        return self._read("SELECT source, target FROM edges ORDER BY source, target, kind")
+
+    def positions(self) -> dict[int, tuple[float, float]]:
+        """The map's stored position of every sample that has one."""
+        return {row[0]: (row[1], row[2]) for row in self._read(
+            "SELECT p.id, p.x, p.y FROM positions p JOIN samples s ON s.id = p.id")}
+
+    def save_positions(self, rows: Iterable[tuple[int, float, float]], *,
+                       replace_all: bool = False) -> None:
+        """Store map positions in one transaction; `replace_all` forgets every other one."""
+        with self.transaction() as conn:
+            if replace_all:
+                conn.execute("DELETE FROM positions")
+            conn.executemany("INSERT OR REPLACE INTO positions VALUES (?, ?, ?)", rows)
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the database file (skipped quietly while readers hold it)."""
