@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from easy_oww.errors import EasyOwwError
-from easy_oww.freesound.errors import BadInputError
+from easy_oww.freesound.errors import BadInputError, LibraryDamagedError
 from easy_oww.freesound.export import DERIVED_KINDS, JSONL_FORMAT, JSONL_VERSION
 from easy_oww.freesound.lock import grow_lock
 from easy_oww.freesound.schema import DB_NAME
@@ -104,6 +104,11 @@ def _stage_library(source: Path, staging: sqlite3.Connection, result: MergeResul
             _stage_records(staging, _library_records(library), result)
     except BadInputError:
         raise
+    except LibraryDamagedError as exc:
+        raise BadInputError(
+            f"merge source {source}: its library is damaged ({exc.problem}); nothing was "
+            f"merged; see `easy-oww freesound verify --library {source}` and its backups"
+        ) from None
     except EasyOwwError as exc:  # damaged, newer schema, unreadable: said as the source's
         raise BadInputError(f"merge source: {exc}; nothing was merged") from None
 
