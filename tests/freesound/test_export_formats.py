@@ -20,15 +20,17 @@ from easy_oww.freesound.export import (
     export_library,
     write_json,
 )
-from tests.freesound.conftest import KEY, run_cli
+from tests.freesound.conftest import KEY, make_sound, run_cli
 
 
 @pytest.fixture
 def grown(fs, env):
     """A library grown from the stand-in (real answers: packs missing on some samples, so
     missing attribute values too), with similar edges."""
-    grow(env["library"], KEY, GrowOptions(samples=60, expand_every=4), base_url=fs.base_url,
+    grow(env["library"], KEY, GrowOptions(samples=59, expand_every=4), base_url=fs.base_url,
          per_minute=100000, handle_signals=False)
+    with FreesoundLibrary(env["library"]) as lib:  # and a name XML must escape
+        lib.add_sample(make_sound(999_999) | {"name": 'a "b" <c> & \'d\'\nline\ttab\r'})
     return env["library"]
 
 

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from xml.etree.ElementTree import SubElement
+from typing import Any, BinaryIO
+from xml.sax.saxutils import escape
 
 from easy_oww.atomic import atomic_write_bytes, atomic_writer
 from easy_oww.freesound.errors import BadInputError
 from easy_oww.freesound.schema import SAME_PACK, SAME_USER
 from easy_oww.freesound.store import FreesoundLibrary
-
-if TYPE_CHECKING:  # networkx costs ~0.3 s to import; only the graph formats need it
-    import networkx as nx
 
 PRIVATE_NOTICE = (
     "Freesound API data: private to you and your team under Freesound's API terms; "
@@ -61,33 +60,59 @@ class ExportFormat:
     folder: bool = False  # OUTPUT is a folder the writer fills (else a file)
 
 
-def _sorted_graph(library: FreesoundLibrary, derived: bool) -> nx.DiGraph:
-    """library.graph() rebuilt with nodes by id and edges by (source, target, kind), so the
-    writers' output (and the attribute keys they number by first use) is stable."""
-    import networkx as nx  # ~0.3 s to import: only when a graph format is asked for
-
-    graph = library.graph(derived=derived)
-    ordered = nx.DiGraph()
-    ordered.add_nodes_from(sorted(graph.nodes(data=True)))
-    ordered.add_edges_from(sorted(graph.edges(data=True),
-                                  key=lambda e: (e[0], e[1], e[2].get("kind") or "")))
-    return ordered
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _without_none(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in attrs.items() if value is not None}
+class _Lines:
+    """Text written to an atomic file in batches (an export of 1M edges is ~1M lines)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.buffer: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.buffer.append(text)
+        if len(self.buffer) >= 5000:
+            self.flush()
+
+    def flush(self) -> None:
+        self.handle.write("".join(self.buffer).encode("utf-8"))
+        self.buffer = []
+
+
+def _graph(library: FreesoundLibrary, derived: bool) -> tuple[list[tuple[Any, ...]],
+                                                              Iterator[tuple[Any, ...]]]:
+    """The nodes (a list: 100k small tuples) and the edges (streamed), in export order."""
+    rows = library.graph_rows(derived=derived)
+    nodes: list[tuple[Any, ...]] = []
+    for kind, row in rows:
+        if kind == "node":
+            nodes.append(row)
+            continue
+        return nodes, itertools.chain([row], (edge for _, edge in rows))
+    return nodes, iter(())
 
 
 def write_json(library: FreesoundLibrary, path: Path, options: ExportOptions) -> dict[str, int]:
-    graph = _sorted_graph(library, options.derived)
-    doc = {
-        "notice": PRIVATE_NOTICE,
-        "nodes": [{"id": n, **attrs} for n, attrs in graph.nodes(data=True)],
-        "edges": [{"source": u, "target": v, **attrs} for u, v, attrs in graph.edges(data=True)],
-    }
-    text = json.dumps(doc, separators=(",", ":"), sort_keys=True)
-    atomic_write_bytes(path, text.encode("utf-8"))
-    return {"samples": graph.number_of_nodes(), "edges": graph.number_of_edges()}
+    """{"notice", "nodes", "edges"}: each node {"id", *NODE_FIELDS}, each edge {"source",
+    "target", *EDGE_FIELDS}, keys sorted, compact."""
+    nodes, edges = _graph(library, options.derived)
+    counts = {"samples": len(nodes), "edges": 0}
+    dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+    with atomic_writer(path) as handle:
+        out = _Lines(handle)
+        out.write('{"notice":' + dumps(PRIVATE_NOTICE) + ',"nodes":[')
+        for i, row in enumerate(nodes):
+            out.write(("," if i else "") + dumps(dict(zip(("id", *NODE_FIELDS), row,
+                                                          strict=True))))
+        out.write('],"edges":[')
+        for row in edges:
+            out.write(("," if counts["edges"] else "") + dumps(dict(zip(
+                ("source", "target", *EDGE_FIELDS), row, strict=True))))
+            counts["edges"] += 1
+        out.write("]}")
+        out.flush()
+    return counts
 
 
 def _jsonl_lines(library: FreesoundLibrary, derived: bool,
@@ -135,9 +160,8 @@ def _edge_line(kind: str, row: tuple[Any, ...]) -> str:
 
 
 def _derived_edges(library: FreesoundLibrary) -> list[tuple[Any, ...]]:
-    graph = library.graph(derived=True)
-    return sorted((u, v, a["kind"], a["weight"], a["rank"])
-                  for u, v, a in graph.edges(data=True) if a["kind"] in DERIVED_KINDS)
+    return [row for kind, row in library.graph_rows(derived=True)
+            if kind == "edge" and row[2] in DERIVED_KINDS]
 
 
 def write_jsonl(library: FreesoundLibrary, path: Path, options: ExportOptions) -> dict[str, int]:
@@ -153,77 +177,132 @@ def write_jsonl(library: FreesoundLibrary, path: Path, options: ExportOptions) -
     return counts
 
 
+# The graph formats' attribute types, by field (the values graph() gives them).
+_NODE_TYPES = ("string", "string", "long", "long", "double", "string", "boolean")
+_EDGE_TYPES = ("string", "double", "long")
+
+
+# Quotes for attribute values; line ends and tabs as references, which XML parsers keep (a
+# literal one in an attribute would be read back as a space).
+_XML_ENTITIES = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+
+
+def _xml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value) if isinstance(value, float) else str(value)
+    return escape(_INVALID_XML.sub("", text), _XML_ENTITIES)
+
+
 def write_graphml(library: FreesoundLibrary, path: Path,
                   options: ExportOptions) -> dict[str, int]:
-    import networkx as nx  # ~0.3 s to import: only when a GraphML file is asked for
-
-    graph = _sorted_graph(library, options.derived)
-    # GraphML has no null: a missing value is an attribute left out.
-    for _, attrs in graph.nodes(data=True):
-        for key in [k for k, v in attrs.items() if v is None]:
-            del attrs[key]
-    for _, _, attrs in graph.edges(data=True):
-        for key in [k for k, v in attrs.items() if v is None]:
-            del attrs[key]
-    graph.graph["notice"] = PRIVATE_NOTICE
-    buffer = io.BytesIO()
-    nx.write_graphml(graph, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-    return {"samples": graph.number_of_nodes(), "edges": graph.number_of_edges()}
+    """GraphML as networkx writes and reads it (typed keys; a missing value is left out, as
+    GraphML has no null), streamed: Gephi, yEd and networkx.read_graphml open it."""
+    nodes, edges = _graph(library, options.derived)
+    counts = {"samples": len(nodes), "edges": 0}
+    with atomic_writer(path) as handle:
+        out = _Lines(handle)
+        out.write("<?xml version='1.0' encoding='utf-8'?>\n"
+                  '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
+                  'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+                  'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
+                  'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n')
+        out.write('  <key id="notice" for="graph" attr.name="notice" attr.type="string" />\n')
+        for i, (name, kind) in enumerate(zip(NODE_FIELDS, _NODE_TYPES, strict=True)):
+            out.write(f'  <key id="n{i}" for="node" attr.name="{name}" attr.type="{kind}" />\n')
+        for i, (name, kind) in enumerate(zip(EDGE_FIELDS, _EDGE_TYPES, strict=True)):
+            out.write(f'  <key id="e{i}" for="edge" attr.name="{name}" attr.type="{kind}" />\n')
+        out.write('  <graph edgedefault="directed">\n'
+                  f'    <data key="notice">{_xml_text(PRIVATE_NOTICE)}</data>\n')
+        for row in nodes:
+            data = "".join(f'<data key="n{i}">{_xml_text(v)}</data>'
+                           for i, v in enumerate(row[1:]) if v is not None)
+            out.write(f'    <node id="{row[0]}">{data}</node>\n')
+        for row in edges:
+            data = "".join(f'<data key="e{i}">{_xml_text(v)}</data>'
+                           for i, v in enumerate(row[2:]) if v is not None)
+            out.write(f'    <edge source="{row[0]}" target="{row[1]}">{data}</edge>\n')
+            counts["edges"] += 1
+        out.write("  </graph>\n</graphml>\n")
+        out.flush()
+    return counts
 
 
 def write_gexf(library: FreesoundLibrary, path: Path, options: ExportOptions) -> dict[str, int]:
-    from networkx.readwrite.gexf import GEXFWriter  # ~0.3 s to import: only for a GEXF file
-
-    graph = _sorted_graph(library, options.derived)
-    for node, attrs in graph.nodes(data=True):
-        clean = _without_none(attrs)
-        attrs.clear()
-        # Gephi shows a node's label: the sample's name (its id when it has none).
-        attrs.update(clean, label=clean.get("name") or str(node))
-    for _, _, attrs in graph.edges(data=True):
-        clean = _without_none(attrs)
-        attrs.clear()
-        attrs.update(clean)
-    writer = GEXFWriter(encoding="utf-8", prettyprint=True)
-    meta = writer.xml.find("meta")
-    assert meta is not None  # GEXFWriter always makes it
-    # networkx dates the file today; the library's last change keeps the bytes stable.
-    meta.set("lastmodifieddate", (library.last_added() or "1970-01-01")[:10])
-    SubElement(meta, "description").text = PRIVATE_NOTICE
-    writer.add_graph(graph)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-    return {"samples": graph.number_of_nodes(), "edges": graph.number_of_edges()}
-
-
-def _csv_bytes(header: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
+    """GEXF 1.2 (Gephi's own format), streamed: a node's label is the sample's name; an
+    edge's weight is GEXF's edge weight; dated by the library's newest sample, so the same
+    library gives the same bytes; the notice is the file's description."""
+    nodes, edges = _graph(library, options.derived)
+    counts = {"samples": len(nodes), "edges": 0}
+    day = (library.last_added() or "1970-01-01")[:10]
+    with atomic_writer(path) as handle:
+        out = _Lines(handle)
+        out.write("<?xml version='1.0' encoding='utf-8'?>\n"
+                  '<gexf xmlns="http://www.gexf.net/1.2draft" '
+                  'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+                  'xsi:schemaLocation="http://www.gexf.net/1.2draft '
+                  'http://www.gexf.net/1.2draft/gexf.xsd" version="1.2">\n'
+                  f'  <meta lastmodifieddate="{day}">\n'
+                  "    <creator>easy-oww</creator>\n"
+                  f"    <description>{_xml_text(PRIVATE_NOTICE)}</description>\n"
+                  "  </meta>\n"
+                  '  <graph defaultedgetype="directed" mode="static" name="">\n'
+                  '    <attributes mode="static" class="node">\n')
+        for i, (name, kind) in enumerate(zip(NODE_FIELDS, _NODE_TYPES, strict=True)):
+            out.write(f'      <attribute id="n{i}" title="{name}" type="{kind}" />\n')
+        out.write('    </attributes>\n    <attributes mode="static" class="edge">\n')
+        for i, (name, kind) in enumerate(zip(EDGE_FIELDS, _EDGE_TYPES, strict=True)):
+            if name != "weight":  # GEXF's own edge weight carries it
+                out.write(f'      <attribute id="e{i}" title="{name}" type="{kind}" />\n')
+        out.write("    </attributes>\n    <nodes>\n")
+        for row in nodes:
+            label = _xml_text(row[1] if row[1] is not None else row[0])
+            values = "".join(f'<attvalue for="n{i}" value="{_xml_text(v)}" />'
+                             for i, v in enumerate(row[1:]) if v is not None)
+            out.write(f'      <node id="{row[0]}" label="{label}"><attvalues>{values}'
+                      "</attvalues></node>\n")
+        out.write("    </nodes>\n    <edges>\n")
+        for row in edges:
+            source, target, kind, weight, rank = row
+            weight_attr = f' weight="{weight!r}"' if weight is not None else ""
+            values = f'<attvalue for="e0" value="{_xml_text(kind)}" />' + (
+                f'<attvalue for="e2" value="{rank}" />' if rank is not None else "")
+            out.write(f'      <edge id="{counts["edges"]}" source="{source}" target="{target}"'
+                      f"{weight_attr}><attvalues>{values}</attvalues></edge>\n")
+            counts["edges"] += 1
+        out.write("    </edges>\n  </graph>\n</gexf>\n")
+        out.flush()
+    return counts
 
 
 CSV_NODES, CSV_EDGES, CSV_NOTICE = "nodes.csv", "edges.csv", "NOTICE.txt"
 
 
+def _write_csv_file(path: Path, header: tuple[str, ...],
+                    rows: Iterable[tuple[Any, ...]]) -> int:
+    count = 0
+    with atomic_writer(path) as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+        text.flush()
+        text.detach()  # the atomic writer closes the file itself
+    return count
+
+
 def write_csv(library: FreesoundLibrary, path: Path, options: ExportOptions) -> dict[str, int]:
     """Into the folder `path`: nodes.csv (id and NODE_FIELDS), edges.csv (source, target and
-    EDGE_FIELDS) and NOTICE.txt (CSV has no place for it); an empty cell is a missing value."""
-    graph = _sorted_graph(library, options.derived)
+    EDGE_FIELDS) and NOTICE.txt (CSV has no place for it); an empty cell is a missing value,
+    so `pandas.read_csv` reads them as NaN."""
+    nodes, edges = _graph(library, options.derived)
     path.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path / CSV_NODES, _csv_bytes(
-        ("id", *NODE_FIELDS),
-        ((node, *(attrs.get(f) for f in NODE_FIELDS)) for node, attrs in graph.nodes(data=True)),
-    ))
-    atomic_write_bytes(path / CSV_EDGES, _csv_bytes(
-        ("source", "target", *EDGE_FIELDS),
-        ((u, v, *(a.get(f) for f in EDGE_FIELDS)) for u, v, a in graph.edges(data=True)),
-    ))
+    _write_csv_file(path / CSV_NODES, ("id", *NODE_FIELDS), nodes)
+    count = _write_csv_file(path / CSV_EDGES, ("source", "target", *EDGE_FIELDS), edges)
     atomic_write_bytes(path / CSV_NOTICE, (PRIVATE_NOTICE + "\n").encode("utf-8"))
-    return {"samples": graph.number_of_nodes(), "edges": graph.number_of_edges()}
+    return {"samples": len(nodes), "edges": count}
 
 
 WRITERS: dict[str, ExportFormat] = {

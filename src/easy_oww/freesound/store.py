@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import heapq
 import json
 import os
 import sqlite3
@@ -960,6 +961,45 @@ class FreesoundLibrary:
             for kind, query in queries:
                 for row in conn.execute(query):
                     yield kind, row
+
+    def graph_rows(self, derived: bool = False) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """graph()'s nodes and edges as rows, streamed from one snapshot (no networkx: an
+        export of 100k samples and 1M edges stays well under a GB): ("node", (id, name,
+        username, pack, downloads, duration, license, expanded)) by id, then ("edge",
+        (source, target, kind, weight, rank)) by (source, target, kind), the derived ones
+        (``derived=True``) chosen exactly as graph() chooses them."""
+        with self._snapshot() as conn:
+            for row in conn.execute(
+                "SELECT id, name, username, pack_id, num_downloads, duration, license, "
+                "expanded = 1 FROM samples ORDER BY id"
+            ):
+                yield "node", (*row[:7], bool(row[7]))
+            stored = conn.execute("SELECT source, target, kind, weight, rank FROM edges "
+                                  "ORDER BY source, target, kind")
+            if not derived:
+                for row in stored:
+                    yield "edge", row
+                return
+            extra = sorted(self._derived_rows(conn))
+            for row in heapq.merge(stored, extra, key=lambda r: (r[0], r[1], r[2])):
+                yield "edge", row
+
+    def _derived_rows(self, conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
+        """graph(derived=True)'s same_user / same_pack chains: one edge per ordered pair, a
+        pair that has a stored edge (or an earlier derived one) skipped."""
+        taken: set[tuple[int, int]] = set()
+        has_stored = "SELECT 1 FROM edges WHERE source = ? AND target = ? LIMIT 1"
+        for kind, column in ((SAME_USER, "username"), (SAME_PACK, "pack_id")):
+            cur = conn.execute(f"SELECT {column}, id FROM samples WHERE {column} IS NOT NULL "
+                               f"ORDER BY {column}, id")
+            previous_key, previous_id = None, None
+            for key, sound_id in cur.fetchall():
+                if key == previous_key:
+                    for pair in ((previous_id, sound_id), (sound_id, previous_id)):
+                        if pair not in taken and not conn.execute(has_stored, pair).fetchone():
+                            taken.add(pair)
+                            yield (*pair, kind, 1.0, None)
+                previous_key, previous_id = key, sound_id
 
     def last_added(self) -> str | None:
         """When the newest sample was stored (UTC, ISO 8601); None for an empty library."""
