@@ -279,3 +279,17 @@ def test_a_failure_inside_the_merge_leaves_the_library_as_it_was(fs, tmp_path):
     assert _jsonl(library, tmp_path / "after.jsonl") == before
     with FreesoundLibrary(library) as lib:
         assert len(lib.history()) == runs
+
+
+@pytest.mark.parametrize("line", [
+    '{"type":"edge","source":1,"target":2,"kind":"similar","weight":0.875,"rank":3}',
+    '{"type":"pending","source":10,"target":2,"kind":"similar","weight":null,"rank":null}',
+    '{"type":"edge","source":1,"target":2,"kind":"similar","weight":1.5e-07,"rank":-1}',
+    '{"type":"edge","source":7,"target":8,"kind":"similar","weight":12.0,"rank":150}',
+])
+def test_edge_lines_read_without_the_json_parser_read_as_with_it(line):
+    from easy_oww.freesound.merge import MergeResult, _fast_edge, _parse_record
+
+    fast = _fast_edge(line.encode() + b"\n")
+    assert fast is not None
+    assert fast == _parse_record(json.loads(line), MergeResult("x", "jsonl"))

@@ -1025,7 +1025,7 @@ class FreesoundLibrary:
         added = one("SELECT count(*) FROM staged.samples s WHERE NOT EXISTS "
                     "(SELECT 1 FROM main.samples t WHERE t.id = s.id)")
         updated = one("SELECT count(*) FROM staged.samples s JOIN main.samples t ON t.id = s.id "
-                      "WHERE (s.added_at, s.raw) > (t.added_at, t.raw)")
+                      "WHERE (s.added_at, s.raw) > (t.added_at, t.raw) AND s.raw != t.raw")
         new_seen = one("SELECT count(*) FROM staged.seen s WHERE NOT EXISTS "
                        "(SELECT 1 FROM main.samples t WHERE t.id = s.id) AND NOT EXISTS "
                        "(SELECT 1 FROM main.seen t WHERE t.id = s.id) AND NOT EXISTS "
@@ -1042,9 +1042,17 @@ class FreesoundLibrary:
             "INSERT INTO main.seen (id, status, downloads, raw, first_seen, note) "
             "SELECT id, status, downloads, raw, first_seen, note FROM staged.seen s "
             f"WHERE NOT EXISTS (SELECT 1 FROM main.samples t WHERE t.id = s.id) {_SEEN_JOIN}")
+        # The source's edges (and pending edges) go where they belong now: between two stored
+        # samples, an edge; else pending. Then this library's pending edges whose ends the
+        # source stored become edges. (Routing them all through pending costs a delete per edge.)
         for table in ("edges", "pending"):
+            ends = (f"EXISTS (SELECT 1 FROM main.samples a WHERE a.id = staged.{table}.source) "
+                    f"AND EXISTS (SELECT 1 FROM main.samples b WHERE b.id = "
+                    f"staged.{table}.target)")
+            conn.execute(f"INSERT INTO main.edges SELECT * FROM staged.{table} WHERE {ends} "
+                         f"{_EDGE_JOIN.format(table='edges')}")
             conn.execute(f"INSERT INTO main.pending_edges SELECT * FROM staged.{table} "
-                         f"WHERE true {_EDGE_JOIN.format(table='pending_edges')}")
+                         f"WHERE NOT ({ends}) {_EDGE_JOIN.format(table='pending_edges')}")
         both_stored = (
             "EXISTS (SELECT 1 FROM main.samples a WHERE a.id = pending_edges.source) AND "
             "EXISTS (SELECT 1 FROM main.samples b WHERE b.id = pending_edges.target)"
