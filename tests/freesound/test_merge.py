@@ -113,7 +113,12 @@ def test_merge_three_ways_in_any_grouping(fs, tmp_path):
         for i in order[1:]:
             merge_library(target, exports[i])
         results.append(_jsonl(target, tmp_path / f"{target.name}.jsonl"))
-    assert results[0] == results[1] == results[2]
+    # exports joined with `cat` (each keeps its header) merge as the three did one by one
+    joined = tmp_path / "joined.jsonl"
+    joined.write_bytes(b"".join(path.read_bytes() for path in exports))
+    merge_library(tmp_path / "fresh", joined)
+    results.append(_jsonl(tmp_path / "fresh", tmp_path / "fresh.jsonl"))
+    assert results[0] == results[1] == results[2] == results[3]
 
 
 def _record(sound_id, added_at, downloads, **marks):

@@ -85,6 +85,9 @@ def merge_library(folder: str | Path, source: str | Path) -> tuple[MergeResult, 
                 result = MergeResult(str(source), "jsonl")
                 _stage_jsonl(source_path, staging, result)
             staging.execute("COMMIT")
+        except OSError as exc:  # a file that cannot be read (permissions, an I/O error)
+            raise BadInputError(f"cannot read merge source {source}: "
+                                f"{exc.strerror or exc}; nothing was merged") from None
         finally:
             staging.close()
         with grow_lock(folder), FreesoundLibrary(folder) as library:
@@ -105,6 +108,8 @@ def _stage_library(source: Path, staging: sqlite3.Connection, result: MergeResul
             _stage_records(staging, _library_records(library), result)
     except BadInputError:
         raise
+    except _Rejected as exc:
+        raise BadInputError(f"merge source {source}: {exc}; nothing was merged") from None
     except LibraryDamagedError as exc:
         raise BadInputError(
             f"merge source {source}: its library is damaged ({exc.problem}); nothing was "
@@ -177,6 +182,9 @@ def _jsonl_records(lines: Iterable[bytes], result: MergeResult,
             result.source_kind = "jsonl-samples"
         if not versioned:  # the first export's shape: one raw API sample a line
             yield "sample", _sample_row(record, "", 0, 0, None)
+            continue
+        if record.get("type") == "header":  # exports joined with `cat`: each has its header
+            _check_header(record)
             continue
         yield _parse_record(record, result)
 
