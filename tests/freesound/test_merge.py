@@ -298,3 +298,40 @@ def test_edge_lines_read_without_the_json_parser_read_as_with_it(line):
     fast = _fast_edge(line.encode() + b"\n")
     assert fast is not None
     assert fast == _parse_record(json.loads(line), MergeResult("x", "jsonl"))
+
+
+def test_a_kill_in_the_middle_of_the_merge_leaves_the_library_as_it_was(fs, tmp_path):
+    """SIGKILL once the merge's transaction has written part of its pages (the WAL grows past
+    SQLite's page cache while the transaction is open): the library reads as before."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    library = tmp_path / "lib"
+    _grow(fs, library, 10, "rain")
+    source = tmp_path / "big"
+    with FreesoundLibrary(source) as lib:  # big enough that its transaction spills pages
+        lib.bulk_add((make_sound(i) for i in range(1_000_000, 1_030_000)),
+                     [(i, i + 1, "similar", 0.5, 1) for i in range(1_000_000, 1_029_999)])
+    before = _jsonl(library, tmp_path / "before.jsonl")
+    wal = library / f"{DB_NAME}-wal"
+    baseline = wal.stat().st_size if wal.exists() else 0
+    proc = subprocess.Popen([sys.executable, "-m", "easy_oww", "freesound", "--library",
+                             str(library), "merge", str(source)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed = False
+    while proc.poll() is None:
+        if wal.exists() and wal.stat().st_size > baseline + 4_000_000:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+    proc.wait()
+    assert killed, "the merge finished before its transaction was seen writing"
+    assert proc.returncode == -signal.SIGKILL
+    assert _jsonl(library, tmp_path / "after.jsonl") == before
+    with FreesoundLibrary(library) as lib:
+        assert lib.verify() == []
+        assert lib.stats().samples == 10
+    with grow_lock(library):  # the dead process's lock went with it
+        pass
