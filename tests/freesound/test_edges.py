@@ -19,7 +19,6 @@ import urllib3
 
 from easy_oww.freesound import FreesoundLibrary, GrowOptions, create_backup, grow, list_backups
 from easy_oww.freesound.api import FreesoundClient, RateBudget
-from easy_oww.freesound.errors import BadInputError
 from easy_oww.freesound.export import WRITERS, export_library
 from tests.freesound.conftest import KEY, run_cli, sql
 from tests.freesound.test_seed_pickle import seed_state
@@ -208,18 +207,6 @@ def test_counts_of_one_are_singular(fs, env, tmp_path):
     assert _PLURAL_OF_ONE.findall(everything) == [], everything
 
 
-def test_export_jsonl_refuses_derived_in_one_line(fs, env, tmp_path):
-    _grow(fs, env, 5)
-    target = tmp_path / "samples.jsonl"
-    out = run_cli(["freesound", "export", target, "--format", "jsonl", "--derived"])
-    assert out.returncode == 2
-    assert out.stderr == ("Error: --derived applies only to --format json or --format graphml; "
-                          "jsonl has no edges\n")
-    assert not target.exists()
-    with FreesoundLibrary(env["library"]) as lib, pytest.raises(BadInputError, match="json"):
-        export_library(lib, target, "jsonl", derived=True)
-
-
 def test_piped_tables_print_whole_values(fs, env, tmp_path):
     deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "freesound_library"
     grow(deep, KEY, GrowOptions(samples=3), base_url=fs.base_url, per_minute=100000,
@@ -249,5 +236,10 @@ def test_export_formats_come_from_the_writers_table(fs, env, tmp_path):
             assert counts["samples"] == stats.samples and target.stat().st_size > 0
     # written atomically: the files asked for and nothing else (no temp file left behind)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(
-        f"lib.{name}" for name in WRITERS)
-    assert {name for name, fmt in WRITERS.items() if fmt.takes_derived} == {"json", "graphml"}
+        f"lib.{name}" for name, fmt in WRITERS.items() if not fmt.folder)
+    for name in (name for name, fmt in WRITERS.items() if fmt.folder):
+        assert sorted(p.name for p in (tmp_path / f"lib.{name}").iterdir()) == [
+            "NOTICE.txt", "edges.csv", "nodes.csv"]
+    # every format has edges, so every one takes --derived (test_export_formats.py checks
+    # what each writes with it, and that a format without edges would refuse in one line)
+    assert {name for name, fmt in WRITERS.items() if fmt.takes_derived} == set(WRITERS)

@@ -25,8 +25,10 @@ def test_exports_json_jsonl_graphml(fs, env, tmp_path):
         assert "private" in out.stdout
     doc = json.loads((tmp_path / "lib.json").read_text())
     assert len(doc["nodes"]) == stats.samples and len(doc["edges"]) == stats.edges
-    lines = (tmp_path / "lib.jsonl").read_text().splitlines()
-    assert len(lines) == stats.samples and all("previews" in json.loads(x) for x in lines)
+    lines = [json.loads(x) for x in (tmp_path / "lib.jsonl").read_text().splitlines()]
+    samples = [line["data"] for line in lines if line["type"] == "sample"]
+    assert len(samples) == stats.samples and all("previews" in x for x in samples)
+    assert sum(line["type"] == "edge" for line in lines) == stats.edges
     graph = nx.read_graphml(tmp_path / "lib.graphml")
     assert graph.number_of_edges() == stats.edges
     assert files_containing([tmp_path], KEY.encode()) == []

@@ -57,6 +57,7 @@ from easy_oww.freesound.export import (
     formats_taking_derived,
 )
 from easy_oww.freesound.lock import grow_lock
+from easy_oww.freesound.merge import merge_library
 from easy_oww.freesound.schema import DB_NAME
 from easy_oww.freesound.seed_pickle import import_seed_pickle_run, load_seed_state
 from easy_oww.freesound.store import AudioFile
@@ -84,6 +85,7 @@ Examples:
   easy-oww freesound verify
   easy-oww freesound import-pickle freesound_library.pkl   # from the seed project
   easy-oww freesound export library.json
+  easy-oww freesound merge teammate.jsonl             # a teammate's export or library folder
   easy-oww freesound visualize library.html
   easy-oww freesound backups list
   easy-oww freesound backups restore freesound_library_backup_500nodes_20261110_143022.db.gz
@@ -660,6 +662,39 @@ def import_pickle(ctx: click.Context, pickle_file: str, as_json: bool) -> None:
                f"{plural(stats.edges, 'edge')} ({folder}).")
 
 
+@freesound.command(epilog="""\b
+Examples:
+  easy-oww freesound merge /mnt/alice/freesound_library     # another library folder
+  easy-oww freesound merge team.jsonl                        # an `export --format jsonl`
+  easy-oww freesound merge team.jsonl --library /data/team_library --json
+
+\b
+Merging twice adds nothing the second time; the order of merges does not change the result.
+Where both hold a sample, the newer metadata wins (the later added_at).""")
+@click.argument("source", metavar="SOURCE", type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@freesound_options
+@click.pass_context
+def merge(ctx: click.Context, source: str, as_json: bool) -> None:
+    """Join another library (its folder, or its JSON lines export) into this one: samples,
+    edges, seen ids and expansion marks, in one transaction."""
+    folder = library_folder(ctx)
+    result, stats = merge_library(folder, source)
+    if as_json:
+        click.echo(json.dumps({**result.as_dict(), "library_samples": stats.samples,
+                               "library_edges": stats.edges, "library": str(folder)}))
+        return
+    click.echo(f"Merged {source}: added {plural(result.samples, 'sample')} "
+               f"({result.updated} updated with newer metadata), "
+               f"{plural(result.edges, 'edge')}, {plural(result.seen, 'seen id')} and "
+               f"{plural(result.expanded, 'expansion mark')}.")
+    for reason, count in sorted(result.left_out.items()):
+        click.echo(f"  left out: {count} {reason}")
+    click.echo(f"The library has {plural(stats.samples, 'sample')} and "
+               f"{plural(stats.edges, 'edge')} ({folder}).")
+    click.echo(PRIVATE_NOTICE)
+
+
 # --------------------------------------------------------------------------------------- backups
 @freesound.group(invoke_without_command=True, epilog="""\b
 Examples:
@@ -750,9 +785,15 @@ def backups_restore(ctx: click.Context, name: str) -> None:
 @freesound.command(epilog="""\b
 Examples:
   easy-oww freesound export library.json
-  easy-oww freesound export samples.jsonl --format jsonl
-  easy-oww freesound export graph.graphml --format graphml --derived""")
-@click.argument("output", type=click.Path(dir_okay=False))
+  easy-oww freesound export library.jsonl --format jsonl      # for git and `freesound merge`
+  easy-oww freesound export graph.graphml --format graphml --derived
+  easy-oww freesound export graph.gexf --format gexf
+  easy-oww freesound export tables/ --format csv               # tables/nodes.csv, edges.csv
+
+\b
+The same library always gives the same bytes (sorted, fixed keys): an export kept in git
+changes line by line.""")
+@click.argument("output", type=click.Path(path_type=str))
 @click.option("--format", "fmt", type=click.Choice(list(WRITERS)),
               default="json", show_default=True,
               help="; ".join(f"{name}: {fmt.help}" for name, fmt in WRITERS.items()) + ".")

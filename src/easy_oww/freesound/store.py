@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import heapq
 import json
 import os
 import sqlite3
@@ -967,3 +968,234 @@ class FreesoundLibrary:
                 dest.execute("PRAGMA journal_mode = DELETE")
             finally:
                 dest.close()
+
+    # ----------------------------------------------------------------- export and merge
+    def interchange(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """Everything a merge needs, from one snapshot, in a stable order: ("sample", (id,
+        added_at, expanded, deleted, note, raw)) by id, then ("edge", (source, target, kind,
+        weight, rank)) and ("pending", ...) by (source, target, kind), then ("seen", (id,
+        status, first_seen, note, raw)) by id. ``links``, ``best_rank`` and ``downloads`` of
+        the seen ids are left out: a merge computes them again from the rest."""
+        with self._snapshot() as conn:
+            queries = (
+                ("sample", "SELECT id, added_at, expanded, deleted, note, raw FROM samples "
+                           "ORDER BY id"),
+                ("edge", "SELECT source, target, kind, weight, rank FROM edges "
+                         "ORDER BY source, target, kind"),
+                ("pending", "SELECT source, target, kind, weight, rank FROM pending_edges "
+                            "ORDER BY source, target, kind"),
+                ("seen", "SELECT id, status, first_seen, note, raw FROM seen ORDER BY id"),
+            )
+            for kind, query in queries:
+                for row in conn.execute(query):
+                    yield kind, row
+
+    def graph_rows(self, derived: bool = False) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """graph()'s nodes and edges as rows, streamed from one snapshot (no networkx: an
+        export of 100k samples and 1M edges stays well under a GB): ("node", (id, name,
+        username, pack, downloads, duration, license, expanded)) by id, then ("edge",
+        (source, target, kind, weight, rank)) by (source, target, kind), the derived ones
+        (``derived=True``) chosen exactly as graph() chooses them."""
+        with self._snapshot() as conn:
+            for row in conn.execute(
+                "SELECT id, name, username, pack_id, num_downloads, duration, license, "
+                "expanded = 1 FROM samples ORDER BY id"
+            ):
+                yield "node", (*row[:7], bool(row[7]))
+            stored = conn.execute("SELECT source, target, kind, weight, rank FROM edges "
+                                  "ORDER BY source, target, kind")
+            if not derived:
+                for row in stored:
+                    yield "edge", row
+                return
+            extra = sorted(self._derived_rows(conn))
+            for row in heapq.merge(stored, extra, key=lambda r: (r[0], r[1], r[2])):
+                yield "edge", row
+
+    def _derived_rows(self, conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
+        """graph(derived=True)'s same_user / same_pack chains: one edge per ordered pair, a
+        pair that has a stored edge (or an earlier derived one) skipped."""
+        taken: set[tuple[int, int]] = set()
+        has_stored = "SELECT 1 FROM edges WHERE source = ? AND target = ? LIMIT 1"
+        for kind, column in ((SAME_USER, "username"), (SAME_PACK, "pack_id")):
+            cur = conn.execute(f"SELECT {column}, id FROM samples WHERE {column} IS NOT NULL "
+                               f"ORDER BY {column}, id")
+            previous_key, previous_id = None, None
+            for key, sound_id in cur.fetchall():
+                if key == previous_key:
+                    for pair in ((previous_id, sound_id), (sound_id, previous_id)):
+                        if pair not in taken and not conn.execute(has_stored, pair).fetchone():
+                            taken.add(pair)
+                            yield (*pair, kind, 1.0, None)
+                previous_key, previous_id = key, sound_id
+
+    def last_added(self) -> str | None:
+        """When the newest sample was stored (UTC, ISO 8601); None for an empty library."""
+        return self._read("SELECT max(added_at) FROM samples")[0][0]
+
+    def merge_staged(self, staging: Path) -> dict[str, int]:
+        """Join the staged library in the SQLite file `staging` (made by `create_staging` and
+        `stage_rows`) into this one, in one transaction recorded as a "merged" run; returns
+        the counts added. The join is commutative, associative and idempotent (the rules are
+        `_SAMPLE_JOIN`'s, `_EDGE_JOIN`'s and `_SEEN_JOIN`'s), so merge order and repeats do
+        not change the result."""
+        with self._lock:
+            self._conn.execute("ATTACH DATABASE ? AS staged", (str(staging),))
+            try:
+                with self.transaction() as conn:
+                    return self._merge_attached(conn)
+            finally:
+                self._conn.execute("DETACH DATABASE staged")
+
+    def _merge_attached(self, conn: sqlite3.Connection) -> dict[str, int]:
+        one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        before = self._counts(conn)
+        added = one("SELECT count(*) FROM staged.samples s WHERE NOT EXISTS "
+                    "(SELECT 1 FROM main.samples t WHERE t.id = s.id)")
+        updated = one("SELECT count(*) FROM staged.samples s JOIN main.samples t ON t.id = s.id "
+                      "WHERE (s.added_at, s.raw) > (t.added_at, t.raw) AND s.raw != t.raw")
+        new_seen = one("SELECT count(*) FROM staged.seen s WHERE NOT EXISTS "
+                       "(SELECT 1 FROM main.samples t WHERE t.id = s.id) AND NOT EXISTS "
+                       "(SELECT 1 FROM main.seen t WHERE t.id = s.id) AND NOT EXISTS "
+                       "(SELECT 1 FROM staged.samples t WHERE t.id = s.id)")
+        run_id = self.start_run()
+        columns = [*SAMPLE_COLUMNS, "raw", "added_at", "expanded", "deleted", "note"]
+        conn.execute(
+            f"INSERT INTO main.samples ({', '.join(columns)}, run_id) "
+            f"SELECT {', '.join(columns)}, ? FROM staged.samples WHERE true {_SAMPLE_JOIN}",
+            (run_id,))
+        conn.execute("DELETE FROM main.seen WHERE EXISTS "
+                     "(SELECT 1 FROM main.samples s WHERE s.id = seen.id)")
+        conn.execute(
+            "INSERT INTO main.seen (id, status, downloads, raw, first_seen, note) "
+            "SELECT id, status, downloads, raw, first_seen, note FROM staged.seen s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM main.samples t WHERE t.id = s.id) {_SEEN_JOIN}")
+        # The source's edges (and pending edges) go where they belong now: between two stored
+        # samples, an edge; else pending. Then this library's pending edges whose ends the
+        # source stored become edges. (Routing them all through pending costs a delete per edge.)
+        for table in ("edges", "pending"):
+            ends = (f"EXISTS (SELECT 1 FROM main.samples a WHERE a.id = staged.{table}.source) "
+                    f"AND EXISTS (SELECT 1 FROM main.samples b WHERE b.id = "
+                    f"staged.{table}.target)")
+            conn.execute(f"INSERT INTO main.edges SELECT * FROM staged.{table} WHERE {ends} "
+                         f"{_EDGE_JOIN.format(table='edges')}")
+            conn.execute(f"INSERT INTO main.pending_edges SELECT * FROM staged.{table} "
+                         f"WHERE NOT ({ends}) {_EDGE_JOIN.format(table='pending_edges')}")
+        both_stored = (
+            "EXISTS (SELECT 1 FROM main.samples a WHERE a.id = pending_edges.source) AND "
+            "EXISTS (SELECT 1 FROM main.samples b WHERE b.id = pending_edges.target)"
+        )
+        conn.execute(f"INSERT INTO main.edges SELECT * FROM main.pending_edges "
+                     f"WHERE {both_stored} {_EDGE_JOIN.format(table='edges')}")
+        conn.execute(f"DELETE FROM main.pending_edges WHERE {both_stored}")
+        # A seen id's links and best rank follow from the pending edges stored samples hold to
+        # it (add_edge keeps them so one edge at a time); counted again for all, they are a
+        # function of the merged tables, whichever library they came from.
+        linking = ("FROM main.pending_edges p WHERE p.target = seen.id AND EXISTS "
+                   "(SELECT 1 FROM main.samples s WHERE s.id = p.source)")
+        conn.execute(f"UPDATE main.seen SET links = (SELECT count(*) {linking}), "
+                     f"best_rank = (SELECT min(coalesce(p.rank, {1 << 30})) {linking})")
+        after = self._counts(conn)
+        self.update_run(run_id, samples_added=added, requests=0, status="merged",
+                        finished=True)
+        return {"samples": added, "updated": updated, "edges": after["edges"] - before["edges"],
+                "seen": new_seen, "expanded": after["expanded"] - before["expanded"],
+                "pending_edges": after["pending_edges"] - before["pending_edges"]}
+
+
+# ----------------------------------------------------------------- merge: the join rules
+# Each rule is an upsert clause whose result does not depend on which row came first, so a
+# merge is commutative, associative and idempotent. Samples: the newer metadata wins, newer
+# meaning the later ``added_at`` (when a library stored it, from an answer fetched then; the
+# raw JSON breaks a tie); expansion and deletion marks are kept (the larger); a note is kept
+# (where both have one, the greater text).
+def _either(column: str, table: str, pick: str) -> str:
+    return (f"CASE WHEN {table}.{column} IS NULL THEN excluded.{column} "
+            f"WHEN excluded.{column} IS NULL THEN {table}.{column} "
+            f"ELSE {pick}({table}.{column}, excluded.{column}) END")
+
+
+def _sample_join(table: str) -> str:
+    newer = f"(excluded.added_at, excluded.raw) > ({table}.added_at, {table}.raw)"
+    metadata = [c for c in SAMPLE_COLUMNS if c != "id"] + ["raw", "added_at"]
+    sets = [f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {table}.{c} END" for c in metadata]
+    sets += [f"expanded = max({table}.expanded, excluded.expanded)",
+             f"deleted = max({table}.deleted, excluded.deleted)",
+             f"note = {_either('note', table, 'max')}"]
+    return "ON CONFLICT (id) DO UPDATE SET " + ", ".join(sets)
+
+
+# Edges (and pending edges): one per (source, target, kind); the best rank and the highest
+# weight either library saw.
+_EDGE_JOIN = (
+    "ON CONFLICT (source, target, kind) DO UPDATE SET "
+    "weight = CASE WHEN {table}.weight IS NULL THEN excluded.weight "
+    "WHEN excluded.weight IS NULL THEN {table}.weight "
+    "ELSE max({table}.weight, excluded.weight) END, "
+    "rank = CASE WHEN {table}.rank IS NULL THEN excluded.rank "
+    "WHEN excluded.rank IS NULL THEN {table}.rank ELSE min({table}.rank, excluded.rank) END"
+)
+
+
+def _status_rank(value: str) -> str:
+    return f"CASE {value} WHEN 'known' THEN 0 WHEN 'candidate' THEN 1 ELSE 2 END"
+
+
+def _seen_join(table: str) -> str:
+    """Seen ids: the strongest status (a deleted or malformed mark stays, as in
+    remember_seen; then candidate, then known); the list answer with more downloads (a count
+    that only grows, so the later answer); the first first_seen; a note as for samples."""
+    stronger = (f"({_status_rank('excluded.status')}, excluded.status) > "
+                f"({_status_rank(table + '.status')}, {table}.status)")
+    newer = (f"(coalesce(excluded.downloads, -1), coalesce(excluded.raw, '')) > "
+             f"(coalesce({table}.downloads, -1), coalesce({table}.raw, ''))")
+    return ("ON CONFLICT (id) DO UPDATE SET "
+            f"status = CASE WHEN {stronger} THEN excluded.status ELSE {table}.status END, "
+            f"downloads = CASE WHEN {newer} THEN excluded.downloads ELSE {table}.downloads END, "
+            f"raw = CASE WHEN {newer} THEN excluded.raw ELSE {table}.raw END, "
+            f"first_seen = min({table}.first_seen, excluded.first_seen), "
+            f"note = {_either('note', table, 'max')}")
+
+
+_SAMPLE_JOIN = _sample_join("samples")
+_SEEN_JOIN = _seen_join("seen")
+
+_STAGING_SCHEMA = f"""
+    CREATE TABLE samples (id INTEGER PRIMARY KEY, {', '.join(SAMPLE_COLUMNS[1:])},
+        raw TEXT NOT NULL, added_at TEXT NOT NULL, expanded INTEGER NOT NULL,
+        deleted INTEGER NOT NULL, note TEXT);
+    CREATE TABLE edges (source INTEGER NOT NULL, target INTEGER NOT NULL, kind TEXT NOT NULL,
+        weight REAL, rank INTEGER, PRIMARY KEY (source, target, kind)) WITHOUT ROWID;
+    CREATE TABLE pending (source INTEGER NOT NULL, target INTEGER NOT NULL, kind TEXT NOT NULL,
+        weight REAL, rank INTEGER, PRIMARY KEY (source, target, kind)) WITHOUT ROWID;
+    CREATE TABLE seen (id INTEGER PRIMARY KEY, status TEXT NOT NULL, downloads INTEGER,
+        raw TEXT, first_seen TEXT NOT NULL, note TEXT);
+"""
+
+_STAGE_SQL = {
+    "sample": (f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}, raw, added_at, expanded, "
+               f"deleted, note) VALUES ({', '.join('?' * (len(SAMPLE_COLUMNS) + 5))}) "
+               f"{_SAMPLE_JOIN}"),
+    "edge": f"INSERT INTO edges VALUES (?, ?, ?, ?, ?) {_EDGE_JOIN.format(table='edges')}",
+    "pending": f"INSERT INTO pending VALUES (?, ?, ?, ?, ?) {_EDGE_JOIN.format(table='pending')}",
+    "seen": f"INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?) {_SEEN_JOIN}",
+}
+
+
+def create_staging(path: Path) -> sqlite3.Connection:
+    """A scratch SQLite file to gather a merge source in (no durability: it is thrown away)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    for statement in _STAGING_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    return conn
+
+
+def stage_rows(conn: sqlite3.Connection, kind: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Add rows of one kind to a staging file; an id or edge met twice is joined by the same
+    rules as the merge. Sample rows: SAMPLE_COLUMNS' values, raw, added_at, expanded, deleted,
+    note; seen rows: id, status, downloads, raw, first_seen, note."""
+    conn.executemany(_STAGE_SQL[kind], rows)
