@@ -25,6 +25,7 @@ from pathlib import Path
 
 import filelock
 
+from easy_oww.atomic import atomic_writer
 from easy_oww.errors import (
     BadInputError,
     DownloadError,
@@ -101,7 +102,7 @@ def audio_lock(folder: Path):  # type: ignore[no-untyped-def]
 
 def _decode_check(path: Path) -> None:
     """Raise BadAudioError unless the file decodes (header and the first second)."""
-    import soundfile as sf
+    import soundfile as sf  # loads libsndfile through cffi: only when a preview is checked
 
     try:
         with sf.SoundFile(path) as audio:
@@ -114,9 +115,9 @@ def _decode_check(path: Path) -> None:
 
 def _to_wav(source: Path, dest: Path, sample_rate: int) -> None:
     """Decode any preview, write 16-bit mono WAV at `sample_rate` atomically."""
+    # libsndfile, numpy and libsoxr load only when a preview is converted (--sample-rate).
     import soundfile as sf
 
-    from easy_oww.atomic import atomic_writer
     from easy_oww.audio import read_clip
 
     try:

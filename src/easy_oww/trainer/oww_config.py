@@ -282,7 +282,7 @@ def _load_yaml(path: Path) -> Any:
         raise BadInputError(f"--into {path}: not valid YAML{line} ({problem}); fix it or "
                             "choose another file") from None
     if data is None:
-        from ruamel.yaml.comments import CommentedMap
+        from ruamel.yaml.comments import CommentedMap  # see _yaml
 
         return CommentedMap()
     if not isinstance(data, dict):
