@@ -101,10 +101,8 @@ class DownloadReport:
 def made_by(dataset: Dataset) -> str | None:
     """The command that makes `dataset` when it is made here, not downloaded (every file entry
     a `made_by` source); None for a dataset that is downloaded."""
-    sources = [entry.source for entry in dataset.files]
-    if sources and all(isinstance(source, MadeHere) for source in sources):
-        return sources[0].made_by  # type: ignore[attr-defined]
-    return None
+    made = [entry.source for entry in dataset.files if isinstance(entry.source, MadeHere)]
+    return made[0].made_by if made and len(made) == len(dataset.files) else None
 
 
 class DatasetEngine:
