@@ -12,6 +12,7 @@ than 65,535 entries) is supported; FSD50K's dev audio is about 22 GB.
 
 from __future__ import annotations
 
+import bz2
 import re
 import stat
 import struct
@@ -30,6 +31,8 @@ CHUNK = 1 << 20  # read and inflate in 1 MiB steps so memory stays flat for any 
 
 STORED = 0
 DEFLATED = 8
+BZIP2 = 12  # FMA's fma_*.zip; `unzip` cannot read these members, 7z and Python's zipfile can
+SUPPORTED_METHODS = (STORED, DEFLATED, BZIP2)
 _METHOD_NAMES = {0: "stored", 8: "deflate", 9: "deflate64", 12: "bzip2", 14: "lzma", 93: "zstd"}
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory, 22 bytes
@@ -237,13 +240,13 @@ class SplitZipReader:
             raise UnsupportedArchiveError(
                 f"{member.name} in {self.name} is encrypted: easy-oww cannot unpack it"
             )
-        if member.compress_type not in (STORED, DEFLATED):
+        if member.compress_type not in SUPPORTED_METHODS:
             raise UnsupportedArchiveError(
                 f"{member.name} in {self.name} uses {member.method_name} compression: "
-                "only stored and deflate are supported; unpack it with 7z"
+                "only stored, deflate and bzip2 are supported; unpack it with 7z"
             )
         disk, offset = self._data_start(member)
-        inflater = zlib.decompressobj(-15) if member.compress_type == DEFLATED else None
+        decode = _Decoder.for_member(member, self.name)
 
         def pieces() -> Iterator[bytes]:
             end = (disk, offset)
@@ -251,15 +254,9 @@ class SplitZipReader:
                 disk, offset, member.compress_size
             ):
                 end = (end_disk, end_offset)
-                yield from ((chunk,) if inflater is None else _inflate(inflater, chunk))
+                yield from decode.feed(chunk)
             self._check_end(member, end)
-            if inflater is not None:
-                yield from _inflate(inflater, b"", final=True)
-                if not inflater.eof and member.compress_size:
-                    raise ChecksumError(
-                        f"{member.name} in {self.name}: deflate stream ends early "
-                        f"(CRC error): the archive is damaged; download it again"
-                    )
+            yield from decode.finish()
 
         crc = 0
         produced = 0
@@ -433,6 +430,83 @@ class MemberStream:
         for _ in self._chunks:
             pass
         self._buffer, self._pos, self._done = b"", 0, True
+
+
+class _Decoder:
+    """A member's bytes as they leave the archive: stored bytes pass through; compressed ones
+    come out in pieces of at most CHUNK, so a highly compressed member cannot balloon memory.
+    A stream that is damaged or ends early raises ``ChecksumError`` naming member and archive.
+    """
+
+    def __init__(self, member: ZipMember, archive: str) -> None:
+        self.member = member
+        self.archive = archive
+
+    @staticmethod
+    def for_member(member: ZipMember, archive: str) -> _Decoder:
+        if member.compress_type == DEFLATED:
+            return _Inflater(member, archive)
+        if member.compress_type == BZIP2:
+            return _Bunzipper(member, archive)
+        return _Decoder(member, archive)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        yield data
+
+    def finish(self) -> Iterator[bytes]:
+        return iter(())
+
+    def ends_early(self, stream: str) -> ChecksumError:
+        return ChecksumError(
+            f"{self.member.name} in {self.archive}: {stream} stream ends early "
+            f"(CRC error): the archive is damaged; download it again"
+        )
+
+
+class _Inflater(_Decoder):
+    def __init__(self, member: ZipMember, archive: str) -> None:
+        super().__init__(member, archive)
+        self.inflater = zlib.decompressobj(-15)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        return _inflate(self.inflater, data)
+
+    def finish(self) -> Iterator[bytes]:
+        yield from _inflate(self.inflater, b"", final=True)
+        if not self.inflater.eof and self.member.compress_size:
+            raise self.ends_early("deflate")
+
+
+class _Bunzipper(_Decoder):
+    def __init__(self, member: ZipMember, archive: str) -> None:
+        super().__init__(member, archive)
+        self.bunzip = bz2.BZ2Decompressor()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        # Bytes after the end of the stream are ignored, as zlib ignores them for deflate; the
+        # size and CRC32 checks still judge the output.
+        if self.bunzip.eof:
+            return
+        try:
+            piece = self.bunzip.decompress(data, CHUNK)
+            while True:
+                if piece:
+                    yield piece
+                if self.bunzip.eof or self.bunzip.needs_input:
+                    return
+                piece = self.bunzip.decompress(b"", CHUNK)  # drain the block, CHUNK at a time
+                if not piece:  # nothing more until the next input
+                    return
+        except (OSError, EOFError, ValueError) as exc:
+            raise ChecksumError(
+                f"{self.member.name} in {self.archive}: bzip2 stream is damaged ({exc}): "
+                "the archive is damaged; download it again"
+            ) from None
+
+    def finish(self) -> Iterator[bytes]:
+        if not self.bunzip.eof and self.member.compress_size:
+            raise self.ends_early("bzip2")
+        return iter(())
 
 
 def _inflate(inflater: zlib._Decompress, data: bytes, final: bool = False) -> Iterator[bytes]:
