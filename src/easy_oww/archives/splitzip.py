@@ -504,9 +504,9 @@ class _Bunzipper(_Decoder):
             ) from None
 
     def finish(self) -> Iterator[bytes]:
+        yield from self.feed(b"")  # whatever output is still held back
         if not self.bunzip.eof and self.member.compress_size:
             raise self.ends_early("bzip2")
-        return iter(())
 
 
 def _inflate(inflater: zlib._Decompress, data: bytes, final: bool = False) -> Iterator[bytes]:
