@@ -205,6 +205,32 @@ def test_cancel_before_an_attempt_and_during_the_wait():
         call_with_retries(fails_and_cancels, policy=long_wait, what="u", cancel=cancel)
 
 
+class RecordingCancel:
+    """A cancel flag that is never set and records how long each wait was asked to last."""
+
+    def __init__(self) -> None:
+        self.waits: list[float | None] = []
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return False
+
+
+def test_between_attempts_it_waits_the_policys_backoff_on_the_cancel_flag():
+    # The waits are bounded (never "until cancelled") and follow the policy: jittered
+    # exponential, at least a Retry-After, so a Ctrl-C during one still ends it at once.
+    cancel = RecordingCancel()
+    policy = RetryPolicy(attempts=4, backoff_base=0.5, backoff_max=30.0)
+    attempt = Failing(ConnectionLost("a"), ConnectionLost("b"),
+                      ServerBusy("c", status=429, retry_after=7.0))
+    assert call_with_retries(attempt, policy=policy, what="u", cancel=cancel) == "ok"
+    first, second, third = cancel.waits
+    assert 0.25 <= first <= 0.5 and 0.5 <= second <= 1.0 and third == 7.0
+
+
 def test_retryable_error_keyword_only_retry_after():
     error = RetryableError("x", retry_after=2.5)
     assert error.retry_after == 2.5 and str(error) == "x"
