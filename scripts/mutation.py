@@ -266,7 +266,8 @@ def describe(work: Path, names: list[str]) -> None:
 
 
 def forget_survivors(work: Path, module: Module) -> None:
-    """Clear the verdicts of surviving and untested mutants so the next run tests them again
+    """Clear the verdicts of surviving, untested, timed-out and interrupted mutants (a stopped
+    run leaves "suspicious" ones) so the next run tests them again
     (mutmut maps new tests to functions, but keeps a survivor's verdict once given)."""
     meta = work / "mutants" / "src" / "easy_oww" / (module.path + ".meta")
     if not meta.exists():
@@ -274,7 +275,8 @@ def forget_survivors(work: Path, module: Module) -> None:
     data = json.loads(meta.read_text())
     codes = data["exit_code_by_key"]
     for name, code in codes.items():
-        if STATUS.get(code) in ("survived", "no tests", "timeout"):
+        if STATUS.get(code, "suspicious") in ("survived", "no tests", "timeout", "suspicious",
+                                              "interrupted"):
             codes[name] = None
     meta.write_text(json.dumps(data))
 
