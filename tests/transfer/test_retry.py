@@ -12,6 +12,7 @@ from easy_oww.errors import DownloadError, NetworkError
 from easy_oww.transfer.retry import (
     Cancelled,
     ConnectionLost,
+    LinkRefused,
     RetryableError,
     RetryPolicy,
     ServerBusy,
@@ -47,13 +48,15 @@ class Failing:
 
 
 def test_connection_refused_is_unreachable():
-    url = f"http://127.0.0.1:{closed_port()}/x"
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}/x"
     pool = urllib3.PoolManager(retries=False)
     with pytest.raises(urllib3.exceptions.HTTPError) as raised:
         pool.request("GET", url)
     error = transport_error(raised.value, url)
     assert isinstance(error, Unreachable)
-    assert "offline?" in str(error) and "127.0.0.1" in str(error)
+    # The one line a user sees per host when offline: the host, what failed, the likely cause.
+    assert str(error) == f"cannot connect to 127.0.0.1:{port}: NewConnectionError (offline?)"
 
 
 def test_dns_failure_is_unreachable_naming_the_host():
@@ -80,7 +83,7 @@ def test_retryable_errors_pass_through_unchanged():
 
 def test_busy_statuses_and_retry_after():
     assert all(is_busy_status(s) for s in (408, 425, 429, 500, 502, 503, 504, 599))
-    assert not any(is_busy_status(s) for s in (200, 206, 400, 403, 404, 416))
+    assert not any(is_busy_status(s) for s in (200, 206, 400, 403, 404, 416, 600))
     busy = server_busy(429, "http://x/f", "7")
     assert busy.status == 429 and busy.retry_after == 7.0 and str(busy) == "HTTP 429 from http://x/f"
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
@@ -122,6 +125,39 @@ def test_unreachable_gives_up_after_two_attempts_as_network_error():
     with pytest.raises(NetworkError, match=r"offline\?\); gave up after 2 attempts"):
         call_with_retries(attempt, policy=QUICK, what="u")
     assert attempt.calls == 2
+
+
+def test_a_refused_signed_link_is_tried_once_more_then_is_final():
+    # The first refusal is followed by one attempt with a fresh link (the caller resolves the
+    # original URL again); a second refusal is final, however many attempts the policy allows.
+    refused = Failing(LinkRefused("cdn refused the signed link"), LinkRefused("again"))
+    with pytest.raises(DownloadError, match=r"again; gave up after 2 attempts") as raised:
+        call_with_retries(refused, policy=RetryPolicy(attempts=6, backoff_base=0.001),
+                          what="u")
+    assert not isinstance(raised.value, NetworkError) and refused.calls == 2
+    fresh_link_works = Failing(LinkRefused("expired"))
+    assert call_with_retries(fresh_link_works, policy=QUICK, what="u") == "ok"
+    assert fresh_link_works.calls == 2
+    assert RetryPolicy(attempts=1).limit_for(LinkRefused("x")) == 1
+
+
+def test_after_progress_a_stalled_download_gets_the_full_attempts_again():
+    # One failure without bytes, then one that got bytes in before dropping: the count starts
+    # over there, so the stall after it gets QUICK.attempts (4) failures in all, as at the start.
+    done = [0]
+    calls = [0]
+
+    def attempt() -> str:
+        calls[0] += 1
+        if calls[0] == 2:
+            done[0] += 1000
+        if calls[0] < 20:
+            raise ConnectionLost("dropped")
+        return "ok"
+
+    with pytest.raises(DownloadError, match=r"gave up after 4 attempts"):
+        call_with_retries(attempt, policy=QUICK, what="u", progress=lambda: done[0])
+    assert calls[0] == 5
 
 
 def test_progress_resets_the_count():
@@ -167,6 +203,32 @@ def test_cancel_before_an_attempt_and_during_the_wait():
 
     with pytest.raises(Cancelled):  # returns at once, not after an hour's backoff
         call_with_retries(fails_and_cancels, policy=long_wait, what="u", cancel=cancel)
+
+
+class RecordingCancel:
+    """A cancel flag that is never set and records how long each wait was asked to last."""
+
+    def __init__(self) -> None:
+        self.waits: list[float | None] = []
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return False
+
+
+def test_between_attempts_it_waits_the_policys_backoff_on_the_cancel_flag():
+    # The waits are bounded (never "until cancelled") and follow the policy: jittered
+    # exponential, at least a Retry-After, so a Ctrl-C during one still ends it at once.
+    cancel = RecordingCancel()
+    policy = RetryPolicy(attempts=4, backoff_base=0.5, backoff_max=30.0)
+    attempt = Failing(ConnectionLost("a"), ConnectionLost("b"),
+                      ServerBusy("c", status=429, retry_after=7.0))
+    assert call_with_retries(attempt, policy=policy, what="u", cancel=cancel) == "ok"
+    first, second, third = cancel.waits
+    assert 0.25 <= first <= 0.5 and 0.5 <= second <= 1.0 and third == 7.0
 
 
 def test_retryable_error_keyword_only_retry_after():

@@ -48,6 +48,36 @@ def test_take_does_not_split_a_range_shorter_than_min_steal():
     assert scheduler.take() is None and scheduler.active == []
 
 
+
+def test_split_cuts_at_whole_byte_offsets_when_the_total_does_not_divide():
+    # 1000 bytes over 3 connections: pieces of ceil(1000 / 3) = 334, the rest in the last.
+    pieces = split([(0, 1000)], 3)
+    assert [(p.pos, p.end) for p in pieces] == [(0, 334), (334, 668), (668, 1000)]
+    assert all(type(p.pos) is int and type(p.end) is int for p in pieces)
+
+
+def test_split_gives_a_connection_each_to_a_file_smaller_than_the_connections():
+    pieces = split([(10, 13)], 4)  # three bytes, four connections: one byte each
+    assert [(p.pos, p.end) for p in pieces] == [(10, 11), (11, 12), (12, 13)]
+
+
+def test_an_idle_connection_shares_the_range_with_most_left_not_the_one_furthest_on():
+    scheduler = Scheduler([(0, 400)], 2, min_steal=10)
+    slow, fast = scheduler.take(), scheduler.take()
+    slow.pos = 99  # 101 bytes left, at the start of the file
+    fast.pos = 390  # 10 bytes left, near the end of the file
+    stolen = scheduler.take()
+    assert (stolen.pos, stolen.end) == (149, 200)  # the back half, cut at a whole byte
+    assert type(stolen.pos) is int and slow.end == 149 and fast.end == 400
+
+
+def test_a_range_exactly_min_steal_long_is_still_shared():
+    scheduler = Scheduler([(0, 40)], 1, min_steal=20)
+    piece = scheduler.take()
+    piece.pos = 20  # exactly min_steal left: not shorter than it, so it is split
+    stolen = scheduler.take()
+    assert (stolen.pos, stolen.end) == (30, 40) and piece.end == 30
+
 @st.composite
 def downloads(draw):
     """A file size, the ranges already on disk, connections and a steal threshold."""
