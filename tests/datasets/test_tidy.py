@@ -12,6 +12,7 @@ from filelock import FileLock
 from easy_oww.datasets.catalog import Catalog
 from easy_oww.datasets.manager import DatasetManager
 from easy_oww.datasets.tidy import BUSY_SECONDS, STALE_PART_DAYS, clean, remove_dataset
+from easy_oww.datasets.unpacking import extraction_lock
 from easy_oww.transfer.fetch import lock_path
 
 CATALOG = """include_builtin = false
@@ -135,3 +136,30 @@ def test_a_part_with_a_resume_record_is_kept_until_stale_and_counted_by_its_bloc
         (part, f"partial download, untouched for {STALE_PART_DAYS} days", False),
         (record, "its resume record", False)]
     assert not part.exists() and not record.exists()
+
+
+def test_remove_keeps_a_temp_folder_an_extraction_in_progress_holds(tmp_path):
+    (tmp_path / "c.toml").write_text("""include_builtin = false
+[datasets.zipped]
+[[datasets.zipped.files]]
+url = "http://127.0.0.1:9/z.zip"
+path = "zipped/z.zip"
+[[datasets.zipped.unpack]]
+format = "zip"
+files = ["zipped/z.zip"]
+into = "zipped/out"
+""")
+    ws = tmp_path / "ws"
+    manager = DatasetManager(datasets_dir=ws / "datasets", cache_dir=ws / ".cache",
+                             catalog=Catalog.load(None, tmp_path / "c.toml"))
+    busy = _put(manager, "zipped/out/.easy-oww-unpack-tmp.1/member.wav").parent
+    idle = _put(manager, "zipped/out/.easy-oww-unpack-tmp.2/member.wav").parent
+    lock = extraction_lock(manager.cache_dir / "locks", busy)
+    lock.acquire(timeout=0)  # as the extracting process holds it
+    try:
+        done = remove_dataset(manager, "zipped")
+    finally:
+        lock.release()
+    assert busy.exists() and not idle.exists()
+    assert [(r.path, r.kept) for r in done if r.path in (busy, idle)] == [
+        (busy, True), (idle, False)]

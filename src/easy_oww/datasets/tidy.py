@@ -194,6 +194,10 @@ def remove_dataset(manager: DatasetManager, key: str) -> list[Removal]:
     removed = []
     for path in sorted(paths):
         if path.is_dir():
+            if _extracting(manager, path):  # another process is extracting through it
+                removed.append(Removal(path, _size(path), "an extraction in progress uses it",
+                                       kept=True))
+                continue
             removed.append(Removal(path, _size(path), "removed"))
             shutil.rmtree(path, ignore_errors=True)
             continue
