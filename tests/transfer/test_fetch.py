@@ -464,3 +464,22 @@ def test_a_fallback_is_not_tried_for_a_busy_server_and_the_hash_still_decides(
     with pytest.raises(DownloadError, match="was not found"):  # the last URL's error
         fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(payload), sha(payload),
                                    fallback_urls=(faulty_server.url("other.bin"),)))
+
+
+def test_a_segments_backoff_waits_its_whole_delay_unless_cancelled():
+    # The wait between a segment's attempts: a wait that returned early would turn the
+    # retry policy's backoff into a burst of requests at a struggling server.
+    import threading
+    import time
+
+    from easy_oww.transfer.fetch import _LinkedEvent
+
+    outer, inner = threading.Event(), threading.Event()
+    linked = _LinkedEvent(outer, inner)
+    started = time.monotonic()
+    assert linked.wait(0.3) is False
+    assert time.monotonic() - started >= 0.3
+    outer.set()  # Ctrl-C on the whole download
+    assert linked.wait(30) is True and linked.is_set() and not inner.is_set()
+    linked.set()  # a failed segment stops its siblings, not the other downloads
+    assert inner.is_set()
