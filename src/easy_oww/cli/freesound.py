@@ -656,7 +656,13 @@ def import_pickle(ctx: click.Context, pickle_file: str, as_json: bool) -> None:
                f"{plural(result.edges, 'similar edge')} and "
                f"{plural(result.seen, 'cached sound')} from {pickle_file}; "
                f"{result.expanded} marked expanded.")
-    for reason, count in sorted(result.skipped.items()):
+    _echo_left_out_and_totals(result.skipped, stats, folder)
+
+
+def _echo_left_out_and_totals(left_out: dict[str, int], stats: LibraryStats,
+                              folder: Path) -> None:
+    """The tail of an import or a merge: what was left out, and the library's new size."""
+    for reason, count in sorted(left_out.items()):
         click.echo(f"  left out: {count} {reason}")
     click.echo(f"The library has {plural(stats.samples, 'sample')} and "
                f"{plural(stats.edges, 'edge')} ({folder}).")
@@ -688,10 +694,7 @@ def merge(ctx: click.Context, source: str, as_json: bool) -> None:
                f"({result.updated} updated with newer metadata), "
                f"{plural(result.edges, 'edge')}, {plural(result.seen, 'seen id')} and "
                f"{plural(result.expanded, 'expansion mark')}.")
-    for reason, count in sorted(result.left_out.items()):
-        click.echo(f"  left out: {count} {reason}")
-    click.echo(f"The library has {plural(stats.samples, 'sample')} and "
-               f"{plural(stats.edges, 'edge')} ({folder}).")
+    _echo_left_out_and_totals(result.left_out, stats, folder)
     click.echo(PRIVATE_NOTICE)
 
 
