@@ -114,19 +114,16 @@ class DoctorReport:
                 "freesound": asdict(self.freesound) if self.freesound else None}
 
 
-def _server_hash(inspection: Inspection, wanted: str | None) -> str | None:
+def _server_hash(inspection: Inspection) -> str | None:
     """The content hash the server states, in our "algo:hex" form: the Hub's X-Linked-Etag
-    (the LFS sha256), or an ETag of the form "md5:…" (Zenodo's checksum)."""
+    (the LFS sha256), or an ETag of the form "md5:…" (Zenodo's checksum). A bare 32-hex ETag
+    is not taken for an md5: on S3 and its CDNs it is often a multipart hash."""
     if inspection.linked_etag:
         value = inspection.linked_etag.strip('"').lower()
         if len(value) == 64:
             return f"sha256:{value}"
     etag = (inspection.etag or "").strip('"').lower()
-    if etag.startswith(("md5:", "sha256:")):
-        return etag
-    if wanted and wanted.startswith("md5:") and len(etag) == 32 and "-" not in etag:
-        return None  # a bare 32-hex ETag is often an S3 part hash, not the file's md5
-    return None
+    return etag if etag.startswith(("md5:", "sha256:")) else None
 
 
 def check_source(fetcher: Fetcher, dataset: str, item: ResolvedFile, files: int
@@ -146,7 +143,7 @@ def check_source(fetcher: Fetcher, dataset: str, item: ResolvedFile, files: int
     if item.size is not None and seen.size is not None and seen.size != item.size:
         problems.append(f"the server has {seen.size:,} bytes, the catalog says "
                         f"{item.size:,}: the file changed upstream")
-    stated = _server_hash(seen, item.catalog_hash)
+    stated = _server_hash(seen)
     agrees: bool | None = None
     if stated is not None and item.catalog_hash is not None:
         same_algorithm = stated.partition(":")[0] == item.catalog_hash.partition(":")[0]
