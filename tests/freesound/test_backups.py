@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import sqlite3
 
@@ -101,3 +102,39 @@ def test_a_killed_backups_temp_files_are_swept_and_backups_kept(library):
 def test_prune_keeps_at_least_one(library):
     with pytest.raises(BackupError, match="at least 1"):
         prune_backups(library.folder, 0)
+
+
+class _FrozenClock:
+    """Stands in for the datetime module with a clock that stands still: every backup
+    lands in the same second."""
+
+    timezone = datetime.timezone
+
+    class datetime(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 11, 26, 12, 0, 0, tzinfo=tz)
+
+
+def test_backups_in_the_same_second_get_their_own_names(library, monkeypatch):
+    monkeypatch.setattr("easy_oww.freesound.backup.dt", _FrozenClock)
+    made = [create_backup(library, keep=None) for _ in range(3)]
+    names = [info.name for info in made]
+    stem = "freesound_library_backup_3nodes_20261126_120000"
+    assert names == [f"{stem}.db.gz", f"{stem}_1.db.gz", f"{stem}_2.db.gz"]
+    assert all(check_backup(info.path) is None for info in made)
+
+
+def test_the_same_library_backs_up_to_the_same_bytes(library):
+    # No timestamp inside the gzip stream: identical snapshots are identical files.
+    first = create_backup(library, keep=None)
+    second = create_backup(library, keep=None)
+    assert first.path.read_bytes() == second.path.read_bytes()
+
+
+def test_create_keeps_the_newest_it_is_told_to(library, monkeypatch):
+    monkeypatch.setattr("easy_oww.freesound.backup.dt", _FrozenClock)
+    for _ in range(3):
+        newest = create_backup(library, keep=2)
+    assert len(list_backups(library.folder)) == 2
+    assert newest in list_backups(library.folder)
