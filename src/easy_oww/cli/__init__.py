@@ -69,12 +69,16 @@ _COMMANDS = {
                  "resumable, hash-checked, several at once."),
     "freesound": ("easy_oww.cli.freesound:freesound", "Grow and look after the Freesound "
                   "sample library (background sounds for training)."),
+    "mww-config": ("easy_oww.cli.trainer:mww_config", "Write the features microWakeWord's "
+                   "trainer reads, from what is downloaded."),
     "oww-config": ("easy_oww.cli.trainer:oww_config", "Write the paths openWakeWord's "
                    "train.py reads, from what is downloaded."),
     "init": ("easy_oww.cli.datasets:init", "Create the workspace, remember it as the default, "
              "and show the drive it is on."),
     "paths": ("easy_oww.cli.datasets:paths", "Where each downloaded (cached) dataset lives, "
               "for training scripts."),
+    "recipes": ("easy_oww.cli.datasets:recipes", "List the trainers' recipes: their datasets, "
+                "sizes and what is already cached."),
     "remove": ("easy_oww.cli.datasets:remove", "Delete a dataset's files and its manifest "
                "entry."),
     "verify": ("easy_oww.cli.datasets:verify", "Re-hash every downloaded file against the "

@@ -90,6 +90,7 @@ Examples:
   easy-oww download                      # critical + recommended (same as --required-only)
   easy-oww download --all                # adds the optional FSD50K
   easy-oww download --dataset mit_rir --dataset acav100m_val
+  easy-oww download --recipe microwakeword   # what microWakeWord's notebook uses
   easy-oww download --status
   easy-oww download --status --json
   easy-oww download --workspace /media/usb/easy-oww --connections 8 --jobs 2
@@ -103,6 +104,8 @@ Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
 @click.option("--all", "all_", is_flag=True, help="Also the optional datasets (FSD50K).")
 @click.option("--dataset", "keys", multiple=True, metavar="KEY",
               help="Exactly these datasets (repeatable).")
+@click.option("--recipe", default=None, metavar="NAME",
+              help="The datasets one trainer's recipe uses (`easy-oww recipes` lists them).")
 @click.option("--status", "status", is_flag=True, help="Show what is downloaded; fetch nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
 @click.option("--connections", type=click.IntRange(1, 32), default=4, show_default=True,
@@ -125,19 +128,25 @@ Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
 @common_options
 @click.pass_context
 def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[str, ...],
-             status: bool, as_json: bool, connections: int, jobs: int, retries: int,
-             fsd50k_split: str, sample_rate: int | None, keep_archives: bool,
+             recipe: str | None, status: bool, as_json: bool, connections: int, jobs: int,
+             retries: int, fsd50k_split: str, sample_rate: int | None, keep_archives: bool,
              lock_timeout: float, catalog: str | None, force: bool) -> None:
     """Download the training datasets: resumable, hash-checked, several at once."""
-    if sum([required_only, all_, bool(keys)]) > 1:
-        raise click.UsageError("choose one of --required-only, --all and --dataset")
+    if sum([required_only, all_, bool(keys), recipe is not None]) > 1:
+        raise click.UsageError("choose one of --required-only, --all, --dataset and --recipe")
     if as_json and not status:
         raise click.UsageError("--json goes with --status")
     quiet, verbose = get_flag(ctx, "quiet"), get_flag(ctx, "verbose")
     if status:
-        _print_status(_manager(ctx, catalog), as_json, list(keys))
+        manager = _manager(ctx, catalog)
+        if recipe is not None:
+            keys = manager.catalog.recipe(recipe).datasets
+        _print_status(manager, as_json, list(keys))
         return
     manager = _manager(ctx, catalog, connections, jobs, retries)
+    chosen_recipe = manager.catalog.recipe(recipe) if recipe is not None else None
+    if chosen_recipe is not None:
+        keys = chosen_recipe.datasets
     manager.options.lock_timeout = lock_timeout
     manager.options.verbose = verbose
     manager.unpack_options = UnpackOptions(
@@ -175,6 +184,8 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
         click.echo(f"{len(fetched)} file(s) downloaded ({human_bytes(moved)}); {summary}.")
     if not report.ok:
         sys.exit(report.exit_code)
+    if chosen_recipe is not None and chosen_recipe.then and not quiet:
+        click.echo(f"Next: `{chosen_recipe.then}` hands these folders to {chosen_recipe.name}.")
 
 
 @click.command(epilog="""\b
@@ -311,3 +322,58 @@ def remove(ctx: click.Context, key: str, yes: bool, catalog: str | None) -> None
     freed = human_bytes(sum(r.bytes for r in removed))
     click.echo(f"Removed {key}: {len(removed)} file(s), {freed}.")
 
+
+
+@click.command(epilog="""\b
+Examples:
+  easy-oww recipes
+  easy-oww recipes --json
+  easy-oww download --recipe openwakeword
+
+\b
+A recipe is the set of datasets one trainer's own set-up downloads; a catalog file can add
+its own under [recipes.<name>] (see docs/datasets.md).""")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@common_options
+@click.pass_context
+def recipes(ctx: click.Context, as_json: bool, catalog: str | None) -> None:
+    """List the trainers' recipes: their datasets, sizes and what is already cached."""
+    manager = _manager(ctx, catalog)
+    rows = {row.key: row for row in manager.status()}
+    listed = []
+    for recipe in manager.catalog.recipes.values():
+        items = []
+        for key in recipe.datasets:
+            row = rows[key]
+            exact = row.size_bytes is not None
+            size = row.size_bytes if exact else manager.catalog.get(key).approx_size
+            left = 0 if row.status == "cached" else max((size or 0) - row.done_bytes, 0)
+            items.append({"key": key, "status": row.status, "size_bytes": size,
+                          "size_exact": exact, "left_bytes": left, "path": row.path})
+        listed.append({"key": recipe.key, "name": recipe.name,
+                       "description": recipe.description, "homepage": recipe.homepage,
+                       "then": recipe.then, "datasets": items,
+                       "size_bytes": sum(i["size_bytes"] or 0 for i in items),
+                       "cached": sum(i["status"] == "cached" for i in items),
+                       "left_bytes": sum(i["left_bytes"] for i in items)})
+    if as_json:
+        click.echo(json.dumps(listed, indent=1))
+        return
+    if not listed:
+        click.echo("No recipes in the loaded catalogs.")
+        return
+    width = max(len(i["key"]) for r in listed for i in r["datasets"])
+    for recipe_row in listed:
+        approx = "" if all(i["size_exact"] for i in recipe_row["datasets"]) else "about "
+        click.echo(f"{recipe_row['key']}: {recipe_row['description'] or recipe_row['name']}")
+        click.echo(f"  {approx}{human_bytes(recipe_row['size_bytes'])} in "
+                   f"{len(recipe_row['datasets'])} datasets; {recipe_row['cached']} cached, "
+                   f"{human_bytes(recipe_row['left_bytes'])} left to fetch")
+        for item in recipe_row["datasets"]:
+            size = human_bytes(item["size_bytes"])
+            size = size if item["size_exact"] else f"~{size}"
+            click.echo(f"    {item['key']:<{width}}  {size:>10}  {item['status']}")
+        click.echo(f"  download: easy-oww download --recipe {recipe_row['key']}"
+                   + (f"; then: {recipe_row['then']}" if recipe_row["then"] else ""))
+        click.echo("")

@@ -1,4 +1,5 @@
-"""`easy-oww oww-config`: print or write what `easy_oww.trainer.oww_config` made."""
+"""`easy-oww oww-config` and `mww-config`: print or write the trainers' configs that
+`easy_oww.trainer` makes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from easy_oww.datasets.engine import DatasetEngine
 from easy_oww.errors import EXIT_FAILED, BadInputError
 from easy_oww.trainer import TRAINER_KEYS
 from easy_oww.trainer import oww_config as merged_config
+from easy_oww.trainer.mww_config import mww_config as merged_mww_config
 
 CATALOG_HELP = "Also read this catalog file (TOML), as `download --catalog` does."
 
@@ -85,4 +87,58 @@ def oww_config(ctx: click.Context, output: Path | None, into: Path | None,
             click.echo(f"{len(made.problems)} problem{'s' if len(made.problems) != 1 else ''} "
                        "would stop openWakeWord's training; fix them and run this again.",
                        err=True)
+        ctx.exit(EXIT_FAILED)
+
+
+@click.command("mww-config", epilog="""\b
+Examples:
+  easy-oww mww-config                                  # the YAML on stdout
+  easy-oww mww-config --positive work/generated_augmented_features
+  easy-oww mww-config --into training_parameters.yaml  # merged, comments kept
+  easy-oww mww-config --json
+
+\b
+Writes the `features` entries of microWakeWord's training parameters for the four negative
+feature sets of `easy-oww download --recipe microwakeword`, with the notebook's weights
+(speech and dinner_party 10, no_speech 5, dinner_party_eval 0 with `split`). Your own entries
+stay; easy-oww's are written anew. A missing set is one line on stderr and exit 1.""")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the YAML to this new file (with --into: the merged result goes here "
+                   "and the original stays as it is).")
+@click.option("--into", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Merge into this existing training_parameters.yaml, keeping its other keys "
+                   "and comments; written back in place unless --output is given.")
+@click.option("--positive", type=click.Path(file_okay=False, path_type=Path), default=None,
+              metavar="DIR", help="Also list the wake word's own features folder (truth: true, "
+                                  "the notebook's weights).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON object (ok, written, features, problems) instead.")
+@click.option("--catalog", type=click.Path(dir_okay=False), default=None, help=CATALOG_HELP)
+@common_options
+@click.pass_context
+def mww_config(ctx: click.Context, output: Path | None, into: Path | None,
+               positive: Path | None, as_json: bool, catalog: str | None) -> None:
+    """Write the features microWakeWord's trainer reads, from what is downloaded."""
+    if output is not None and output.exists() and output != into:
+        raise BadInputError(f"--output {output} exists; merge into it with --into {output}, "
+                            "or choose a new file")
+    engine = DatasetEngine(workspace=get_workspace(ctx), catalog_file=catalog)
+    made = merged_mww_config(engine, into=into,
+                             positive=positive.absolute() if positive is not None else None)
+    target = output or into
+    if target is not None:
+        atomic_write_text(target, made.text)
+    if as_json:
+        click.echo(json.dumps({"ok": not made.problems,
+                               "written": str(target) if target is not None else None,
+                               "features": made.features, "problems": made.problems,
+                               **({"yaml": made.text} if target is None else {})}, indent=1))
+    else:
+        if target is None:
+            click.echo(made.text, nl=False)
+        elif not get_flag(ctx, "quiet"):
+            click.echo(f"Wrote {target}: {len(made.features)} features entries.")
+        for line in made.problems:
+            click.echo(f"Problem: {line}", err=True)
+    if made.problems:
         ctx.exit(EXIT_FAILED)

@@ -3,6 +3,9 @@
 Three layers, later ones replacing whole dataset entries of earlier ones: the built-in
 ``catalog.toml``, ``<workspace>/datasets.toml``, and ``--catalog FILE``. Every value is
 checked on load; a bad catalog is refused with one line naming the file, dataset and key.
+
+A layer may also name recipes (``[recipes.<key>]``): the datasets one trainer's own set-up
+downloads (openWakeWord's notebook, microWakeWord's), fetched with ``download --recipe KEY``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ _FILE_TYPES: dict[str, type | tuple[type, ...]] = {
 _DATASET_TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "description": str, "priority": str, "license": str, "homepage": str,
     "path": str, "files": list, "unpack": (dict, list), "approx_size": int,
+}
+_RECIPE_TYPES: dict[str, type] = {
+    "name": str, "description": str, "datasets": list, "then": str, "homepage": str,
 }
 _UNPACK_TYPES: dict[str, type | tuple[type, ...]] = {
     "format": str, "into": str, "files": list, "strip_components": int,
@@ -144,23 +150,49 @@ def _overlap(first: Dataset, second: Dataset, path: str) -> CatalogError:
         "a folder and a path inside it); give each dataset its own paths")
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """The datasets one trainer's recipe downloads, and the command that hands them to it."""
+
+    key: str
+    name: str
+    datasets: tuple[str, ...]
+    description: str = ""
+    then: str = ""  # e.g. "easy-oww oww-config": what to run once the datasets are cached
+    homepage: str = ""
+    source: str = "built-in"
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One catalog file, parsed."""
+
+    include_builtin: bool
+    datasets: list[Dataset]
+    recipes: list[Recipe]
+
+
 @dataclass
 class Catalog:
     datasets: dict[str, Dataset] = field(default_factory=dict)
+    recipes: dict[str, Recipe] = field(default_factory=dict)
 
     @classmethod
     def load(cls, *extra: Path | str | None) -> "Catalog":
         """The built-in catalog overlaid by each existing file in `extra`, in order."""
-        layers = [parse_file(Path(p)) for p in extra if p is not None]
+        layers = [_read_layer(Path(p)) for p in extra if p is not None]
         catalog = cls()
         # A layer with `include_builtin = false` stands alone (a mirror, a test, an offline
         # site); otherwise layers add to or replace entries of the built-in catalog.
-        if all(include for include, _ in layers):
+        if all(layer.include_builtin for layer in layers):
             builtin = resources.files("easy_oww.datasets").joinpath("catalog.toml")
-            catalog.merge(_parse(builtin.read_text(encoding="utf-8"), "built-in catalog")[1])
-        for _, datasets in layers:
-            catalog.merge(datasets)
+            layers.insert(0, _parse_layer(builtin.read_text(encoding="utf-8"),
+                                          "built-in catalog"))
+        for layer in layers:
+            catalog.merge(layer.datasets)
+            catalog.recipes.update((recipe.key, recipe) for recipe in layer.recipes)
         _check_overlaps(catalog.datasets.values())
+        _check_recipes(catalog)
         return catalog
 
     def merge(self, datasets: Iterable[Dataset]) -> None:
@@ -181,6 +213,14 @@ class Catalog:
             key=lambda d: (PRIORITIES.index(d.priority), list(self.datasets).index(d.key)),
         )
 
+    def recipe(self, key: str) -> Recipe:
+        try:
+            return self.recipes[key]
+        except KeyError:
+            known = ", ".join(sorted(self.recipes)) or "none"
+            raise BadInputError(f"unknown recipe {key!r}; known recipes: {known} "
+                                "(`easy-oww recipes` lists them)") from None
+
     def select(self, *, all_: bool = False, keys: Iterable[str] = ()) -> list[Dataset]:
         keys = list(keys)
         if keys:
@@ -189,32 +229,72 @@ class Catalog:
 
 
 def parse_file(path: Path) -> tuple[bool, list[Dataset]]:
+    """(include the built-in catalog?, datasets) of one catalog file."""
+    layer = _read_layer(path)
+    return layer.include_builtin, layer.datasets
+
+
+def _read_layer(path: Path) -> _Layer:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BadInputError(f"catalog {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInputError(f"catalog {path} cannot be read: {exc}") from None
-    return _parse(text, str(path))
+    return _parse_layer(text, str(path))
 
 
-def _parse(text: str, origin: str) -> tuple[bool, list[Dataset]]:
-    """(include the built-in catalog?, datasets) of one catalog file."""
+def _parse_layer(text: str, origin: str) -> _Layer:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{origin}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"datasets", "include_builtin"}
+    unknown = set(data) - {"datasets", "recipes", "include_builtin"}
     if unknown:
         raise CatalogError(f"{origin}: unknown top-level key {sorted(unknown)[0]!r} "
-                           "(allowed: include_builtin and [datasets.<key>] tables)")
+                           "(allowed: include_builtin, [datasets.<key>] and [recipes.<key>] "
+                           "tables)")
     include = data.get("include_builtin", True)
     if not isinstance(include, bool):
         raise CatalogError(f"{origin}: key 'include_builtin' must be true or false")
     tables = data.get("datasets", {})
     if not isinstance(tables, dict):
         raise CatalogError(f"{origin}: 'datasets' must be a table of [datasets.<key>] tables")
-    return include, [_parse_dataset(key, value, origin) for key, value in tables.items()]
+    recipes = data.get("recipes", {})
+    if not isinstance(recipes, dict):
+        raise CatalogError(f"{origin}: 'recipes' must be a table of [recipes.<key>] tables")
+    return _Layer(include, [_parse_dataset(key, value, origin) for key, value in tables.items()],
+                  [_parse_recipe(key, value, origin) for key, value in recipes.items()])
+
+
+def _parse_recipe(key: str, table: Any, origin: str) -> Recipe:
+    def error(field_name: str, problem: str) -> CatalogError:
+        return CatalogError(f"{origin}: recipe {key!r}, key {field_name!r}: {problem}")
+
+    if not isinstance(table, dict):
+        raise error(key, "must be a table")
+    for name, value in table.items():
+        if name not in _RECIPE_TYPES:
+            raise error(name, f"unknown key (allowed: {', '.join(sorted(_RECIPE_TYPES))})")
+        if not isinstance(value, _RECIPE_TYPES[name]):
+            raise error(name, f"must be {_RECIPE_TYPES[name].__name__}, "
+                        f"got {type(value).__name__}")
+    datasets = table.get("datasets")
+    if not datasets or not all(isinstance(d, str) for d in datasets):
+        raise error("datasets", "a recipe names at least one dataset key, as a list of strings")
+    return Recipe(key=key, name=table.get("name", key), datasets=tuple(dict.fromkeys(datasets)),
+                  description=table.get("description", ""), then=table.get("then", ""),
+                  homepage=table.get("homepage", ""), source=origin)
+
+
+def _check_recipes(catalog: Catalog) -> None:
+    """Every recipe names datasets the loaded catalogs have (checked once all layers are in:
+    a recipe may name a dataset another layer adds)."""
+    for recipe in catalog.recipes.values():
+        for key in recipe.datasets:
+            if key not in catalog.datasets:
+                raise CatalogError(f"{recipe.source}: recipe {recipe.key!r} names dataset "
+                                   f"{key!r}, which no loaded catalog has")
 
 
 class _Where:

@@ -20,6 +20,7 @@ from typing import Any
 from easy_oww.datasets.engine import DatasetEngine
 from easy_oww.errors import BadInputError
 from easy_oww.trainer.background import BACKGROUND, SAMPLE_RATE
+from easy_oww.trainer.yamlfile import inside, load_yaml, plain, put, round_trip_yaml
 from easy_oww.validate import FormatError, check_npy, read_wav_header
 
 FEATURES_NAME = "ACAV100M_sample"  # openWakeWord's example config's name for these features
@@ -263,78 +264,22 @@ class OwwConfig:
     notes: list[str]
 
 
-def _load_yaml(path: Path) -> Any:
-    from ruamel.yaml.error import YAMLError  # see _yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInputError(f"--into {path}: no such file; write a new one with --output "
-                            "instead") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"--into {path}: cannot be read ({exc})") from None
-    try:
-        data = _yaml().load(text)
-    except YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise BadInputError(f"--into {path}: not valid YAML{line} ({problem}); fix it or "
-                            "choose another file") from None
-    if data is None:
-        from ruamel.yaml.comments import CommentedMap  # see _yaml
-
-        return CommentedMap()
-    if not isinstance(data, dict):
-        raise BadInputError(f"--into {path}: holds a YAML {type(data).__name__}, not the "
-                            "mapping of settings openWakeWord's train.py reads")
-    return data
-
-
-def _yaml() -> Any:
-    from ruamel.yaml import YAML  # the round-trip dumper: only for oww-config
-
-    yaml = YAML()  # round trip: keys, order, comments and quotes stay as the user wrote them
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # a long path stays on its line
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
-def _inside(path: object, root: Path) -> bool:
-    try:
-        return Path(str(path)).expanduser().absolute().is_relative_to(root)
-    except (TypeError, ValueError):
-        return False
-
-
-def _put(mapping: Any, key: str, value: Any) -> None:
-    """Set `key` where it stands (or at the end), written the same way every run: replaced in
-    place, ruamel keeps the old value's quotes on the first run and not the next."""
-    if key in mapping:
-        position = list(mapping).index(key)
-        del mapping[key]
-        mapping.insert(position, key, value)
-    else:
-        mapping[key] = value
-
-
 def _merge_folders(config: Any, paths: list[str], root: Path, rate: int) -> None:
     """background_paths (and their rates): the user's own folders stay, with their rates and
     comments; those under the datasets folder are easy-oww's and are written anew."""
-    from ruamel.yaml.comments import CommentedSeq  # see _yaml
+    from ruamel.yaml.comments import CommentedSeq  # see yamlfile.round_trip_yaml
 
     old = config.get("background_paths")
     old = old if isinstance(old, list) else []
     rates = config.get("background_paths_duplication_rate")
     rates = rates if isinstance(rates, list) and len(rates) == len(old) else [1] * len(old)
-    kept = [(p, r) for p, r in zip(old, rates, strict=True) if not _inside(p, root)]
+    kept = [(p, r) for p, r in zip(old, rates, strict=True) if not inside(p, root)]
     folders = config.get("background_paths")
     if not isinstance(folders, list):
         folders = CommentedSeq()
-        _put(config, "background_paths", folders)
+        put(config, "background_paths", folders)
     for index in reversed(range(len(folders))):
-        if _inside(folders[index], root):
+        if inside(folders[index], root):
             del folders[index]
     folders.extend(paths)
     new_rates = [r for _, r in kept] + [rate] * len(paths)
@@ -342,18 +287,18 @@ def _merge_folders(config: Any, paths: list[str], root: Path, rate: int) -> None
     if isinstance(current, list):
         current[:] = new_rates
     else:
-        _put(config, "background_paths_duplication_rate", new_rates)
+        put(config, "background_paths_duplication_rate", new_rates)
 
 
 def _merge_list(config: Any, key: str, paths: list[str], root: Path) -> None:
-    from ruamel.yaml.comments import CommentedSeq  # see _yaml
+    from ruamel.yaml.comments import CommentedSeq  # see yamlfile.round_trip_yaml
 
     items = config.get(key)
     if not isinstance(items, list):
         items = CommentedSeq()
-        _put(config, key, items)
+        put(config, key, items)
     for index in reversed(range(len(items))):
-        if _inside(items[index], root):
+        if inside(items[index], root):
             del items[index]
     items.extend(p for p in paths if p not in items)
 
@@ -363,13 +308,13 @@ def oww_config(engine: DatasetEngine, *, into: Path | None = None,
     """openWakeWord's trainer keys from what is cached, merged into the config `into` (its
     other keys, order and comments kept) or into a new document; then every path checked as
     the trainer will read it. Nothing is written: the caller writes `text`."""
-    from ruamel.yaml.comments import CommentedMap  # see _yaml
+    from ruamel.yaml.comments import CommentedMap  # see yamlfile.round_trip_yaml
 
     if duplication_rate < 1:
         raise BadInputError("--duplication-rate must be 1 or more")
     paths = trainer_paths(engine)
     if into is not None:
-        config = _load_yaml(into)
+        config = load_yaml(into)
     else:
         config = CommentedMap()
         config.yaml_set_start_comment(
@@ -380,35 +325,26 @@ def oww_config(engine: DatasetEngine, *, into: Path | None = None,
     _merge_list(config, "rir_paths", paths.rir_paths, root)
     _merge_folders(config, paths.background_paths, root, duplication_rate)
     if paths.false_positive_validation_data_path is not None:
-        _put(config, "false_positive_validation_data_path",
+        put(config, "false_positive_validation_data_path",
              paths.false_positive_validation_data_path)
     if paths.feature_data_files:
         features = config.get("feature_data_files")
         if not isinstance(features, dict):
             features = CommentedMap()
-            _put(config, "feature_data_files", features)
-        for name in [n for n, p in features.items() if _inside(p, root)
+            put(config, "feature_data_files", features)
+        for name in [n for n, p in features.items() if inside(p, root)
                      and n not in paths.feature_data_files]:
             del features[name]  # easy-oww's, under a name no longer written
         for name, path in paths.feature_data_files.items():
-            _put(features, name, path)
+            put(features, name, path)
     stream = io.StringIO()
-    _yaml().dump(config, stream)
-    plain = {key: _plain(config[key]) for key in TRAINER_KEYS if key in config}
+    round_trip_yaml().dump(config, stream)
+    plain = {key: plain(config[key]) for key in TRAINER_KEYS if key in config}
     problems: list[str] = []
     notes = list(paths.notes)
     for key, lines in paths.wanting.items():
         # Nothing under the key (the trainer would fail), or the user's own is there (fine).
         (notes if plain.get(key) else problems).extend(lines)
     problems += check_config(engine, {
-        **plain, "batch_n_per_class": _plain(config.get("batch_n_per_class"))})
+        **plain, "batch_n_per_class": plain(config.get("batch_n_per_class"))})
     return OwwConfig(text=stream.getvalue(), values=plain, problems=problems, notes=notes)
-
-
-def _plain(value: Any) -> Any:
-    """ruamel's commented containers as plain lists and dicts (for JSON and the checks)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
