@@ -45,9 +45,11 @@ def test_the_readme_example_parses_into_a_url_source(tmp_path):
 def test_the_builtin_catalog_has_every_kind():
     catalog = Catalog.load()
     kinds = {key: {f.kind for f in d.files} for key, d in catalog.datasets.items()}
-    assert kinds == {"acav100m_train": {"url"}, "acav100m_val": {"url"},
+    assert kinds == {"acav100m_train": {"hf_file"}, "acav100m_val": {"hf_file"},
                      "mit_rir": {"hf_folder"}, "fsd50k": {"zenodo"},
-                     "freesound_background": {"made"}}
+                     "freesound_background": {"made"}, "audioset_balanced": {"hf_file"},
+                     "audioset_balanced_09": {"hf_file"}, "fma_xs": {"hf_file"},
+                     "fma_small": {"url"}, "microwakeword_negatives": {"hf_file"}}
     rir = catalog.get("mit_rir")
     assert rir.files[0].source == HuggingFaceFolder(
         repo="davidscripka/MIT_environmental_impulse_responses", folder="16khz")
@@ -123,13 +125,14 @@ def test_the_readme_error_line(tmp_path, monkeypatch):
     ('{url = "http://h/x", path = "/etc/x"}', "files[0].path", "must be relative"),
     ('{url = "http://h/x", path = "a\\\\b"}', "files[0].path", "forward slashes"),
     ('{path = "x"}', "files[0]", "names no source; give exactly one source: url, hf_repo "
-     "(+ hf_folder), zenodo_record (+ zenodo_key) or made_by (an easy-oww command)"),
+     "(+ hf_folder), hf_repo + hf_file, zenodo_record (+ zenodo_key) or made_by (an easy-oww "
+     "command)"),
     ('{url = "http://h/x", zenodo_record = 1, zenodo_key = "k", path = "x"}', "files[0]",
      "names two sources ('url' and 'zenodo'); give exactly one source"),
     ('{kind = "url", hf_repo = "o/r", hf_folder = "f", path = "x"}', "files[0]",
      "names two sources ('url' and 'hf_folder')"),
     ('{kind = "ftp", path = "x"}', "files[0].kind", "'ftp' is not a source kind (known: url, "
-     "hf_folder, zenodo, made)"),
+     "hf_folder, hf_file, zenodo, made)"),
     ('{kind = "url", path = "x"}', "files[0].url", "missing"),
     ('{hf_repo = "o/r", path = "x"}', "files[0].hf_folder", "missing"),
     ('{kind = "hf_folder", hf_folder = "f", path = "x"}', "files[0].hf_repo", "missing"),
@@ -196,7 +199,9 @@ path = "mit_rir/rir.zip"
 """)
     catalog = Catalog.load(mine)
     assert set(catalog.datasets) == {"acav100m_train", "acav100m_val", "mit_rir", "fsd50k",
-                                     "freesound_background"}
+                                     "freesound_background", "audioset_balanced",
+                                     "audioset_balanced_09", "fma_xs", "fma_small",
+                                     "microwakeword_negatives"}
     rir = catalog.get("mit_rir")
     assert rir.files[0].source == PlainUrl("http://mirror.local/rir.zip")
     assert rir.source == str(mine) and rir.path is None  # replaced whole: no built-in "path"

@@ -17,6 +17,7 @@ from easy_oww.datasets.catalog import parse_file
 from easy_oww.datasets.sources import (
     KINDS,
     FileEntry,
+    HuggingFaceFile,
     HuggingFaceFolder,
     ListingUnavailable,
     MadeHere,
@@ -71,7 +72,8 @@ def zenodo(monkeypatch) -> ZenodoStandin:
 def test_the_kinds_are_registered_by_name_and_naming_key():
     assert {name: (k, k.naming_key) for name, k in KINDS.items()} == {
         "url": (PlainUrl, "url"), "hf_folder": (HuggingFaceFolder, "hf_repo"),
-        "zenodo": (ZenodoFile, "zenodo_record"), "made": (MadeHere, "made_by")}
+        "hf_file": (HuggingFaceFile, "hf_file"), "zenodo": (ZenodoFile, "zenodo_record"),
+        "made": (MadeHere, "made_by")}
     with pytest.raises(ValueError, match="taken"):
         sources.register(PlainUrl)
 
