@@ -243,12 +243,15 @@ class HuggingFaceFile(HubSource, Source):
         # A catalog that gives both size and hash needs no listing (offline as online); the
         # Hub's X-Linked-Etag is still checked against the hash before a byte is fetched.
         complete = entry.size is not None and entry.hash is not None
-        listed = listing.get(self.listing_id, self.fetch, online=online and not complete)
+        fetch = online and not complete
+        listed = listing.get(self.listing_id, self.fetch, online=fetch)
         if listed is None and not complete:
             return None
         size, known = entry.size, entry.hash
         if listed is not None:
-            size, known = self.checked(entry, *_listed(listed))
+            # A listing just fetched refuses a disagreeing catalog (download, doctor); one
+            # read back offline only fills gaps, so `--status` still shows every dataset.
+            size, known = self.checked(entry, *_listed(listed), refuse=fetch)
         return [ResolvedFile(dataset, entry.path, self.resolve_url(self.path), size, known,
                              entry, auth_host=urlsplit(hf_endpoint()).hostname)]
 
@@ -261,18 +264,19 @@ class HuggingFaceFile(HubSource, Source):
         raise DownloadError(f"{self.repo} has no file {self.path!r} at revision "
                             f"{self.revision!r}; check the catalog entry (hf_file, hf_revision)")
 
-    def checked(self, entry: FileEntry, listed_size: int, listed_hash: KnownHash | None
-                ) -> tuple[int, KnownHash | None]:
-        """The catalog's size and hash where it gives them, else the listing's; refused
-        when both give one and they differ."""
+    def checked(self, entry: FileEntry, listed_size: int, listed_hash: KnownHash | None, *,
+                refuse: bool = True) -> tuple[int, KnownHash | None]:
+        """The catalog's size and hash where it gives them, else the listing's; with
+        `refuse`, ListingDisagrees when both give one and they differ."""
         where = f"{self.repo} lists {self.path} at {self.revision}"
-        if entry.size is not None and entry.size != listed_size:
+        size = listed_size if entry.size is None else entry.size
+        if refuse and size != listed_size:
             raise ListingDisagrees(f"{where} with {listed_size:,} bytes, the catalog says "
-                                   f"{entry.size:,}; refusing it: correct the catalog entry")
+                                   f"{size:,}; refusing it: correct the catalog entry")
         if entry.hash is None:
-            return listed_size, listed_hash
-        if listed_hash is not None and listed_hash.algorithm == entry.hash.algorithm and \
-                listed_hash != entry.hash:
+            return size, listed_hash
+        if refuse and listed_hash is not None and listed_hash.algorithm == \
+                entry.hash.algorithm and listed_hash != entry.hash:
             raise ListingDisagrees(f"{where} with {listed_hash}, the catalog says "
                                    f"{entry.hash}; refusing it: correct the catalog entry")
-        return listed_size, entry.hash
+        return size, entry.hash
