@@ -210,3 +210,21 @@ def test_fma_smalls_host_is_asked_like_any_url_host(tmp_path, services, faulty_s
         "url": faulty_server.url("fma/fma_small.zip"),
         "path": "fma_small/archive/fma_small.zip"}]}}, "--all")
     assert gone.code == 1 and "cannot be reached" in gone.out
+
+
+def test_a_pinned_source_on_an_unreachable_hub_is_one_line_without_more_waiting(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    commit = "5a2fa42a1506470d275a47ff8e1fdac5b364e6ef"
+    write_catalog(ws / "datasets.toml", {"tars": {"priority": "critical", "files": [{
+        "hf_repo": TARS, "hf_file": TAR, "hf_revision": commit, "size": len(DATA),
+        "hash": sha256(DATA), "path": "audioset/archive/bal_train09.tar"}]}})
+    started = time.monotonic()
+    run = run_cli(tmp_path, "doctor", "--json", "--workspace", str(ws),
+                  HF_ENDPOINT="http://127.0.0.1:9")
+    assert time.monotonic() - started < 10 and run.code == 1
+    report = run.json()
+    assert report["unreachable"] == {"127.0.0.1:9": report["sources"][0]["problem"]}
+    (tars,) = report["revisions"]
+    assert tars["line"].startswith(f"{TARS}: pinned 5a2fa42; 127.0.0.1:9 cannot be reached")
+    assert tars["main"] is None and tars["files_answer"] is None

@@ -329,7 +329,7 @@ def _check_pinned(http: JsonClient, source: HubSource, base: dict[str, Any],
     if answers is None and status is not None:
         return RevisionCheck(**base, **facts, line=f"{name}: pinned {pinned}, {where}; its "
                              f"files answer HTTP {status}")
-    used = ": the pinned files are used" if moved_on else ""
+    used = ": the pinned files are used" if moved_on and answers else ""
     return RevisionCheck(**base, **facts, line=f"{name}: pinned {pinned}, {where}{used}")
 
 
