@@ -4,7 +4,9 @@ Hugging Face token and, when asked, the Freesound key.
 
 It is also how anyone with a network checks the real services against what easy-oww
 assumes: that the server still has the catalog's size and hash, honours ``Range`` and
-answers from the host we think. It sits above both halves because it reports on both.
+answers from the host we think. For Hugging Face sources it also says which are pinned to a
+commit and which follow a branch, and for pinned ones whether ``main`` has moved on and the
+pinned files still answer. It sits above both halves because it reports on both.
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from easy_oww.datasets.catalog import Dataset
 from easy_oww.datasets.engine import DatasetEngine
-from easy_oww.datasets.sources import ResolvedFile
+from easy_oww.datasets.sources import (
+    HubSource,
+    HuggingFaceFile,
+    ResolvedFile,
+    hf_auth_headers,
+    hub_commit,
+)
+from easy_oww.datasets.sources.http import JsonClient
 from easy_oww.errors import DownloadError, EasyOwwError, NetworkError
 from easy_oww.freesound.api import (
     ENV_API_KEY,
@@ -31,13 +40,14 @@ from easy_oww.freesound.api import (
 from easy_oww.freesound.errors import KeyRefusedError
 from easy_oww.progress import human_bytes
 from easy_oww.transfer.fetch import Fetcher, FetchOptions, FetchRequest, Inspection
-from easy_oww.transfer.retry import RetryableError
+from easy_oww.transfer.retry import RetryableError, RetryPolicy
 from easy_oww.workspace import drive_info
 
 # Short waits: a doctor that hangs for a minute on a dead host is no help. Offline, every
 # host is named within about ten seconds.
 DOCTOR_OPTIONS = FetchOptions(connections=1, attempts=2, connect_timeout=4.0,
                               read_timeout=8.0, backoff_base=0.2, backoff_max=1.0)
+DOCTOR_POLICY = RetryPolicy(attempts=2, backoff_base=0.2, backoff_max=1.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +71,24 @@ class SourceCheck:
     @property
     def ok(self) -> bool:
         return self.reachable and self.problem is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RevisionCheck:
+    """Where one Hugging Face repository's sources stand: pinned to a commit, or following a
+    branch. Reported, not blocking: a pinned file that answers 404 already stops the check
+    of its source (or its listing) above, which blocks."""
+
+    repo: str
+    repo_type: str
+    revision: str
+    pinned: bool
+    datasets: tuple[str, ...]
+    line: str  # one line for the report
+    main: str | None = None  # the commit main points at now (asked for pinned sources)
+    moved_on: bool | None = None  # main is no longer the pinned commit
+    probe: str | None = None  # the resolve URL a HEAD asked at the pinned commit
+    files_answer: bool | None = None  # False: the pinned files answer 404
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +116,7 @@ class DoctorReport:
     sources: list[SourceCheck] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> one line
     listing_errors: dict[str, str] = field(default_factory=dict)  # dataset -> one line
+    revisions: list[RevisionCheck] = field(default_factory=list)
     workspace: WorkspaceCheck | None = None
     hf_token: bool = False
     freesound: FreesoundCheck | None = None
@@ -109,6 +138,7 @@ class DoctorReport:
         return {"ok": not self.blocking, "blocking": self.blocking,
                 "sources": [asdict(s) | {"ok": s.ok} for s in self.sources],
                 "unreachable": self.unreachable, "listing_errors": self.listing_errors,
+                "revisions": [asdict(r) for r in self.revisions],
                 "workspace": asdict(self.workspace) if self.workspace else None,
                 "hf_token": self.hf_token,
                 "freesound": asdict(self.freesound) if self.freesound else None}
@@ -174,13 +204,16 @@ def diagnose(engine: DatasetEngine, datasets: list[Dataset], *, freesound: bool 
     report = DoctorReport(hf_token=bool(os.environ.get("HF_TOKEN")))
     needed: int | None = 0
     manifest = engine.cache.load()
+    hub = _HubRepos()
     for dataset in datasets:
         try:
             files = engine.files_of(dataset, online=True) or []
         except (EasyOwwError, RetryableError) as exc:
             report.listing_errors[dataset.key] = f"{dataset.key}: {exc}"
+            hub.add(dataset, [])
             needed = None
             continue
+        hub.add(dataset, files)
         for item, count in _representatives(files):
             host = urlsplit(item.url).netloc or item.url
             if host in report.unreachable:
@@ -212,10 +245,98 @@ def diagnose(engine: DatasetEngine, datasets: list[Dataset], *, freesound: bool 
             done = size if engine.is_recorded(item, manifest) else engine.bytes_on_disk(
                 item, manifest)
             needed += max(0, size - done)
+    report.revisions = hub.check(report.unreachable)
     report.workspace = _check_workspace(engine, report, needed)
     if freesound:
         report.freesound = _check_freesound(freesound_api_url, key_file)
     return report
+
+
+class _HubRepos:
+    """The Hugging Face sources of the chosen datasets, one group per repository and
+    revision, with a resolve URL of one of their files (a HEAD asks whether it answers)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, str, str], tuple[HubSource, list[str], list[str]]] = {}
+
+    def add(self, dataset: Dataset, files: list[ResolvedFile]) -> None:
+        for entry in dataset.files:
+            source = entry.source
+            if not isinstance(source, HubSource):
+                continue
+            if isinstance(source, HuggingFaceFile):  # its URL is known without a listing
+                urls = [source.resolve_url(source.path)]
+            else:
+                urls = [f.url for f in files if f.entry is entry][:1]
+            key = (source.repo_type, source.repo, source.revision)
+            _, names, probes = self.groups.setdefault(key, (source, [], []))
+            if dataset.key not in names:
+                names.append(dataset.key)
+            probes.extend(urls)
+
+    def check(self, unreachable: dict[str, str]) -> list[RevisionCheck]:
+        http = JsonClient(timeout=DOCTOR_OPTIONS.read_timeout, policy=DOCTOR_POLICY)
+        out = []
+        for source, names, probes in self.groups.values():
+            base = {"repo": source.repo, "repo_type": source.repo_type,
+                    "revision": source.revision, "pinned": source.pinned,
+                    "datasets": tuple(names)}
+            if not source.pinned:
+                out.append(RevisionCheck(**base, line=f"{source.repo}: follows "
+                                         f"{source.revision} (not pinned)"))
+                continue
+            host = urlsplit(probes[0]).netloc if probes else ""
+            if host in unreachable:  # said once for the host already
+                out.append(RevisionCheck(**base, line=f"{source.repo}: pinned "
+                                         f"{source.revision[:7]}; {host} {unreachable[host]}"))
+                continue
+            out.append(_check_pinned(http, source, base, probes[0] if probes else None))
+        return out
+
+
+def _check_pinned(http: JsonClient, source: HubSource, base: dict[str, Any],
+                  probe: str | None) -> RevisionCheck:
+    """Where main is now against the pinned commit, and a HEAD on one pinned file."""
+    pinned = source.revision[:7]
+    name = source.repo
+    try:
+        main = hub_commit(http, source.repo_type, source.repo, "main")
+    except (EasyOwwError, RetryableError) as exc:
+        return RevisionCheck(**base, line=f"{name}: pinned {pinned}; cannot ask where main is "
+                             f"now: {exc}")
+    moved_on = main != source.revision
+    where = f"main is now {main[:7]}" if moved_on else "which main still is"
+    answers: bool | None = None
+    status: int | None = None
+    if probe is not None:
+        try:
+            status = http.head_status(probe, hf_auth_headers())
+        except (EasyOwwError, RetryableError) as exc:
+            return RevisionCheck(**base, main=main, moved_on=moved_on, probe=probe,
+                                 line=f"{name}: pinned {pinned}, {where}; cannot ask whether "
+                                 f"its files answer: {exc}")
+        if status == 404:
+            answers = False
+        elif 200 <= status < 400:  # the file, or the Hub's redirect to its CDN
+            answers = True
+    facts = {"main": main, "moved_on": moved_on, "probe": probe, "files_answer": answers}
+    if answers is False:
+        path = _repo_path(source, probe or "")
+        return RevisionCheck(**base, **facts, line=(
+            f"{name}: pinned {pinned}" + (f" ({where})" if moved_on else "") + f", but {path} "
+            f"answers 404 there: downloading {', '.join(base['datasets'])} fails until a "
+            "catalog entry pins a revision that has the files"))
+    if answers is None and status is not None:
+        return RevisionCheck(**base, **facts, line=f"{name}: pinned {pinned}, {where}; its "
+                             f"files answer HTTP {status}")
+    used = ": the pinned files are used" if moved_on and answers else ""
+    return RevisionCheck(**base, **facts, line=f"{name}: pinned {pinned}, {where}{used}")
+
+
+def _repo_path(source: HubSource, url: str) -> str:
+    """The file's path in the repository, from its resolve URL."""
+    marker = f"/resolve/{source.revision}/"
+    return unquote(url.split(marker, 1)[1]) if marker in url else url
 
 
 def _check_workspace(engine: DatasetEngine, report: DoctorReport, needed: int | None

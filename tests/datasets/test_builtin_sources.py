@@ -1,11 +1,15 @@
-"""`download --all` through every source kind: Hub URLs and a Hub folder (HF_ENDPOINT, a
-token, paginated tree, signed CDN redirects), and a Zenodo record (ZENODO_ENDPOINT), all
-served by loopback stand-ins that answer in the real shapes."""
+"""`download --all` through every source kind: Hub URLs, a Hub folder and single Hub files
+on main and pinned to a commit main has left (HF_ENDPOINT, a token, paginated tree, signed
+CDN redirects), a Zenodo record (ZENODO_ENDPOINT) and a plain URL with a sha1, all served by
+loopback stand-ins that answer in the real shapes."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
+import tarfile
+import zipfile
 
 import numpy as np
 import soundfile as sf
@@ -18,6 +22,62 @@ from tests.servers.zenodo_standin import ZenodoStandin
 FEATURES = "davidscripka/openwakeword_features"
 RIR = "davidscripka/MIT_environmental_impulse_responses"
 RECORD = "4060432"
+AUDIOSET = "agkphysics/AudioSet"
+NEGATIVES = "kahrendt/microwakeword"
+
+
+def _zip(name: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{name}/data.npy", _npy((3, 40), "uint16"))
+    return buffer.getvalue()
+
+
+def _tar(name: str, seed: int) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        clip = _wav(0.1, 48000, seed)
+        info = tarfile.TarInfo(f"{name}/clip.wav")
+        info.size = len(clip)
+        archive.addfile(info, io.BytesIO(clip))
+    return buffer.getvalue()
+
+
+def _recipe_sources(hub: HubStandin, zenodo: ZenodoStandin) -> dict[str, dict]:
+    """The AudioSet, FMA and microWakeWord entries: microWakeWord's as built in (on main,
+    hashed by the listing); AudioSet's and fma_xs pinned to a commit of the stand-in that
+    main has since left (the real ones carry real hashes); fma_small a plain URL with a sha1."""
+    for name in ("dinner_party", "dinner_party_eval", "no_speech", "speech"):
+        hub.add_file(NEGATIVES, f"{name}.zip", _zip(name))
+    tars = {f"data/bal_train{i:02d}.tar": _tar(f"bal_train{i:02d}", i) for i in (0, 9)}
+    for name, data in tars.items():
+        hub.add_file(AUDIOSET, name, data)
+    audioset = hub.commit(AUDIOSET)
+    for name in tars:  # main converted to Parquet: the tars gone from it
+        hub.remove_file(AUDIOSET, name)
+    hub.add_file(AUDIOSET, "data/bal_train/part-0.parquet", b"PAR1...PAR1")
+    hub.add_file("mchl914/fma_xsmall", "fma_xs.zip", _zip("fma_small"))
+    fma_xs = hub.commit("mchl914/fma_xsmall")
+    fma_small = _zip("fma_small")
+    zenodo.add_file(1, "fma_small.zip", fma_small)
+
+    def tar(name: str, path: str) -> dict:
+        return {"hf_repo": AUDIOSET, "hf_file": name, "hf_revision": audioset, "path": path}
+
+    return {
+        "audioset_balanced": {"priority": "optional", "path": "audioset", "files": [
+            tar(name, f"audioset/archive/{name[5:]}") for name in tars]},
+        "audioset_balanced_09": {"priority": "optional", "path": "audioset_09", "files": [
+            tar("data/bal_train09.tar", "audioset_09/archive/bal_train09.tar")
+            | {"hash": sha256(tars["data/bal_train09.tar"])}]},
+        "fma_xs": {"priority": "optional", "path": "fma_xs", "files": [{
+            "hf_repo": "mchl914/fma_xsmall", "hf_file": "fma_xs.zip", "hf_revision": fma_xs,
+            "path": "fma_xs/archive/fma_xs.zip"}]},
+        "fma_small": {"priority": "optional", "path": "fma_small", "files": [{
+            "url": zenodo.download_url(1, "fma_small.zip"),
+            "path": "fma_small/archive/fma_small.zip",
+            "hash": "sha1:" + hashlib.sha1(fma_small).hexdigest()}]},
+    }
 
 
 def _wav(seconds: float, rate: int, seed: int) -> bytes:
@@ -93,7 +153,7 @@ def test_download_all_through_hub_and_zenodo_standins(tmp_path):
                  "split": "eval", "audio": True},
                 {"format": "zip", "files": ["fsd50k/archive/FSD50K.metadata.zip"],
                  "into": "fsd50k/metadata"}]},
-        }, builtin=True)
+        } | _recipe_sources(hub, zenodo), builtin=True)
         env = {"HF_ENDPOINT": hub.endpoint, "HF_TOKEN": "hf_test",
                "ZENODO_ENDPOINT": zenodo.endpoint}
         run = run_cli(tmp_path, "download", "--all", "--workspace", str(ws), **env)
@@ -104,7 +164,8 @@ def test_download_all_through_hub_and_zenodo_standins(tmp_path):
     rows = {r["key"]: r for r in run_cli(tmp_path, "download", "--status", "--json",
                                          "--workspace", str(ws)).json()}
     assert {k: r["status"] for k, r in rows.items()} == dict.fromkeys(
-        ("acav100m_train", "acav100m_val", "mit_rir", "fsd50k"), "cached") | {
+        ("acav100m_train", "acav100m_val", "mit_rir", "fsd50k", "audioset_balanced",
+         "audioset_balanced_09", "fma_xs", "fma_small", "microwakeword_negatives"), "cached") | {
         "freesound_background": "missing"}  # made here by `freesound background`, not fetched
     assert rows["mit_rir"]["size_bytes"] == sum(len(d) for d in rirs.values())  # cached listing
     assert run_cli(tmp_path, "verify", "--deep", "--workspace", str(ws)).code == 0
@@ -114,6 +175,10 @@ def test_download_all_through_hub_and_zenodo_standins(tmp_path):
     sounds = FSD50kDownloader(datasets_dir=datasets).get_sounds_path()
     assert sorted(p.name for p in sounds.glob("*.wav")) == ["100.wav", "101.wav", "102.wav",
                                                              "103.wav"]
+    assert (datasets / "audioset" / "archive" / "bal_train09.tar").read_bytes() == (
+        datasets / "audioset_09" / "archive" / "bal_train09.tar").read_bytes()  # the commit's
+    assert sorted(p.name for p in (datasets / "microwakeword" / "archive").iterdir()) == [
+        "dinner_party.zip", "dinner_party_eval.zip", "no_speech.zip", "speech.zip"]
     assert (datasets / "fsd50k" / "metadata" / "FSD50K.metadata" /
             "dev_clips_info_FSD50K.json").exists()
     assert not list((datasets / "fsd50k" / "archive").glob("FSD50K.*"))  # volumes removed

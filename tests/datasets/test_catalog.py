@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from easy_oww.datasets.catalog import Catalog, parse_file
-from easy_oww.datasets.sources import HuggingFaceFolder, PlainUrl, ZenodoFile
+from easy_oww.datasets.sources import HuggingFaceFile, HuggingFaceFolder, PlainUrl, ZenodoFile
 from easy_oww.errors import BadInputError, CatalogError
 from easy_oww.hashes import KnownHash
 
@@ -45,9 +45,11 @@ def test_the_readme_example_parses_into_a_url_source(tmp_path):
 def test_the_builtin_catalog_has_every_kind():
     catalog = Catalog.load()
     kinds = {key: {f.kind for f in d.files} for key, d in catalog.datasets.items()}
-    assert kinds == {"acav100m_train": {"url"}, "acav100m_val": {"url"},
+    assert kinds == {"acav100m_train": {"hf_file"}, "acav100m_val": {"hf_file"},
                      "mit_rir": {"hf_folder"}, "fsd50k": {"zenodo"},
-                     "freesound_background": {"made"}}
+                     "freesound_background": {"made"}, "audioset_balanced": {"hf_file"},
+                     "audioset_balanced_09": {"hf_file"}, "fma_xs": {"hf_file"},
+                     "fma_small": {"url"}, "microwakeword_negatives": {"hf_file"}}
     rir = catalog.get("mit_rir")
     assert rir.files[0].source == HuggingFaceFolder(
         repo="davidscripka/MIT_environmental_impulse_responses", folder="16khz")
@@ -72,6 +74,53 @@ path = "rir"
     assert rir.location == "rir"  # the folder it fills (a single URL file's is the file)
 
 
+def test_a_hub_file_entry_keeps_its_revision_and_lands_on_its_path(tmp_path):
+    commit = "5a2fa42a1506470d275a47ff8e1fdac5b364e6ef"
+    _, (tars,) = parse_file(_write(tmp_path, f"""
+[datasets.tars]
+[[datasets.tars.files]]
+hf_repo = "agkphysics/AudioSet"
+hf_file = "data/bal_train09.tar"
+hf_revision = "{commit}"
+hf_repo_type = "dataset"
+path = "audioset/archive/bal_train09.tar"
+"""))
+    (entry,) = tars.files
+    assert entry.source == HuggingFaceFile(repo="agkphysics/AudioSet",
+                                           path="data/bal_train09.tar", revision=commit)
+    assert entry.kind == "hf_file" and not entry.lands_in_folder and entry.source.pinned
+    assert tars.location == "audioset/archive/bal_train09.tar"
+
+
+def test_the_builtin_hub_sources_are_pinned_where_their_commit_is_known():
+    catalog = Catalog.load()
+    pinned = {key: {f.source.pinned for f in d.files} for key, d in catalog.datasets.items()
+              if d.files[0].kind.startswith("hf_")}
+    assert pinned == {"audioset_balanced": {True}, "audioset_balanced_09": {True},
+                      "fma_xs": {True}, "acav100m_train": {False}, "acav100m_val": {False},
+                      "mit_rir": {False}, "microwakeword_negatives": {False}}
+    tars = catalog.get("audioset_balanced")
+    assert [f.source.path for f in tars.files] == [f"data/bal_train{i:02d}.tar"
+                                                   for i in range(10)]
+    assert {f.source.revision for f in tars.files} == {
+        "5a2fa42a1506470d275a47ff8e1fdac5b364e6ef"}
+    assert {str(f.hash)[7:15] for f in tars.files if f.hash} == {"b35c094f", "9f99305d",
+                                                                "9ab88550"}  # 00, 04, 09
+    (lone,) = catalog.get("audioset_balanced_09").files
+    assert lone.source == tars.files[9].source and lone.hash == tars.files[9].hash
+    assert lone.path != tars.files[9].path  # its own copy: no two datasets share a path
+    (fma_small,) = catalog.get("fma_small").files
+    assert str(fma_small.hash) == "sha1:ade154f733639d52e35e32f5593efe5be76c6d70"
+    negatives = catalog.get("microwakeword_negatives")
+    assert sorted(f.source.path for f in negatives.files) == [
+        "dinner_party.zip", "dinner_party_eval.zip", "no_speech.zip", "speech.zip"]
+    acav = catalog.get("acav100m_train").files[0]  # the same file, size and hash as before
+    assert (acav.source.repo, acav.source.path, acav.size) == (
+        "davidscripka/openwakeword_features",
+        "openwakeword_features_ACAV100M_2000_hrs_16bit.npy", 17280000128)
+    assert [d.key for d in catalog.select()] == ["acav100m_train", "acav100m_val", "mit_rir"]
+
+
 def test_a_lone_nested_hub_folder_lands_in_that_folder_not_its_parent(tmp_path):
     _, (rir,) = parse_file(_write(tmp_path, """
 [datasets.rir]
@@ -88,6 +137,7 @@ path = "rooms/rir"
 @pytest.mark.parametrize("keys, source", [
     ('url = "http://h/x"', PlainUrl("http://h/x")),
     ('hf_repo = "o/r"\nhf_folder = "f"', HuggingFaceFolder(repo="o/r", folder="f")),
+    ('hf_repo = "o/r"\nhf_file = "data/a.tar"', HuggingFaceFile(repo="o/r", path="data/a.tar")),
     ('zenodo_record = 12\nzenodo_key = "a.zip"', ZenodoFile(record="12", key="a.zip")),
     ('zenodo_record = "12"\nzenodo_key = "a.zip"', ZenodoFile(record="12", key="a.zip")),
 ])
@@ -123,16 +173,25 @@ def test_the_readme_error_line(tmp_path, monkeypatch):
     ('{url = "http://h/x", path = "/etc/x"}', "files[0].path", "must be relative"),
     ('{url = "http://h/x", path = "a\\\\b"}', "files[0].path", "forward slashes"),
     ('{path = "x"}', "files[0]", "names no source; give exactly one source: url, hf_repo "
-     "(+ hf_folder), zenodo_record (+ zenodo_key) or made_by (an easy-oww command)"),
+     "(+ hf_folder), hf_repo + hf_file, zenodo_record (+ zenodo_key) or made_by (an easy-oww "
+     "command)"),
     ('{url = "http://h/x", zenodo_record = 1, zenodo_key = "k", path = "x"}', "files[0]",
      "names two sources ('url' and 'zenodo'); give exactly one source"),
     ('{kind = "url", hf_repo = "o/r", hf_folder = "f", path = "x"}', "files[0]",
      "names two sources ('url' and 'hf_folder')"),
     ('{kind = "ftp", path = "x"}', "files[0].kind", "'ftp' is not a source kind (known: url, "
-     "hf_folder, zenodo, made)"),
+     "hf_folder, hf_file, zenodo, made)"),
     ('{kind = "url", path = "x"}', "files[0].url", "missing"),
     ('{hf_repo = "o/r", path = "x"}', "files[0].hf_folder", "missing"),
     ('{kind = "hf_folder", hf_folder = "f", path = "x"}', "files[0].hf_repo", "missing"),
+    ('{hf_file = "a.tar", path = "x"}', "files[0].hf_repo", "missing"),
+    ('{hf_repo = "o/r", hf_file = "../a.tar", path = "x"}', "files[0].hf_file",
+     "is not a file's path in the repository"),
+    ('{hf_repo = "o/r", hf_file = "", path = "x"}', "files[0].hf_file", "is not a file's path"),
+    ('{hf_repo = "o/r", hf_file = "a.tar", hf_folder = "f", path = "x"}', "files[0].hf_folder",
+     "belongs to a 'hf_folder' source, and this entry is a 'hf_file' source"),
+    ('{kind = "hf_folder", hf_repo = "o/r", hf_file = "a.tar", path = "x"}', "files[0]",
+     "names two sources ('hf_folder' and 'hf_file')"),
     ('{zenodo_record = 1, path = "x"}', "files[0].zenodo_key", "missing"),
     ('{zenodo_record = true, zenodo_key = "k", path = "x"}', "files[0].zenodo_record",
      "must be int or str, got bool"),
@@ -196,7 +255,9 @@ path = "mit_rir/rir.zip"
 """)
     catalog = Catalog.load(mine)
     assert set(catalog.datasets) == {"acav100m_train", "acav100m_val", "mit_rir", "fsd50k",
-                                     "freesound_background"}
+                                     "freesound_background", "audioset_balanced",
+                                     "audioset_balanced_09", "fma_xs", "fma_small",
+                                     "microwakeword_negatives"}
     rir = catalog.get("mit_rir")
     assert rir.files[0].source == PlainUrl("http://mirror.local/rir.zip")
     assert rir.source == str(mine) and rir.path is None  # replaced whole: no built-in "path"

@@ -13,11 +13,13 @@ from typing import Any, ClassVar
 import pytest
 
 from easy_oww.datasets import sources
-from easy_oww.datasets.catalog import parse_file
+from easy_oww.datasets.catalog import Catalog, parse_file
 from easy_oww.datasets.sources import (
     KINDS,
     FileEntry,
+    HuggingFaceFile,
     HuggingFaceFolder,
+    ListingDisagrees,
     ListingUnavailable,
     MadeHere,
     PlainUrl,
@@ -71,7 +73,8 @@ def zenodo(monkeypatch) -> ZenodoStandin:
 def test_the_kinds_are_registered_by_name_and_naming_key():
     assert {name: (k, k.naming_key) for name, k in KINDS.items()} == {
         "url": (PlainUrl, "url"), "hf_folder": (HuggingFaceFolder, "hf_repo"),
-        "zenodo": (ZenodoFile, "zenodo_record"), "made": (MadeHere, "made_by")}
+        "hf_file": (HuggingFaceFile, "hf_file"), "zenodo": (ZenodoFile, "zenodo_record"),
+        "made": (MadeHere, "made_by")}
     with pytest.raises(ValueError, match="taken"):
         sources.register(PlainUrl)
 
@@ -260,3 +263,124 @@ def test_one_unlisted_entry_makes_the_whole_dataset_unknown_offline(tmp_path, ze
     entries = (FileEntry("f/readme.txt", PlainUrl("http://h/readme.txt")),
                FileEntry("f/a.zip", ZenodoFile(record="7", key="a.zip")))
     assert _resolver(tmp_path).resolve(Dataset("f", entries), online=False) is None
+
+
+# -- one Hub file (hf_file) ------------------------------------------------------------------
+TARS = "owner/audio"
+COMMIT = "5a2fa42a1506470d275a47ff8e1fdac5b364e6ef"
+
+
+def _tars(hub: HubStandin) -> dict[str, bytes]:
+    files = {f"data/bal_train{i:02d}.tar": bytes([i]) * (300 + i) for i in range(3)}
+    for name, data in files.items():
+        hub.add_file(TARS, name, data)
+    hub.add_file(TARS, "data/deeper/x.tar", b"in a subfolder")
+    hub.add_file(TARS, "README.md", b"# tars\n", lfs=False)
+    return files
+
+
+def test_a_hub_file_is_sized_and_hashed_by_its_folders_listing_at_its_revision(tmp_path, hub):
+    files = _tars(hub)
+    pinned = hub.commit(TARS)
+    source = HuggingFaceFile(repo=TARS, path="data/bal_train01.tar", revision=pinned)
+    assert source.pinned and source.folder == "data"
+    entry = FileEntry("audioset/archive/bal_train01.tar", source)
+    resolver = _resolver(tmp_path)
+    (item,) = resolver.resolve(Dataset("a", (entry,)), online=True)
+    data = files["data/bal_train01.tar"]
+    assert (item.path, item.size, item.hash) == (
+        "audioset/archive/bal_train01.tar", len(data),
+        KnownHash("sha256", hashlib.sha256(data).hexdigest()))
+    assert item.url == hub.resolve_url(TARS, "data/bal_train01.tar", revision=pinned)
+    assert item.auth_host == "127.0.0.1" and item.auth_headers() == hf_auth_headers()
+    trees = hub.requests_of("tree")  # the folder alone, at the commit, not recursive
+    assert len(trees) == 2  # three tars and a subfolder, two a page
+    assert all(t.target.split("?")[0].endswith(f"/tree/{pinned}/data") and t.authorization
+               and "recursive" not in t.target for t in trees)
+    hub.stop()
+    assert resolver.resolve(Dataset("a", (entry,)), online=False) == [item]  # cached
+
+
+def test_files_of_one_folder_are_listed_once_per_dataset(tmp_path, hub):
+    _tars(hub)
+    entries = tuple(FileEntry(f"a/{i}.tar", HuggingFaceFile(repo=TARS,
+                                                             path=f"data/bal_train0{i}.tar"))
+                    for i in range(3))
+    resolved = _resolver(tmp_path).resolve(Dataset("a", entries), online=True)
+    assert [f.size for f in resolved] == [300, 301, 302]
+    assert len(hub.requests_of("tree")) == 2  # one listing of data/ (two pages), not three
+
+
+def test_a_top_level_hub_file_lists_the_top_of_the_repository(tmp_path, hub):
+    _tars(hub)
+    entry = FileEntry("r/README.md", HuggingFaceFile(repo=TARS, path="README.md"))
+    assert not entry.source.pinned  # "main" follows the branch
+    (item,) = _resolver(tmp_path).resolve(Dataset("r", (entry,)), online=True)
+    assert item.hash == KnownHash("gitsha1", git_blob_sha1(b"# tars\n"))  # not in LFS
+    assert hub.requests_of("tree")[0].target.endswith("/tree/main")
+
+
+def test_a_catalog_hash_that_disagrees_with_the_listing_is_refused_naming_both(tmp_path, hub):
+    files = _tars(hub)
+    listed = "sha256:" + hashlib.sha256(files["data/bal_train00.tar"]).hexdigest()
+    wrong = KnownHash("sha256", "ab" * 32)
+    source = HuggingFaceFile(repo=TARS, path="data/bal_train00.tar", revision=hub.commit(TARS))
+    with pytest.raises(ListingDisagrees) as caught:
+        _resolver(tmp_path).resolve(Dataset("a", (FileEntry("a/0.tar", source, hash=wrong),)),
+                                    online=True)
+    message = str(caught.value)
+    assert "\n" not in message and listed in message and str(wrong) in message
+    assert "data/bal_train00.tar" in message and "refusing it" in message
+    with pytest.raises(ListingDisagrees, match="with 300 bytes, the catalog says 299"):
+        _resolver(tmp_path).resolve(Dataset("a", (FileEntry("a/0.tar", source, size=299),)),
+                                    online=True)
+    agreeing = FileEntry("a/0.tar", source, hash=KnownHash.parse(listed))
+    (item,) = _resolver(tmp_path).resolve(Dataset("a", (agreeing,)), online=True)
+    assert str(item.hash) == listed and item.size == 300  # the size from the listing
+
+
+def test_a_hub_file_the_catalog_sizes_and_hashes_needs_no_listing(tmp_path, hub):
+    known = KnownHash("sha256", "cd" * 32)
+    entry = FileEntry("f/v.npy", HuggingFaceFile(repo="o/features", path="v.npy"), size=9,
+                      hash=known)
+    for online in (False, True):
+        (item,) = _resolver(tmp_path).resolve(Dataset("v", (entry,)), online=online)
+        assert (item.size, item.hash) == (9, known)
+        assert item.url == f"{hub.endpoint}/datasets/o/features/resolve/main/v.npy"
+    assert hub.requests_of("tree") == []  # the Hub's X-Linked-Etag still checks it
+
+
+def test_a_hub_file_missing_at_its_revision_is_a_download_error(tmp_path, hub):
+    _tars(hub)
+    entry = FileEntry("a/x.tar", HuggingFaceFile(repo=TARS, path="data/bal_train99.tar"))
+    with pytest.raises(DownloadError, match="has no file 'data/bal_train99.tar' at revision "
+                       "'main'"):
+        _resolver(tmp_path).resolve(Dataset("a", (entry,)), online=True)
+
+
+def test_a_revision_is_pinned_only_when_it_is_a_commit():
+    assert HuggingFaceFolder(repo=REPO, folder="f", revision=COMMIT).pinned
+    for floating in ("main", "v1.0", "refs/pr/1", COMMIT[:7], COMMIT.upper()):
+        assert not HuggingFaceFile(repo=REPO, path="a", revision=floating).pinned
+
+
+def test_the_builtin_acav100m_files_resolve_offline_to_the_urls_they_always_had(tmp_path,
+                                                                                 monkeypatch):
+    """A part file's resume record names its URL: the hf_file entries keep the url entries'
+    URLs (a resume started before still counts), follow HF_ENDPOINT and get HF_TOKEN."""
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    catalog = Catalog.load()
+    base = "https://huggingface.co/datasets/davidscripka/openwakeword_features/resolve/main/"
+    for key, name, size in (
+            ("acav100m_train", "openwakeword_features_ACAV100M_2000_hrs_16bit.npy",
+             17280000128), ("acav100m_val", "validation_set_features.npy", 184836608)):
+        (item,) = _resolver(tmp_path).resolve(catalog.get(key), online=False)
+        assert (item.url, item.size, item.auth_host) == (base + name, size, "huggingface.co")
+        assert item.auth_headers() == {"Authorization": "Bearer hf_secret"}
+        monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        (mirrored,) = _resolver(tmp_path).resolve(catalog.get(key), online=False)
+        assert mirrored.url == base.replace("https://huggingface.co", "http://127.0.0.1:9") \
+            + name and mirrored.auth_host == "127.0.0.1"
+        monkeypatch.delenv("HF_ENDPOINT")
+    assert not (tmp_path / "listings").exists()  # sized and hashed by the catalog

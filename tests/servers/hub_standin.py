@@ -14,7 +14,18 @@ REFERENCE.md §2)::
 
 Endpoints (``{repo_type}`` is ``models``, ``datasets`` or ``spaces``; ``{repo}`` is
 ``owner/name``; ``{revision}`` is one URL segment, so ``refs/pr/1`` arrives as
-``refs%2Fpr%2F1``; a commit sha of a branch works as a revision too):
+``refs%2Fpr%2F1``; a commit sha works as a revision too, and every commit stays readable
+by its sha after its branch moves on, as in git: replacing a file on ``main`` makes a new
+commit while the old sha still serves the old bytes and listing, which is what a pinned
+revision relies on):
+
+- ``GET /api/{repo_type}/{repo}/revision/{revision}`` — the repository at that revision, as
+  huggingface_hub's ``HfApi.dataset_info(repo_id, revision=...)`` /
+  ``model_info`` / ``space_info`` request it (``f"{endpoint}/api/datasets/{repo_id}/revision/
+  {quote(revision, safe='')}"``) and ``DatasetInfo.__init__`` reads it
+  (huggingface/huggingface_hub, ``src/huggingface_hub/hf_api.py``): ``{"id", "author",
+  "sha" (the commit the revision names), "lastModified", "private", "gated", "disabled",
+  "siblings": [{"rfilename"}]}``; errors as the tree API's.
 
 - ``GET /api/{repo_type}/{repo}/tree/{revision}[/{folder}]?recursive=true`` — a JSON list,
   sorted by path, of ``{"type": "file", "oid", "size", "path"}`` with, for LFS files, an
@@ -167,7 +178,7 @@ class RequestRecord:
 
     method: str
     target: str  # the raw request target, query included
-    kind: str  # "tree", "resolve", "cdn", "record", "file", "stats", "other"
+    kind: str  # "tree", "revision", "resolve", "cdn", "record", "file", "stats", "other"
     headers: dict[str, str]
     status: int = 0
     range: str | None = None
@@ -459,6 +470,8 @@ class HubStandin(LoopbackServer):
         self.resolves = 0
         # (repo_type, repo, branch) -> {path: HubFile}
         self._repos: dict[tuple[str, str, str], dict[str, HubFile]] = {}
+        # (repo_type, repo) -> {commit: {path: HubFile}}: every commit a branch has left
+        self._history: dict[tuple[str, str], dict[str, dict[str, HubFile]]] = {}
         self._tokens: dict[str, _Token] = {}
         self._clock_offset = 0.0
         self._tree_failures: list[int] = []
@@ -476,8 +489,10 @@ class HubStandin(LoopbackServer):
                  lfs: bool = True) -> HubFile:
         """Commit `data` (bytes, or a local file given as a Path) at `path` on `revision`.
 
-        Replacing a file makes a new commit (``X-Repo-Commit`` changes); CDN tokens already
-        issued keep serving the bytes they were issued for, as a signed URL would.
+        Replacing a file makes a new commit (``X-Repo-Commit`` changes) and the branch moves
+        on to it; the commit before stays readable by its sha (:meth:`commit` before the
+        change). CDN tokens already issued keep serving the bytes they were issued for, as a
+        signed URL would.
         """
         rt = _repo_type(repo_type)
         path = path.strip("/")
@@ -488,14 +503,17 @@ class HubStandin(LoopbackServer):
         blob = Blob.make(data)
         item = HubFile(path, blob, lfs, lfs_pointer(blob.sha256, blob.size) if lfs else None)
         with self._lock:
-            self._repos.setdefault((rt, repo.strip("/"), revision), {})[path] = item
+            key = (rt, repo.strip("/"), revision)
+            self._keep_commit(key)
+            self._repos.setdefault(key, {})[path] = item
         return item
 
     def remove_file(self, repo: str, path: str, *, revision: str = "main",
                     repo_type: str = "datasets") -> None:
         with self._lock:
-            self._repos.get((_repo_type(repo_type), repo, revision), {}).pop(path.strip("/"),
-                                                                            None)
+            key = (_repo_type(repo_type), repo, revision)
+            self._keep_commit(key)
+            self._repos.get(key, {}).pop(path.strip("/"), None)
 
     def file(self, repo: str, path: str, *, revision: str = "main",
              repo_type: str = "datasets") -> HubFile:
@@ -561,18 +579,28 @@ class HubStandin(LoopbackServer):
             digest.update(f"\0{path}\0{files[path].oid}".encode())
         return digest.hexdigest()
 
+    def _keep_commit(self, key: tuple[str, str, str]) -> None:
+        """Before branch `key` changes: keep its commit readable by its sha.  Lock held."""
+        files = self._repos.get(key)
+        if files:
+            self._history.setdefault(key[:2], {})[self._commit_of(key)] = dict(files)
+
     def _find_revision(self, rt: str, repo: str, revision: str
-                       ) -> tuple[tuple[str, str, str] | None, bool]:
-        """(key of the branch, whether the repo exists at all).  Lock held."""
+                       ) -> tuple[dict[str, HubFile] | None, str, bool]:
+        """(the files at `revision`, its commit, whether the repo exists at all): a branch
+        name, a branch's current commit, or a commit a branch has left.  Lock held."""
         if (rt, repo, revision) in self._repos:
-            return (rt, repo, revision), True
+            return self._repos[(rt, repo, revision)], self._commit_of((rt, repo, revision)), True
         exists = False
         for key in self._repos:
             if key[:2] == (rt, repo):
                 exists = True
                 if self._commit_of(key) == revision:
-                    return key, True
-        return None, exists
+                    return self._repos[key], revision, True
+        old = self._history.get((rt, repo), {})
+        if revision in old:
+            return old[revision], revision, True
+        return None, "", exists or bool(old)
 
     # -- routing ----------------------------------------------------------------------------
     def _route(self, h: _Handler, method: str, record: RequestRecord) -> None:
@@ -591,6 +619,12 @@ class HubStandin(LoopbackServer):
             self._tree(h, method, record, REPO_TYPES[segments[1]],
                        f"{segments[2]}/{segments[3]}", segments[5], "/".join(segments[6:]),
                        dict(parse_qsl(split.query, keep_blank_values=True)), split.path)
+            return
+        if len(segments) >= 6 and segments[0] == "api" and segments[1] in REPO_TYPES \
+                and segments[4] == "revision" and segments[5]:
+            record.kind = "revision"
+            self._revision(h, method, record, REPO_TYPES[segments[1]],
+                           f"{segments[2]}/{segments[3]}", "/".join(segments[5:]))
             return
         if len(segments) >= 7 and segments[:2] == ["api", "resolve-cache"]:
             record.kind = "resolve-cache"
@@ -647,13 +681,12 @@ class HubStandin(LoopbackServer):
             return
         with self._lock:
             failure = self._tree_failures.pop(0) if self._tree_failures else None
-            key, exists = self._find_revision(rt, repo, revision)
-            files = dict(self._repos[key]) if key is not None else {}
-            commit = self._commit_of(key) if key is not None else ""
+            found, commit, exists = self._find_revision(rt, repo, revision)
+            files = dict(found or {})
         if failure is not None:
             self._hub_error(h, method, record, failure, None, f"injected status {failure}")
             return
-        if key is None:
+        if found is None:
             self._missing_repo(h, method, record, exists, revision)
             return
         folder = folder.strip("/")
@@ -678,6 +711,23 @@ class HubStandin(LoopbackServer):
             headers["Link"] = f'<{self.endpoint}{raw_path}?{urlencode(params)}>; rel="next"'
         small(h, method, record, 200, json.dumps(page).encode(), headers)
 
+    # -- the repository at a revision ---------------------------------------------------------
+    def _revision(self, h: _Handler, method: str, record: RequestRecord, rt: str, repo: str,
+                  revision: str) -> None:
+        if self._auth_failure(h, method, record):
+            return
+        with self._lock:
+            files, commit, exists = self._find_revision(rt, repo, revision)
+            paths = sorted(files or {})
+        if files is None:
+            self._missing_repo(h, method, record, exists, revision)
+            return
+        body = {"_id": hashlib.sha1(repo.encode()).hexdigest()[:24], "id": repo,
+                "author": repo.split("/")[0], "sha": commit,
+                "lastModified": "2024-01-01T00:00:00.000Z", "private": False, "gated": False,
+                "disabled": False, "siblings": [{"rfilename": p} for p in paths]}
+        small(h, method, record, 200, json.dumps(body).encode())
+
     # -- /resolve/ --------------------------------------------------------------------------
     def _rate_headers(self) -> dict[str, str]:
         with self._lock:
@@ -690,8 +740,10 @@ class HubStandin(LoopbackServer):
     def _resolve_cache(self, h: _Handler, method: str, record: RequestRecord, rt: str,
                        repo: str, commit: str, path: str) -> None:
         with self._lock:
-            item = next((files.get(path) for (t, r, _), files in self._repos.items()
-                         if t == rt and r == repo and files.get(path) is not None), None)
+            at_commit, _, _ = self._find_revision(rt, repo, commit)
+            item = (at_commit or {}).get(path) or next(
+                (files.get(path) for (t, r, _), files in self._repos.items()
+                 if t == rt and r == repo and files.get(path) is not None), None)
         if item is None:
             self._hub_error(h, method, record, 404, "EntryNotFound", "Entry not found")
             return
@@ -711,9 +763,8 @@ class HubStandin(LoopbackServer):
         file_key = _file_key(rt, repo, path)
         record.file = file_key
         with self._lock:
-            key, exists = self._find_revision(rt, repo, revision)
-            item = self._repos[key].get(path) if key is not None else None
-            commit = self._commit_of(key) if key is not None else ""
+            files, commit, exists = self._find_revision(rt, repo, revision)
+            item = files.get(path) if files is not None else None
             fault = self._take_fault(file_key, "status") if item is not None else None
             token = None
             if item is not None and item.lfs and fault is None:
@@ -721,7 +772,7 @@ class HubStandin(LoopbackServer):
                 expires = None if self.cdn_token_ttl is None else self._now() + self.cdn_token_ttl
                 self._tokens[token] = _Token(file_key, item.blob, self.cdn_token_uses, expires)
                 self.cdn_tokens_issued += 1
-        if key is None:
+        if files is None:
             self._missing_repo(h, method, record, exists, revision)
             return
         if item is None:

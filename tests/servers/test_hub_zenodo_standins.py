@@ -182,6 +182,53 @@ def test_revisions_by_branch_slash_name_and_commit(hub: HubStandin) -> None:
     assert hub.commit(REPO) != before
 
 
+def test_the_revision_api_names_the_commit_as_dataset_info_reads_it(hub: HubStandin) -> None:
+    got = get(f"{hub.endpoint}/api/datasets/{REPO}/revision/main")
+    assert got.status == 200
+    info = got.json()
+    assert (info["id"], info["sha"], info["private"]) == (REPO, hub.commit(REPO), False)
+    assert {"rfilename": "16khz/ir0.wav"} in info["siblings"]
+    by_sha = get(f"{hub.endpoint}/api/datasets/{REPO}/revision/{hub.commit(REPO)}").json()
+    assert by_sha["sha"] == hub.commit(REPO)
+    hub.add_file(REPO, "x/pr.wav", b"pr", revision="refs/pr/1")
+    pr = get(f"{hub.endpoint}/api/datasets/{REPO}/revision/refs%2Fpr%2F1").json()
+    assert pr["sha"] == hub.commit(REPO, revision="refs/pr/1")
+    missing = get(f"{hub.endpoint}/api/datasets/{REPO}/revision/v9")
+    assert (missing.status, missing.headers["X-Error-Code"]) == (404, "RevisionNotFound")
+    nobody = get(f"{hub.endpoint}/api/datasets/nobody/nothing/revision/main")
+    assert (nobody.status, nobody.headers["X-Error-Code"]) == (401, "RepoNotFound")
+
+
+def test_the_revision_api_keeps_the_token_rule() -> None:
+    with HubStandin(require_token=TOKEN) as server:
+        server.add_file(REPO, "a.wav", DATA)
+        url = f"{server.endpoint}/api/datasets/{REPO}/revision/main"
+        assert get(url).status == 401
+        assert get(url, Authorization=f"Bearer {TOKEN}").json()["sha"] == server.commit(REPO)
+
+
+def test_an_old_commit_keeps_its_files_after_main_moves_on(hub: HubStandin) -> None:
+    pinned = hub.commit(REPO)
+    hub.add_file(REPO, "16khz/ir0.wav", b"main moved on")  # replaced on main: a new commit
+    hub.remove_file(REPO, "32khz/other.wav")
+    assert hub.commit(REPO) != pinned
+    old, _ = list_all(hub.tree_url(REPO, "16khz", revision=pinned))
+    new, _ = list_all(hub.tree_url(REPO, "16khz"))
+    old_ir0 = next(i for i in old if i["path"] == "16khz/ir0.wav")
+    new_ir0 = next(i for i in new if i["path"] == "16khz/ir0.wav")
+    assert old_ir0["lfs"]["oid"] == hashlib.sha256(DATA).hexdigest()
+    assert new_ir0["lfs"]["oid"] == hashlib.sha256(b"main moved on").hexdigest()
+    for revision, body in ((pinned, DATA), ("main", b"main moved on")):
+        resolved = get(hub.resolve_url(REPO, "16khz/ir0.wav", revision=revision))
+        assert resolved.status == 302
+        assert get(resolved.headers["Location"]).body == body
+    assert get(hub.resolve_url(REPO, "32khz/other.wav", revision=pinned)).status == 302
+    gone = get(hub.resolve_url(REPO, "32khz/other.wav"))
+    assert (gone.status, gone.headers["X-Error-Code"]) == (404, "EntryNotFound")
+    info = get(f"{hub.endpoint}/api/datasets/{REPO}/revision/{pinned}").json()
+    assert info["sha"] == pinned and {"rfilename": "32khz/other.wav"} in info["siblings"]
+
+
 # -- Hub: /resolve/ and the CDN ---------------------------------------------------------------
 
 

@@ -42,6 +42,9 @@ def _print(report: DoctorReport, console: Console) -> None:
                       _yes_no(check.ranges, "honoured", "[yellow]ignored"),
                       check.served_by or "-", result)
     console.print(table)
+    for check in report.revisions:  # the Hub's: pinned or following a branch
+        console.print(check.line, style="red" if check.files_answer is False else None,
+                      highlight=False, markup=False)
     for host, line in report.unreachable.items():
         console.print(f"[red]{host}: {line}", highlight=False)
     for line in report.listing_errors.values():

@@ -2,7 +2,9 @@
 
 Each source kind is a class in its own module (``url``, ``huggingface``, ``zenodo``),
 registered here in :data:`KINDS`. A catalog entry names its kind with ``kind = "..."`` or with
-the one key that names it (``url``, ``hf_repo``, ``zenodo_record``). Adding a kind is one
+the one key that names it (``url``, ``hf_repo``, ``hf_file``, ``zenodo_record``); where two
+kinds are named and one reads the other's naming key (``hf_file`` reads ``hf_repo``), the
+one that reads both is meant. Adding a kind is one
 module, one :func:`register` line below, and its tests. Listings (a Hub folder's tree, a
 Zenodo record) are cached in the workspace, so ``--status`` works offline once fetched.
 """
@@ -18,6 +20,7 @@ import urllib3
 from easy_oww.datasets.sources.base import (
     DatasetFiles,
     FileEntry,
+    JsonGetter,
     ListingSlot,
     ResolvedFile,
     Source,
@@ -25,10 +28,14 @@ from easy_oww.datasets.sources.base import (
 )
 from easy_oww.datasets.sources.http import LISTING_POLICY, JsonClient, ListingUnavailable
 from easy_oww.datasets.sources.huggingface import (
+    HubSource,
+    HuggingFaceFile,
     HuggingFaceFolder,
+    ListingDisagrees,
     effective_url,
     hf_auth_headers,
     hf_endpoint,
+    hub_commit,
 )
 from easy_oww.datasets.sources.local import MadeHere
 from easy_oww.datasets.sources.url import PlainUrl
@@ -36,10 +43,11 @@ from easy_oww.datasets.sources.zenodo import ZenodoFile, zenodo_endpoint
 from easy_oww.transfer.retry import RetryPolicy
 
 __all__ = [
-    "KINDS", "FileEntry", "HuggingFaceFolder", "ListingUnavailable", "MadeHere", "PlainUrl",
-    "ResolvedFile", "Source", "SourceEntryError", "SourceResolver", "ZenodoFile",
-    "effective_url", "hf_auth_headers", "hf_endpoint", "kind_of", "parse_source", "register",
-    "source_keys", "zenodo_endpoint",
+    "KINDS", "FileEntry", "HubSource", "HuggingFaceFile", "HuggingFaceFolder",
+    "ListingDisagrees", "ListingUnavailable", "MadeHere", "PlainUrl", "ResolvedFile", "Source",
+    "SourceEntryError", "SourceResolver", "ZenodoFile", "effective_url", "hf_auth_headers",
+    "hf_endpoint", "hub_commit", "kind_of", "parse_source", "register", "source_keys",
+    "zenodo_endpoint",
 ]
 
 KINDS: dict[str, type[Source]] = {}  # kind name -> class, in registration order
@@ -56,6 +64,7 @@ def register(kind: type[Source]) -> type[Source]:
 
 register(PlainUrl)
 register(HuggingFaceFolder)
+register(HuggingFaceFile)
 register(ZenodoFile)
 register(MadeHere)
 
@@ -82,6 +91,10 @@ def kind_of(table: Mapping[str, Any]) -> type[Source]:
             raise SourceEntryError("kind", f"{table['kind']!r} is not a source kind (known: "
                                    f"{', '.join(KINDS)})")
         named = [chosen] + [kind for kind in named if kind is not chosen]
+    # A kind named only by a key that another named kind reads too is not meant on its own:
+    # hf_repo names a folder, but hf_repo with hf_file is one file.
+    named = [kind for kind in named if kind is named[0] and "kind" in table or not any(
+        other is not kind and kind.naming_key in other.keys for other in named)]
     if len(named) == 1:
         return named[0]
     if not named:
@@ -117,11 +130,27 @@ class SourceResolver:
     def resolve(self, dataset: DatasetFiles, *, online: bool) -> list[ResolvedFile] | None:
         """All files of `dataset`; None when a listing is needed but not known (offline)."""
         out: list[ResolvedFile] = []
+        # Entries of one dataset often read one listing (ten AudioSet tars in one Hub folder,
+        # ten FSD50K volumes in one Zenodo record): it is asked for once per resolve.
+        http = _AskedOnce(self.http)
         for index, entry in enumerate(dataset.files):
             # The file name is kept from before kinds were classes: old caches still count.
-            slot = ListingSlot(self.listings_dir / f"{dataset.key}.{index}.json", self.http)
+            slot = ListingSlot(self.listings_dir / f"{dataset.key}.{index}.json", http)
             files = entry.source.resolve(entry, dataset.key, slot, online=online)
             if files is None:
                 return None
             out.extend(files)
         return out
+
+
+class _AskedOnce:
+    """A JsonGetter that asks each URL once and answers repeats from memory."""
+
+    def __init__(self, http: JsonGetter) -> None:
+        self.http = http
+        self.answers: dict[str, tuple[Any, str | None]] = {}
+
+    def get_json(self, url: str, headers: Mapping[str, str]) -> tuple[Any, str | None]:
+        if url not in self.answers:
+            self.answers[url] = self.http.get_json(url, headers)
+        return self.answers[url]

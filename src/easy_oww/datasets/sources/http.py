@@ -1,4 +1,5 @@
-"""GET a listing's JSON (a Hub tree page, a Zenodo record), under the shared retry policy."""
+"""GET a listing's JSON (a Hub tree page, a Zenodo record), or HEAD a URL without following
+its redirect, under the shared retry policy."""
 
 from __future__ import annotations
 
@@ -54,10 +55,24 @@ class JsonClient:
         except ValueError:
             raise DownloadError(f"listing {url} did not return JSON") from None
 
-    def _get(self, url: str, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse:
+    def head_status(self, url: str, headers: Mapping[str, str]) -> int:
+        """The status a HEAD of `url` answers, its redirect not followed (so `headers`, a
+        token, reach that host only); busy answers are retried, an unreachable host is
+        ListingUnavailable."""
         try:
-            response = self.pool.request("GET", url, headers=dict(headers), timeout=self.timeout,
-                                         retries=_ONE_TRY)
+            response = call_with_retries(
+                lambda: self._get(url, headers, method="HEAD", redirect=False),
+                policy=self.policy, what=f"cannot ask {url}")
+        except NetworkError as exc:
+            raise ListingUnavailable(str(exc)) from None
+        return response.status
+
+    def _get(self, url: str, headers: Mapping[str, str], *, method: str = "GET",
+             redirect: bool = True) -> urllib3.BaseHTTPResponse:
+        try:
+            response = self.pool.request(method, url, headers=dict(headers),
+                                         timeout=self.timeout, retries=_ONE_TRY,
+                                         redirect=redirect)
         except TRANSPORT_ERRORS as exc:
             cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
             raise transport_error(cause or exc, url) from None
