@@ -123,9 +123,9 @@ def _mww_workspace(tmp_path: Path, server) -> Path:
     server.set_file("negatives.zip", data)
     _catalog(ws, server, "", microwakeword_negatives={
         "priority": "optional", "path": "microwakeword",
-        "files": [{"url": server.url("negatives.zip"), "path": "microwakeword/negatives.zip",
-                   "hash": sha256(data)}],
-        "unpack": [{"format": "zip", "into": "microwakeword"}]})
+        "files": [{"url": server.url("negatives.zip"),
+                   "path": "microwakeword/archive/negatives.zip", "hash": sha256(data)}],
+        "unpack": [{"format": "zip", "into": "microwakeword/negative_datasets"}]})
     return ws
 
 
@@ -141,7 +141,7 @@ def test_mww_config_lists_the_four_negative_sets_with_the_notebooks_weights(
     made = run_cli(tmp_path, "mww-config", "--json", "--workspace", str(ws))
     assert made.code == 0, made.err
     features = made.json()["features"]
-    root = ws / "datasets" / "microwakeword"
+    root = ws / "datasets" / "microwakeword" / "negative_datasets"
     assert [(f["features_dir"], f["sampling_weight"], f["truncation_strategy"], f["truth"])
             for f in features] == [
         (str(root / "speech"), 10.0, "random", False),

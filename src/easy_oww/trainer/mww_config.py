@@ -54,9 +54,11 @@ def feature_entries(engine: DatasetEngine, positive: Path | None = None
         return entries, problems + [
             f"{NEGATIVES} is {row.status}; run `easy-oww download --recipe microwakeword` "
             f"(or `--dataset {NEGATIVES}`)"]
-    root = Path(row.path)
+    dataset = engine.catalog.get(NEGATIVES)
+    # The sets are the top folders of its zips: under its unpack folder (or its own folder).
+    roots = [engine.datasets_dir / u.into for u in dataset.unpack] or [Path(row.path)]
     for name, weight, strategy in NEGATIVE_SETS:
-        folder = root / name
+        folder = next((r / name for r in roots if (r / name).is_dir()), roots[0] / name)
         if not folder.is_dir() or not any(folder.iterdir()):
             problems.append(f"{folder} is missing or empty; run `easy-oww verify {NEGATIVES}` "
                             f"and `easy-oww download --dataset {NEGATIVES}`")
