@@ -403,3 +403,30 @@ def test_a_check_killed_while_it_reads_leaves_only_what_the_sweep_removes(librar
     (folder / temps[0]).write_bytes(b"half")
     assert [path.name for path in remove_partial_backups(library.folder)] == temps
     assert [path.name for path in folder.iterdir()] == [info.name]
+
+
+def test_a_restore_killed_at_its_sync_leaves_only_what_the_sweep_removes(library_dir,
+                                                                          monkeypatch):
+    """A restore decompresses and stages the backup beside the library (one filesystem for
+    the rename): a kill there must not leave a library-sized file that nothing removes."""
+    info = _library_with_backup(library_dir)
+    seen: set[str] = set()
+
+    def looking_first(real):  # at each sync and rename: what a kill then would leave behind
+        def call(*args):
+            seen.update(path.name for path in library_dir.iterdir())
+            return real(*args)
+        return call
+
+    monkeypatch.setattr(os, "fsync", looking_first(os.fsync))
+    monkeypatch.setattr(os, "replace", looking_first(os.replace))
+    aside = restore_backup(library_dir, info.name)
+    monkeypatch.undo()
+    before = sorted(path.name for path in library_dir.iterdir())
+    temps = sorted(seen - set(before))
+    assert len(temps) == 2  # the decompressed copy, under its temp name, then staged
+    for name in temps:
+        (library_dir / name).write_bytes(b"half")
+    assert sorted(path.name for path in remove_partial_backups(library_dir)) == temps
+    assert sorted(path.name for path in library_dir.iterdir()) == before
+    assert aside.name in before
