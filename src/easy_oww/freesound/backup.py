@@ -80,11 +80,8 @@ def remove_partial_backups(folder: Path) -> list[Path]:
     and beside the library, where a restore decompresses and stages the backup (so that its
     last rename stays on one filesystem). Call only under the grow lock (a restore holds it)."""
     directory = backups_dir(folder)
-    doomed = []
-    if directory.is_dir():
-        doomed += [path for path in directory.iterdir()
-                   if path.name.startswith((".snapshot.", ".check."))
-                   or path.name.endswith(".gz.tmp")]
+    doomed = [path for path in (directory.iterdir() if directory.is_dir() else ())
+              if path.name.startswith((".snapshot.", ".check.")) or path.name.endswith(".gz.tmp")]
     doomed += Path(folder).glob(".check.*")
     doomed.append(Path(folder) / f".{DB_NAME}.restoring")
     removed = []
