@@ -430,3 +430,12 @@ def test_a_restore_killed_at_its_sync_leaves_only_what_the_sweep_removes(library
     assert sorted(path.name for path in remove_partial_backups(library_dir)) == temps
     assert sorted(path.name for path in library_dir.iterdir()) == before
     assert aside.name in before
+
+
+def test_the_sweep_of_a_library_never_backed_up_finds_nothing(library_dir):
+    """The first `grow` of a new library sweeps before any backups folder exists."""
+    with FreesoundLibrary(library_dir):
+        pass
+    before = sorted(library_dir.iterdir())
+    assert remove_partial_backups(library_dir) == []
+    assert sorted(library_dir.iterdir()) == before
