@@ -218,6 +218,14 @@ EQUIVALENT: dict[str, str] = {
         "SQL keywords and pragma names are case-insensitive",
     "easy_oww.freesound.backup_files.x_check_backup__mutmut_75":
         "every library schema has tables beyond samples and edges, so < and <= agree",
+    "easy_oww.freesound.seed_pickle.x__decompress__mutmut_45":
+        "read(limit + 2): one more byte read, still more than the limit: refused alike",
+    "easy_oww.freesound.seed_pickle.x__jsonable__mutmut_15":
+        "bytes.decode's default codec is utf-8, the one named",
+    "easy_oww.freesound.seed_pickle.x__jsonable__mutmut_18":
+        "'UTF-8' names the same codec",
+    "easy_oww.freesound.seed_pickle.x_import_seed_pickle_run__mutmut_6":
+        "'' and None are both false: the finally reads only whether a result came",
 }
 
 
