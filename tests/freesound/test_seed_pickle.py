@@ -3,6 +3,7 @@ pickles refused before anything in them runs."""
 
 from __future__ import annotations
 
+import collections
 import datetime
 import gzip
 import json
@@ -308,6 +309,8 @@ def test_an_odd_seed_state_is_carried_over_as_far_as_it_can_be(tmp_path):
         assert lib.seen_metadata(20)["url"] == make_sound(20)["url"]
         assert lib.seen_metadata(21) == {"name": "seen under a text key"}
         assert {s for s in lib.stored_ids() if lib.get(s)["_expanded"]} == {7, 14}
+    assert result.as_dict() == {"samples": 6, "already": 0, "seen": 2, "edges": 3,
+                                "expanded": 2, "skipped": result.skipped}  # what --json prints
 
 
 def test_an_import_is_one_run_in_the_history_finished_or_failed(tmp_path):
@@ -324,3 +327,18 @@ def test_an_import_is_one_run_in_the_history_finished_or_failed(tmp_path):
     assert (done["status"], done["samples_added"], done["requests"]) == ("imported", 5, 0)
     assert (failed["status"], failed["samples_added"], failed["requests"]) == ("failed", 0, 0)
     assert done["finished_at"] and failed["finished_at"] and done["samples"] == 5
+
+
+@pytest.mark.parametrize("attribute", ["nodes", "edges"])
+def test_a_graph_with_nodes_or_edges_but_not_both_is_not_a_seed_library(tmp_path, attribute):
+    """An allowed class (OrderedDict) given one attribute by the pickle's state: read, then
+    refused in one line rather than failing half way through the import."""
+    from easy_oww.errors import BadInputError
+    from easy_oww.freesound.seed_pickle import load_seed_state
+
+    odd = collections.OrderedDict()
+    setattr(odd, attribute, 1)
+    path = tmp_path / "odd.pkl"
+    path.write_bytes(pickle.dumps({"graph": odd}))
+    with pytest.raises(BadInputError, match="is not a seed library"):
+        load_seed_state(path)
