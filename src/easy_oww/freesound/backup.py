@@ -76,15 +76,19 @@ def create_backup(library: FreesoundLibrary, *, keep: int | None = DEFAULT_KEEP)
 
 
 def remove_partial_backups(folder: Path) -> list[Path]:
-    """Temp files of backups a killed process left behind. Call only under the grow lock."""
+    """Temp files that a killed backup, check or restore left behind: in the backups folder,
+    and beside the library, where a restore decompresses and stages the backup (so that its
+    last rename stays on one filesystem). Call only under the grow lock (a restore holds it)."""
     directory = backups_dir(folder)
+    doomed = [path for path in (directory.iterdir() if directory.is_dir() else ())
+              if path.name.startswith((".snapshot.", ".check.")) or path.name.endswith(".gz.tmp")]
+    doomed += Path(folder).glob(".check.*")
+    doomed.append(Path(folder) / f".{DB_NAME}.restoring")
     removed = []
-    if directory.is_dir():
-        for path in directory.iterdir():
-            if path.name.startswith((".snapshot.", ".check.")) or path.name.endswith(".gz.tmp"):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed.append(path)
+    for path in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
     return removed
 
 
