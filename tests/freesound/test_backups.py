@@ -267,8 +267,8 @@ def test_a_restore_with_no_library_file_replaces_nothing_and_says_so(library_dir
 
 def test_a_restore_sets_the_replaced_wal_aside_with_its_library(library_dir, tmp_path):
     """A process killed while writing leaves its last commits in the WAL beside the library.
-    Restored beside it, that WAL would be replayed into the backup's file: it goes aside with
-    the database it belongs to, which opens there with every commit."""
+    Restored beside it, that WAL would be replayed into the backup's file: its commits are
+    folded into the database they belong to, which is kept aside and opens with every one."""
     info = _library_with_backup(library_dir)
     db = library_dir / DB_NAME
     crashed = tmp_path / "crashed"
@@ -283,10 +283,11 @@ def test_a_restore_sets_the_replaced_wal_aside_with_its_library(library_dir, tmp
         shutil.copy(crashed / f"{DB_NAME}{suffix}", f"{db}{suffix}")
     aside = restore_backup(library_dir, info.name)
     beside = sorted(p.name for p in library_dir.iterdir() if p.name.startswith(DB_NAME))
-    assert beside == sorted([DB_NAME, aside.name, f"{aside.name}-wal", f"{aside.name}-shm"])
+    assert beside == sorted([DB_NAME, aside.name, f"{aside.name}-wal"])
+    assert Path(f"{aside}-wal").stat().st_size == 0  # folded into the kept file, nothing left
     with FreesoundLibrary(library_dir) as lib:
         assert lib.stats().samples == 3 and lib.verify() == []
-    kept = sqlite3.connect(aside)  # finds its WAL by its name
+    kept = sqlite3.connect(aside)
     assert kept.execute("SELECT count(*) FROM samples").fetchone()[0] == 14
     kept.close()
 
@@ -439,3 +440,67 @@ def test_the_sweep_of_a_library_never_backed_up_finds_nothing(library_dir):
     before = sorted(library_dir.iterdir())
     assert remove_partial_backups(library_dir) == []
     assert sorted(library_dir.iterdir()) == before
+
+
+def _samples_at(db):
+    """The sample count of the database at `db` now, read without touching its files."""
+    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro&immutable=1", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_a_kill_at_any_step_of_a_restore_leaves_a_whole_library_at_its_name(
+        library_dir, monkeypatch, links):
+    """Before each rename, link and sync of a restore (where a kill could land), the library's
+    name holds a whole database: the old one (4 samples) or the restored one (3). The old file
+    kept aside first and renamed over second, there was a moment with no library at all."""
+    info = _library_with_backup(library_dir)
+    db = library_dir / DB_NAME
+    seen = []
+
+    def looking_first(real):
+        def call(*args, **kwargs):
+            seen.append(_samples_at(db) if db.exists() else None)
+            return real(*args, **kwargs)
+        return call
+
+    def no_links(*args, **kwargs):  # a FAT32 or exFAT drive
+        raise OSError(1, "Operation not permitted")
+
+    for name in ("replace", "fsync", "rename"):
+        monkeypatch.setattr(os, name, looking_first(getattr(os, name)))
+    monkeypatch.setattr(os, "link", looking_first(os.link if links else no_links))
+    aside = restore_backup(library_dir, info.name)
+    monkeypatch.undo()
+    assert None not in seen  # never a moment without a library
+    assert seen[0] == 4 and seen[-1] == 3 and seen == sorted(seen, reverse=True)
+    assert _samples_at(db) == 3 and _samples_at(aside) == 4
+
+
+def test_a_damaged_librarys_wal_goes_aside_with_it_unread(library_dir):
+    """A database that refuses the checkpoint (what a restore is for) keeps its WAL beside its
+    kept-aside copy, never beside the restored file."""
+    info = _library_with_backup(library_dir)
+    db = library_dir / DB_NAME
+    db.write_bytes(b"not a database" * 100)
+    Path(f"{db}-wal").write_bytes(b"w" * 4096)
+    aside = restore_backup(library_dir, info.name)
+    beside = sorted(p.name for p in library_dir.iterdir() if p.name.startswith(DB_NAME))
+    assert beside == sorted([DB_NAME, aside.name, f"{aside.name}-wal"])
+    assert Path(f"{aside}-wal").read_bytes() == b"w" * 4096
+    assert _samples_at(db) == 3
+
+
+def test_two_restores_in_one_second_keep_both_replaced_libraries(library_dir, monkeypatch):
+    info = _library_with_backup(library_dir)
+    monkeypatch.setattr("easy_oww.freesound.backup.dt", _ClockEastOfUTC)
+    first = restore_backup(library_dir, info.name)
+    with FreesoundLibrary(library_dir) as lib:
+        lib.add_sample(make_sound(300))
+        lib.add_sample(make_sound(301))
+    second = restore_backup(library_dir, info.name)
+    assert first != second and second.name == f"{first.name}-2"
+    assert _samples_at(first) == 4 and _samples_at(second) == 5
