@@ -283,13 +283,13 @@ class MirrorRoutes:
                                          lock_timeout=self.lock_timeout, cancel=self.cancel,
                                          progress=self.progress)
                 return self.fetcher.fetch(routed)
-            except NetworkError as exc:
+            except NetworkError:
                 with self._lock:  # files fetched at once may all find it dead: said once
                     first = mirror.label not in self._dead
                     self._dead.add(mirror.label)
-                if first:
-                    self.progress.log(f"mirror {mirror.label} cannot be reached ({exc}); not "
-                                      "asked again in this run")
+                if first:  # (the error's own advice, "run again to resume", is not for this)
+                    self.progress.log(f"mirror {mirror.label} cannot be reached; not asked "
+                                      "again in this run")
             except IntegrityError as exc:
                 self.progress.log(f"{label}: mirror {mirror.label} served bytes that fail the "
                                   f"catalog's check ({exc}); asking the next source")
