@@ -158,7 +158,8 @@ class CacheManager:
             unreadable = entry.setdefault("unreadable", {})
             for record in records:
                 record = dict(record)
-                unreadable[self.relative(record.pop("path"))] = {"time": utc_now(), **record}
+                rel = self.relative(record.pop("path"))
+                unreadable[rel] = {"time": utc_now(), **record}
 
         self.update(change)
 

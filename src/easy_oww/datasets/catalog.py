@@ -83,10 +83,10 @@ class Dataset:
         """Where the dataset lives, relative to the datasets folder (a file or a folder)."""
         if self.path:
             return self.path
+        if self.unpack:  # what its archives become, not the archives (removed once out)
+            return _common_folder([u.into for u in self.unpack])
         if len(self.files) == 1 and not self.files[0].lands_in_folder:
             return self.files[0].path
-        if self.unpack:
-            return _common_folder([u.into for u in self.unpack])
         # A Hub folder entry's path is the folder itself; a plain file lives in its parent.
         return _common_folder([f.path if f.lands_in_folder else str(PurePosixPath(f.path).parent)
                                for f in self.files])
