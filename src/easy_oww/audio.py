@@ -193,7 +193,7 @@ class AudioConverter:
                                    found=reason) from None
         if len(frames) == 0:
             raise AudioDecodeError(name, "holds no audio (0 frames decoded)", found=0)
-        mono = frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
+        mono = _downmix(frames)
         if rate != self.sample_rate:
             mono = soxr.resample(mono, rate, self.sample_rate, quality=self.quality)
         out = _float_to_int16(mono)
@@ -225,6 +225,22 @@ def _decode(raw: bytes, info: WavInfo, *, keep_int16: bool) -> np.ndarray:
     if info.channels > 1:
         x = x.reshape(-1, info.channels).mean(axis=1, dtype=np.float32)
     return x
+
+
+def _downmix(frames: np.ndarray) -> np.ndarray:
+    """The mean of the channels of a (frames, channels) float32 array, as float32.
+
+    Channel by channel: numpy's mean(axis=1) over 2 columns is ~10x slower, and a matrix
+    product goes through BLAS, whose threads spin against the converter's own on 2 cores.
+    """
+    channels = frames.shape[1]
+    if channels == 1:
+        return frames[:, 0]
+    mono = frames[:, 0].copy()
+    for channel in range(1, channels):
+        mono += frames[:, channel]
+    mono *= np.float32(1 / channels)
+    return mono
 
 
 def _float_to_int16(x: np.ndarray) -> np.ndarray:
