@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import io
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -74,10 +75,25 @@ def fresh(path: Path) -> None:
     os.sync()
 
 
-def timed(step: Callable[[], object]) -> float:
+CPU: dict[str, list[float]] = {}  # CPU seconds (this process and its children) per step
+
+
+def cpu_now() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(step: Callable[[], object], label: str = "") -> float:
+    """Wall seconds of ``step``; its CPU seconds go to CPU[label] (a shared machine gives a
+    run fewer cores than it has, but the CPU a route spends is the same)."""
+    cpu = cpu_now()
     start = time.perf_counter()
     step()
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    if label:
+        CPU.setdefault(label, []).append(cpu_now() - cpu)
+    return wall
 
 
 def notebook_route(tar_path: Path, work: Path, out: Path) -> tuple[float, float]:
@@ -88,7 +104,7 @@ def notebook_route(tar_path: Path, work: Path, out: Path) -> tuple[float, float]
     raw = work / "untarred"
     fresh(raw)
     untar = timed(lambda: subprocess.run(["tar", "-xf", str(tar_path), "-C", str(raw)],
-                                         check=True))
+                                         check=True), "untar")
 
     clips = sorted(raw.glob("**/*.flac"))
     librosa.load(clips[0], sr=16000)  # warm: librosa's lazy imports and numba's first compile
@@ -99,7 +115,7 @@ def notebook_route(tar_path: Path, work: Path, out: Path) -> tuple[float, float]
             scipy.io.wavfile.write(out / (path.stem + ".wav"), 16000,
                                    (audio * 32767).astype(np.int16))
 
-    return untar, timed(loop)
+    return untar, timed(loop, "librosa")
 
 
 def members(tar_path: Path) -> Iterator[bytes]:
@@ -163,7 +179,7 @@ def main() -> None:
             fresh(ours_out)
             rows[key].append(timed(lambda d=durable: extract(
                 tar_path, ours_out, fmt="tar", transform=AudioConverter(16000), flatten=True,
-                durable=d)))
+                durable=d), key))
         rows["dd"].append(disk_read(tar_path))
         rows["read"].append(floor(tar_path, len))
         rows["read_decode"].append(floor(tar_path, decode))
@@ -205,6 +221,12 @@ def main() -> None:
     print(f"            ours / disk read {best['ours'] / best['dd']:.2f}, / read+decode "
           f"{best['ours'] / best['read_decode']:.2f}, / read+decode+resample "
           f"{best['ours'] / best['read_decode_resample']:.2f}")
+    cpu = {k: min(v) for k, v in CPU.items()}
+    notebook_cpu = min(u + lo for u, lo in zip(CPU["untar"], CPU["librosa"], strict=True))
+    print(f"CPU         notebook {notebook_cpu:.2f} s, ours {cpu['ours']:.2f} s (best of "
+          f"{args.reps}) -> ratio {cpu['ours'] / notebook_cpu:.2f}; on 2 free cores ours "
+          f"would take about {cpu['ours'] / 2:.2f} s -> {cpu['ours'] / 2 / notebook_cpu:.2f} x "
+          "the notebook's (serial) route")
     print(f"check       {len(a)} vs {len(b)} frames at {ra}/{rb} Hz; ours - notebook "
           f"difference {diff_db:.1f} dB below the signal")
     if not args.workdir:

@@ -98,6 +98,7 @@ def test_a_tar_of_flac_unpacks_flat_into_16k_mono_16bit_wavs(tmp_path, faulty_se
     verify = run_cli(tmp_path, "verify", "--json", "--workspace", str(ws))
     assert verify.code == 0
     assert sorted(Path(r["path"]).name for r in verify.json()) == sorted([*wavs, "README.txt"])
+    assert run_cli(tmp_path, "verify", "--deep", "--workspace", str(ws)).code == 0  # WAVs decode
 
 
 def test_sample_rate_on_the_command_line_wins_over_the_catalogs(tmp_path, faulty_server):
