@@ -20,7 +20,12 @@ from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
 from easy_oww.datasets.mirror import Mirror, MirrorRoutes
 from easy_oww.datasets.sources import MadeHere, ResolvedFile, SourceResolver
-from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_dataset
+from easy_oww.datasets.unpacking import (
+    UnpackOptions,
+    conversion_rate,
+    members_intact,
+    unpack_dataset,
+)
 from easy_oww.errors import (
     EasyOwwError,
     FileSystemLimitError,
@@ -524,8 +529,9 @@ class DatasetEngine:
         metadata: dict[str, Any] = {"catalog": dataset.source}
         if dataset.splits:
             metadata["split"] = options.split_of(dataset) or "both"
-        if dataset.unpack and options.sample_rate:
-            metadata["sample_rate"] = options.sample_rate
+        rate = conversion_rate(dataset, options)
+        if rate:
+            metadata["sample_rate"] = rate
         self.cache.mark_complete(dataset.key, True, metadata)
 
     # -- verify ---------------------------------------------------------------------------------
