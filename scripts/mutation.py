@@ -154,6 +154,78 @@ EQUIVALENT: dict[str, str] = {
         "a gap exactly 1.5 targets long, cut (t + t/2) or not: both within the 1.5 bound",
     "easy_oww.transfer.resume.x_plan_resume__mutmut_51":
         "(size or 1) differs only when size is None, and then use_segments is False anyway",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_3":
+        "mkdir without parents: the library's folder exists (the library is open in it)",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_5":
+        "mkdir without parents: the library's folder exists (the library is open in it)",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_7":
+        "mkdir without parents: the library's folder exists (the library is open in it)",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_24":
+        "the snapshot's temp suffix: no one reads it; the sweep matches the prefix",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_27":
+        "the snapshot's temp suffix: no one reads it; the sweep matches the prefix",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_31":
+        "the snapshot's temp suffix: no one reads it; the sweep matches the prefix",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_32":
+        "the snapshot's temp suffix: no one reads it; the sweep matches the prefix",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_55":
+        "GzipFile's mode left out: it takes the 'wb' of the file it is given",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_60":
+        "GzipFile's mode left out: it takes the 'wb' of the file it is given",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_62":
+        "the compression level: the size and the time, not the bytes restored",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_68":
+        "the compression level: the size and the time, not the bytes restored",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_72":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_75":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_76":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_77":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup.x_create_backup__mutmut_78":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_8":
+        "the check's temp suffix: no one reads it; the sweep matches the prefix",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_11":
+        "the check's temp suffix: no one reads it; the sweep matches the prefix",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_15":
+        "the check's temp suffix: no one reads it; the sweep matches the prefix",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_16":
+        "the check's temp suffix: no one reads it; the sweep matches the prefix",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_21":
+        "gzip.open's mode left out: its default is 'rb'",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_32":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_35":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_36":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_37":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_38":
+        "the copy's chunk size (0 or None: shutil's default): memory, not bytes",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_47":
+        "SQL keywords and pragma names are case-insensitive",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_48":
+        "SQL keywords and pragma names are case-insensitive",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_56":
+        "SQL keywords and pragma names are case-insensitive",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_57":
+        "SQL keywords and pragma names are case-insensitive",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_63":
+        "SQL keywords and pragma names are case-insensitive",
+    "easy_oww.freesound.backup_files.x_check_backup__mutmut_75":
+        "every library schema has tables beyond samples and edges, so < and <= agree",
+    "easy_oww.freesound.seed_pickle.x__decompress__mutmut_45":
+        "read(limit + 2): one more byte read, still more than the limit: refused alike",
+    "easy_oww.freesound.seed_pickle.x__jsonable__mutmut_15":
+        "bytes.decode's default codec is utf-8, the one named",
+    "easy_oww.freesound.seed_pickle.x__jsonable__mutmut_18":
+        "'UTF-8' names the same codec",
+    "easy_oww.freesound.seed_pickle.x_import_seed_pickle_run__mutmut_6":
+        "'' and None are both false: the finally reads only whether a result came",
 }
 
 

@@ -11,6 +11,8 @@ import soundfile as sf
 import soxr
 
 from easy_oww.audio import (
+    AudioConverter,
+    AudioDecodeError,
     WavResampler,
     convert_files,
     output_frames,
@@ -134,3 +136,57 @@ def test_read_clip(tmp_path: Path) -> None:
     assert abs(peak_hz(clip, 16000) - 440) < 2
     native = read_clip(path, sample_rate=44100)
     assert len(native) == int(1.5 * 44100)
+
+
+@pytest.mark.parametrize("fmt, subtype, suffix", [
+    ("FLAC", "PCM_24", ".flac"), ("MP3", None, ".mp3"), ("OGG", "VORBIS", ".ogg"),
+    ("AIFF", "PCM_16", ".aiff"),
+])
+def test_the_converter_decodes_what_libsndfile_reads(fmt: str, subtype: str | None,
+                                                       suffix: str) -> None:
+    rate = 48000 if fmt != "MP3" else 44100
+    source = io.BytesIO()
+    sf.write(source, tone(1.0, rate, 1000.0, channels=2), rate, format=fmt, subtype=subtype)
+    converter = AudioConverter(16000)
+    out = io.BytesIO()
+    frames = converter(io.BytesIO(source.getvalue()), out, f"clips/x{suffix}")
+    data, got_rate = sf.read(io.BytesIO(out.getvalue()), dtype="float32")
+    assert (got_rate, data.ndim, sf.info(io.BytesIO(out.getvalue())).subtype) == (
+        16000, 1, "PCM_16")
+    assert len(data) == frames and abs(frames - 16000) <= 16000 * 0.08  # MP3 pads a frame
+    assert abs(peak_hz(data, 16000) - 1000.0) <= 2.0
+    assert converter.target(f"clips/x{suffix}") == ("clips/x.wav", converter.decoded_settings)
+
+
+def test_the_converter_averages_channels_and_leaves_non_audio_alone() -> None:
+    left, right = tone(0.5, 16000, 440.0)[:, 0], tone(0.5, 16000, 880.0)[:, 0] * 0.5
+    source = io.BytesIO()
+    sf.write(source, np.stack([left, right, np.zeros_like(left)], 1), 16000, format="FLAC",
+             subtype="PCM_24")
+    out = io.BytesIO()
+    AudioConverter(16000)(io.BytesIO(source.getvalue()), out, "x.flac")
+    data, _ = sf.read(io.BytesIO(out.getvalue()), dtype="float32")
+    assert np.abs(data - (left + right) / 3).max() < 2 / 32768  # 16-bit rounding only
+    converter = AudioConverter(16000)
+    assert converter.target("fma_small/checksums") is None
+    assert converter.target("README.txt") is None
+    assert converter.target("a/b.WAV") == ("a/b.wav", WavResampler(16000).settings)
+
+
+@pytest.mark.parametrize("payload, needle", [
+    (b"", "cannot be decoded (Format not recognised)"),
+    (b"ID3\x04\x00 not really an mp3", "cannot be decoded"),
+])
+def test_an_undecodable_member_is_an_audio_decode_error_naming_it(payload: bytes,
+                                                                  needle: str) -> None:
+    with pytest.raises(AudioDecodeError) as caught:
+        AudioConverter(16000)(io.BytesIO(payload), io.BytesIO(), "fma_small/099/099134.mp3")
+    assert str(caught.value).startswith("fma_small/099/099134.mp3: ")
+    assert needle in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_file_with_a_header_and_no_frames_holds_no_audio() -> None:
+    with sf.SoundFile(empty := io.BytesIO(), "w", 44100, 2, format="OGG"):
+        pass  # a valid Ogg Vorbis stream of zero frames
+    with pytest.raises(AudioDecodeError, match=r"x\.ogg: holds no audio \(0 frames decoded\)"):
+        AudioConverter(16000)(io.BytesIO(empty.getvalue()), io.BytesIO(), "x.ogg")

@@ -236,6 +236,41 @@ def test_a_bad_catalog_is_refused_in_one_line(tmp_path, body, needle):
     assert "\n" not in message and message.startswith(f"{bad}: ") and needle in message
 
 
+_UNPACK = '[datasets.x]\nfiles = [{url = "http://h/a", path = "x"}]\nunpack = {format = "zip", ' \
+    'into = "y", '
+
+
+@pytest.mark.parametrize("keys, needle", [
+    ("sample_rate = 4000}", "key 'unpack[0].sample_rate': 4000 Hz: must be from 8000 to 48000"),
+    ('sample_rate = "16k"}', "key 'unpack[0].sample_rate': must be int, got str"),
+    ('flatten = "yes"}', "key 'unpack[0].flatten': must be bool, got str"),
+    ('checksums = "../checksums"}', "key 'unpack[0].checksums': '../checksums': give the list"),
+    ('checksums = "/fma/checksums"}', "key 'unpack[0].checksums': '/fma/checksums': give"),
+    ('sample_rate = 16000, silent = [99134]}', "key 'unpack[0].silent': must be a list of"),
+    ('sample_rate = 16000, silent = ["a/099134"]}', "key 'unpack[0].silent': must be a list"),
+    ('silent = ["099134"]}', "key 'unpack[0].silent': only means something when audio is"),
+])
+def test_a_bad_conversion_key_is_refused_in_one_line(tmp_path, keys, needle):
+    bad = _write(tmp_path, _UNPACK + keys)
+    with pytest.raises(CatalogError) as caught:
+        parse_file(bad)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{bad}: dataset 'x', ") and needle in message
+
+
+def test_the_conversion_keys_parse(tmp_path):
+    _, (dataset,) = parse_file(_write(tmp_path, _UNPACK + (
+        'sample_rate = 16000, flatten = true, checksums = "fma_small/checksums", '
+        'silent = ["099134", "108925"]}')))
+    (spec,) = dataset.unpack
+    assert (spec.sample_rate, spec.flatten, spec.checksums, spec.silent, spec.converts) == (
+        16000, True, "fma_small/checksums", ("099134", "108925"), True)
+    _, (plain,) = parse_file(_write(tmp_path, _UNPACK + "flatten = false}", "plain.toml"))
+    (spec,) = plain.unpack
+    assert (spec.sample_rate, spec.flatten, spec.checksums, spec.silent, spec.converts) == (
+        None, False, None, (), False)
+
+
 def test_a_missing_or_unreadable_catalog_is_bad_input(tmp_path):
     with pytest.raises(BadInputError, match="does not exist"):
         parse_file(tmp_path / "nope.toml")

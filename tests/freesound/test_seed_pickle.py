@@ -3,7 +3,9 @@ pickles refused before anything in them runs."""
 
 from __future__ import annotations
 
+import collections
 import datetime
+import gzip
 import json
 import os
 import pickle
@@ -201,4 +203,142 @@ def test_bad_files_are_refused_in_process(tmp_path, name, data, message):
     if data is not None:
         path.write_bytes(data)
     with pytest.raises(BadInputError, match=message):
+        load_seed_state(path)
+
+
+@pytest.mark.parametrize("compress", [0, 3, ("gzip", 3), ("bz2", 3), ("xz", 3)],
+                         ids=["plain", "zlib", "gzip", "bz2", "xz"])
+def test_every_container_joblib_writes_is_read(tmp_path, compress):
+    from easy_oww.freesound.seed_pickle import load_seed_state
+
+    path = tmp_path / "freesound_library.pkl"
+    joblib.dump(seed_state(5, 2), path, compress=compress)
+    state = load_seed_state(path)
+    assert sorted(state["graph"].nodes) == [1, 2, 3, 4, 5] and len(state["sound_cache"]) == 7
+
+
+@pytest.fixture(scope="module")
+def just_over_64_mib_of_zeros():
+    """Compressed by zlib and by gzip: one byte more than a small file may unpack to."""
+    zeros = b"\0" * ((64 << 20) + 1)
+    return {"zlib": zlib.compress(zeros, 1), "gzip": gzip.compress(zeros, 1, mtime=0)}
+
+
+@pytest.mark.parametrize("container", ["zlib", "gzip"])
+def test_a_small_file_unpacking_past_64_mib_is_refused_as_a_bomb(tmp_path, container,
+                                                                  just_over_64_mib_of_zeros):
+    from easy_oww.errors import BadInputError
+    from easy_oww.freesound.seed_pickle import load_seed_state
+
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(just_over_64_mib_of_zeros[container])
+    with pytest.raises(BadInputError, match="decompression bomb"):
+        load_seed_state(path)
+
+
+def test_a_small_file_that_compresses_very_well_is_not_a_bomb(tmp_path):
+    """Far more than 200 times its size, but within the 64 MiB every file may unpack to."""
+    from easy_oww.freesound.seed_pickle import load_seed_state
+
+    state = seed_state(3, 0)
+    state["metadata"]["padding"] = b"\0" * (4 << 20)
+    path = tmp_path / "freesound_library.pkl"
+    path.write_bytes(zlib.compress(pickle.dumps(state), 9))
+    assert path.stat().st_size * 200 < 4 << 20
+    assert len(load_seed_state(path)["metadata"]["padding"]) == 4 << 20
+
+
+def test_a_refused_class_is_named_with_the_file_that_asked(tmp_path):
+    from easy_oww.errors import BadInputError
+    from easy_oww.freesound.seed_pickle import load_seed_state
+
+    path = tmp_path / "hostile.pkl"
+    path.write_bytes(b"\x80\x02cos\nsystem\n)R.")
+    with pytest.raises(BadInputError) as refused:
+        load_seed_state(path)
+    assert str(refused.value).startswith(f"{path} asks to load os.system, which")
+
+
+def odd_seed_state() -> dict:
+    """What a seed state may hold besides the usual: ids as text, bad ids, cache entries
+    under text keys, an untyped edge, a kind= edge, bad ends, a weight that is not a number,
+    a malformed sample, attributes JSON cannot hold. The odd ones come first, so stopping at
+    one (a `break` for a `continue`) would lose the rest."""
+    graph = nx.DiGraph()
+    for bad in ("abc", 0, -3, True):
+        graph.add_node(bad, name="bad id")
+    graph.add_node(7)  # its cache entry is under "7"
+    graph.add_node("8")  # its cache entry is under 8
+    graph.add_node("010")  # its cache entry is under "010" only
+    graph.add_node(11, name="no cache entry", tags=["x"])
+    graph.add_node(12, name="malformed", duration="long")
+    graph.add_node(13, name="odd attributes", blob=b"caf\xc3\xa9 \xff", mixed={3, "a", 1.5},
+                   z=1 + 2j)
+    graph.add_node(14, name="after the odd ones")
+    graph.add_edge(7, "8")  # no type: similar
+    graph.add_edge(7, 7, type="similar")  # a loop
+    graph.add_edge(7, "abc", type="similar")  # a bad end
+    graph.add_edge("8", 7, kind="in_same_pack")
+    graph.add_edge(11, 7, type="similar", weight="high")
+    graph.add_edge(14, 7, type="similar", weight=0.25)
+    cache = {"7": make_sound(7), 8: make_sound(8), "010": make_sound(10), 20: make_sound(20),
+             "21": {"name": "seen under a text key"}, 22: "not a dict"}
+    return {"graph": graph, "processed_ids": {"7", 14, 99}, "sound_cache": cache,
+            "metadata": {}}
+
+
+def test_an_odd_seed_state_is_carried_over_as_far_as_it_can_be(tmp_path):
+    from easy_oww.freesound.seed_pickle import import_seed_pickle
+
+    with FreesoundLibrary(tmp_path / "lib") as lib:
+        # the state already read: the path is not read again (here it does not exist)
+        result = import_seed_pickle(lib, tmp_path / "absent.pkl", odd_seed_state())
+        assert lib.stored_ids() == {7, 8, 10, 11, 13, 14}
+        assert (result.samples, result.edges, result.seen, result.expanded) == (6, 3, 2, 2)
+        assert result.skipped == {"nodes whose id is not a positive integer": 4,
+                                  "samples with malformed fields": 1,
+                                  "in_same_pack edges (derived here, not stored)": 1,
+                                  "edges with a bad end": 2}
+        for sound_id in (7, 8, 10):
+            assert lib.get(sound_id)["url"] == make_sound(sound_id)["url"]
+        assert (7, 8, "similar", None, None) in lib.edges_of(7)
+        assert (11, 7, "similar", None, None) in lib.edges_of(11)
+        assert (14, 7, "similar", 0.25, None) in lib.edges_of(14)
+        odd = lib.get(13)
+        assert (odd["blob"], odd["mixed"], odd["z"]) == ("café \ufffd", ["a", 1.5, 3], "(1+2j)")
+        assert lib.seen_metadata(20)["url"] == make_sound(20)["url"]
+        assert lib.seen_metadata(21) == {"name": "seen under a text key"}
+        assert {s for s in lib.stored_ids() if lib.get(s)["_expanded"]} == {7, 14}
+    assert result.as_dict() == {"samples": 6, "already": 0, "seen": 2, "edges": 3,
+                                "expanded": 2, "skipped": result.skipped}  # what --json prints
+
+
+def test_an_import_is_one_run_in_the_history_finished_or_failed(tmp_path):
+    from easy_oww.errors import BadInputError
+    from easy_oww.freesound.seed_pickle import import_seed_pickle_run
+
+    folder = tmp_path / "lib"
+    result, _ = import_seed_pickle_run(folder, tmp_path / "absent.pkl", seed_state(5, 0))
+    assert result.samples == 5
+    with pytest.raises(BadInputError, match="does not exist"):
+        import_seed_pickle_run(folder, tmp_path / "absent.pkl")
+    with FreesoundLibrary(folder) as lib:
+        done, failed = lib.history()[-2:]
+    assert (done["status"], done["samples_added"], done["requests"]) == ("imported", 5, 0)
+    assert (failed["status"], failed["samples_added"], failed["requests"]) == ("failed", 0, 0)
+    assert done["finished_at"] and failed["finished_at"] and done["samples"] == 5
+
+
+@pytest.mark.parametrize("attribute", ["nodes", "edges"])
+def test_a_graph_with_nodes_or_edges_but_not_both_is_not_a_seed_library(tmp_path, attribute):
+    """An allowed class (OrderedDict) given one attribute by the pickle's state: read, then
+    refused in one line rather than failing half way through the import."""
+    from easy_oww.errors import BadInputError
+    from easy_oww.freesound.seed_pickle import load_seed_state
+
+    odd = collections.OrderedDict()
+    setattr(odd, attribute, 1)
+    path = tmp_path / "odd.pkl"
+    path.write_bytes(pickle.dumps({"graph": odd}))
+    with pytest.raises(BadInputError, match="is not a seed library"):
         load_seed_state(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import sqlite3
 import subprocess
@@ -208,13 +209,18 @@ def test_version_1_library_and_its_backups_upgrade_in_place(library_dir, tmp_pat
         lib.add_sample(make_sound(7))
         lib.add_sample(make_sound(8))
         lib.add_edge(7, 8, "similar", 0.5)
-    with sqlite3.connect(library_dir / DB_NAME) as conn:  # back to what version 1 wrote
+    # back to what version 1 wrote; closed, so the change is in the file, not only its WAL
+    with contextlib.closing(sqlite3.connect(library_dir / DB_NAME)) as conn, conn:
         conn.execute("DROP TABLE audio")
         conn.execute("PRAGMA user_version = 1")
     assert "CREATE TABLE audio" not in MIGRATIONS[0]
     old_backup = library_dir / "backups" / "freesound_library_backup_2nodes_20261101_120000.db.gz"
     old_backup.parent.mkdir()
     old_backup.write_bytes(gzip.compress((library_dir / DB_NAME).read_bytes()))
+    unpacked = tmp_path / "old.db"
+    unpacked.write_bytes(gzip.decompress(old_backup.read_bytes()))
+    with contextlib.closing(sqlite3.connect(unpacked)) as probe:  # the backup is version 1
+        assert probe.execute("PRAGMA user_version").fetchone()[0] == 1
     with FreesoundLibrary(library_dir) as lib:
         assert lib.schema_version == SCHEMA_VERSION == 3
         assert lib.stored_ids() == {7, 8} and lib.stats().edges == 1

@@ -51,6 +51,11 @@ def read_checksums(checksums_file: Path) -> dict[str, str]:
                                 "was not extracted") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ChecksumListError(f"{checksums_file} cannot be read ({exc})") from None
+    return parse_checksums(text, str(checksums_file))
+
+
+def parse_checksums(text: str, origin: str) -> dict[str, str]:
+    """``{path: sha1 hex}`` of a list's text; ``origin`` names it in the one-line errors."""
     listed: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -58,11 +63,11 @@ def read_checksums(checksums_file: Path) -> dict[str, str]:
         match = _LINE.match(line)
         if match is None:
             raise ChecksumListError(
-                f"{checksums_file}:{number}: not a sha1sum line ('<40 hex>  <path>'): "
+                f"{origin}:{number}: not a sha1sum line ('<40 hex>  <path>'): "
                 f"{line[:80]!r}")
         name = match.group(2)
         if name.startswith("/") or ".." in name.replace("\\", "/").split("/"):
-            raise ChecksumListError(f"{checksums_file}:{number}: {name} is outside the "
+            raise ChecksumListError(f"{origin}:{number}: {name} is outside the "
                                     "list's folder: refused")
         listed[name] = match.group(1).lower()
     return listed

@@ -12,11 +12,24 @@ Contract, per member:
   settings). A re-run skips a member whose journal entry matches the archive's CRC and size and
   whose output is still there with the recorded size, and returns the recorded hash: no
   re-hashing. A refusal or a crash keeps every member already out and checked.
+
+Options for audio datasets (AudioSet's tars, FMA's zips):
+- a transform converts members on the way out, in the worker threads; one with a
+  ``target(rel)`` method converts only the members it names, under the name it gives
+  (``x.flac`` -> ``x.wav``), and the rest are copied as they are;
+- ``flatten`` puts every file member in the target folder itself, under its base name; two
+  members that would land on one path are refused, naming both;
+- ``checksums`` names a ``sha1sum`` list inside the archive (FMA's ``fma_small/checksums``):
+  every listed member's raw bytes are checked against it as they come out, before anything is
+  written for it, and a listed member absent from the archive is an error;
+- ``tolerate(name, error)`` may excuse a member the transform cannot convert (a track known
+  to hold no audio): it is then recorded as ``unreadable`` with the reason, and not written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -32,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
 
+from easy_oww.archives.checksums import ChecksumListError, parse_checksums
 from easy_oww.archives.splitzip import (
     ArchiveError,
     ArchiveVolumeError,
@@ -48,6 +62,7 @@ __all__ = [
     "ArchiveError",
     "ArchiveVolumeError",
     "ChecksumError",
+    "MemberChecksumError",
     "MemberResult",
     "UnsafeArchiveError",
     "ZipBombError",
@@ -76,11 +91,17 @@ class ZipBombError(UnsafeArchiveError):
     """Output grew past the ratio limit over the compressed size (exit 1)."""
 
 
+class MemberChecksumError(ChecksumError):
+    """A member's bytes do not match the archive's own checksums list (exit 1)."""
+
+
 class Transform(Protocol):
     """Converts a member's bytes on the way out (e.g. ``audio.WavResampler``).
 
     ``src`` has ``read(n)``; ``dst`` has ``write(bytes)`` and must be written in order.
-    ``settings`` (optional attribute) is recorded with each output.
+    ``settings`` (optional attribute) is recorded with each output. An optional
+    ``target(rel) -> (output rel, settings) | None`` picks the members to convert, their
+    output paths and settings; without it every member is converted in place.
     """
 
     def __call__(self, src: Any, dst: Any, name: str, /) -> Any: ...
@@ -90,7 +111,8 @@ class Transform(Protocol):
 class MemberResult:
     name: str  # the member's name in the archive
     path: Path  # where it was written (absolute)
-    kind: Literal["file", "dir", "symlink", "hardlink"]
+    # "unreadable": a file member the transform could not convert and `tolerate` excused
+    kind: Literal["file", "dir", "symlink", "hardlink", "unreadable"]
     size: int  # bytes of the output file
     sha256: str | None  # of the output file; None for dirs and links
     crc32: int | None  # the archive's CRC32 of the member (zip); None for tar
@@ -98,6 +120,7 @@ class MemberResult:
     skipped: bool = False  # already out and checked by an earlier run
     settings: dict[str, Any] | None = None  # the transform's settings, if any
     link_target: str | None = None
+    reason: str | None = None  # why an "unreadable" member was not written
 
 
 @dataclass
@@ -113,6 +136,8 @@ class _Entry:
     link_target: str | None = None  # symlink text, or hardlink's target rel path
     mode: int = 0
     handle: Any = field(default=None, repr=False)  # ZipMember or TarInfo
+    convert: bool = False  # the transform converts it (else its bytes are copied)
+    settings: dict[str, Any] | None = None  # recorded with its output when converted
 
 
 def journal_path(into: Path, archive_name: str) -> Path:
@@ -137,6 +162,9 @@ def extract(
     select: Callable[[str], bool] | None = None,
     workers: int | None = None,
     durable: bool = True,
+    flatten: bool = False,
+    checksums: str | None = None,
+    tolerate: Callable[[str, Exception], str | None] | None = None,
 ) -> list[MemberResult]:
     """Extract ``source`` (an archive, or a split zip's volumes in order, the .zip last) into
     ``into`` and return one ``MemberResult`` per member, in archive order.
@@ -145,6 +173,8 @@ def extract(
     left with no name, or that ``select(name)`` rejects, are not extracted. ``on_member`` is
     called (in the calling thread) as each member is committed or found already done.
     ``durable`` fsyncs each output before its rename (off only for benchmarks).
+    ``flatten``, ``checksums`` and ``tolerate``: see the module's docstring (``checksums`` is
+    the list's member name; ``tolerate`` returns the reason to record, or None to fail).
     """
     into = Path(into).absolute()
     volumes = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
@@ -157,7 +187,8 @@ def extract(
     with archive:
         run = _Extraction(archive, into, transform=transform, max_ratio=max_ratio,
                           on_member=on_member, strip=strip_components, select=select,
-                          workers=workers or os.cpu_count() or 1, durable=durable)
+                          workers=workers or os.cpu_count() or 1, durable=durable,
+                          flatten=flatten, checksums=checksums, tolerate=tolerate)
         return run.go()
 
 
@@ -173,6 +204,10 @@ class _Archive:
         raise NotImplementedError
 
     def stream(self, entry: _Entry) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def read_member(self, name: str) -> bytes | None:
+        """The whole content of the file member called ``name`` (cleaned), or None."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -205,6 +240,12 @@ class _ZipArchive(_Archive):
     def stream(self, entry: _Entry) -> Iterator[bytes]:
         member: ZipMember = entry.handle
         return self.reader.iter_data(member)
+
+    def read_member(self, name: str) -> bytes | None:
+        for member in self.reader.members():  # the central directory: no data is read
+            if not member.is_dir and _plain_name(member.name) == name:
+                return self.reader.read(member)
+        return None
 
     def close(self) -> None:
         self.reader.close()
@@ -251,6 +292,18 @@ class _TarArchive(_Archive):
             return iter(())
         return _tar_chunks(handle, entry, self.name)
 
+    def read_member(self, name: str) -> bytes | None:
+        # tarfile walks the headers (seeking past the data in a plain tar) and keeps them, so
+        # the extraction's own walk after this does not read them again.
+        try:
+            info = next((i for i in self.tar.getmembers()
+                         if i.isreg() and _plain_name(i.name) == name), None)
+            handle = self.tar.extractfile(info) if info is not None else None
+            return handle.read() if handle is not None else None
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveVolumeError(f"{self.name} is truncated or damaged ({exc}): download "
+                                     "it again") from None
+
     def close(self) -> None:
         self.tar.close()
 
@@ -270,6 +323,11 @@ def _tar_chunks(handle: BinaryIO, entry: _Entry, archive: str) -> Iterator[bytes
 
 
 # -- member names ----------------------------------------------------------------------------
+
+
+def _plain_name(name: str) -> str:
+    """A member name as a plain relative path ("./a//b" -> "a/b"), for matching names."""
+    return "/".join(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
 
 
 def _clean_name(name: str, archive: str) -> list[str]:
@@ -387,7 +445,8 @@ class _Extraction:
     def __init__(self, archive: _Archive, into: Path, *, transform: Transform | None,
                  max_ratio: float, on_member: Callable[[MemberResult], None] | None,
                  strip: int, select: Callable[[str], bool] | None, workers: int,
-                 durable: bool) -> None:
+                 durable: bool, flatten: bool = False, checksums: str | None = None,
+                 tolerate: Callable[[str, Exception], str | None] | None = None) -> None:
         self.archive = archive
         self.into = into
         self.transform = transform
@@ -399,6 +458,13 @@ class _Extraction:
         self.select = select
         self.workers = workers
         self.durable = durable
+        self.flatten = flatten
+        self.checksums = checksums
+        self.tolerate = tolerate
+        self.target = getattr(transform, "target", None)
+        self.expected_sha1: dict[str, str] = {}  # plain member name -> sha1 from the list
+        self._seen: set[str] = set()  # plain names of every member the archive holds
+        self._outputs: dict[str, str] = {}  # output rel -> the member name writing it
         self.guard = _Guard(archive.name, archive.compressed_bytes, max_ratio)
         self.tmp_dir = temp_dir(into, archive.name)
         self.journal = journal_path(into, archive.name)
@@ -419,14 +485,24 @@ class _Extraction:
             if kind == "special":
                 raise UnsafeArchiveError(f"{name} in {self.archive.name} is a device or fifo: "
                                          "refused")
+            self._seen.add("/".join(parts))
             parts = parts[self.strip:]
             if not parts:
                 continue
+            if self.flatten:
+                if kind == "dir":
+                    continue  # every file lands in the target itself
+                if kind != "file":
+                    raise ArchiveError(f"{name} in {self.archive.name} is a link: a flattened "
+                                       "unpack keeps files only; unpack it without flatten")
+                parts = parts[-1:]
             rel = "/".join(parts)
             if self.select is not None and not self.select(name):
                 continue
             entry = _Entry(name, rel, kind, size, csize, crc, target, mode, handle)
-            links.check_path(name, rel)
+            if kind == "file":
+                self._choose_output(entry)
+            links.check_path(name, entry.rel)
             if kind == "symlink":
                 links.check_link(name, rel, target or "", hard=False)
             elif kind == "hardlink":
@@ -439,6 +515,22 @@ class _Extraction:
                 self.guard.declared(entry)
             yield entry
 
+    def _choose_output(self, entry: _Entry) -> None:
+        """Whether the transform converts ``entry``, its output path and settings; two members
+        landing on one path after flatten or a rename are refused, naming both."""
+        renamed = self.flatten
+        if self.transform is not None:
+            planned = self.target(entry.rel) if self.target is not None else (
+                entry.rel, self.settings)
+            if planned is not None:
+                renamed = renamed or planned[0] != entry.rel
+                entry.rel, entry.settings, entry.convert = planned[0], planned[1], True
+        first = self._outputs.setdefault(entry.rel, entry.name)
+        if first != entry.name and renamed:
+            raise ArchiveError(
+                f"{first} and {entry.name} in {self.archive.name} would both be written to "
+                f"{entry.rel}; unpack this archive without flatten, or into two folders")
+
     # the run ---------------------------------------------------------------------------
 
     def go(self) -> list[MemberResult]:
@@ -446,6 +538,8 @@ class _Extraction:
         self._root_real = os.path.realpath(self.into)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # leftovers of a killed run
         done = self._read_journal()
+        if self.checksums is not None:
+            self.expected_sha1 = self._load_checksums(self.checksums)
         links = _LinkGuard(self.archive.name)
         if isinstance(self.archive, _ZipArchive):
             # The central directory is at hand: refuse a hostile archive before writing.
@@ -485,6 +579,7 @@ class _Extraction:
                 self._harvest(pending, results, journal, block=True)
             for number, entry in deferred:
                 results[number] = self._record(journal, self._make_link(entry))
+            self._check_all_listed()
         except BaseException as exc:
             failure = exc
             # Let members already in flight finish and be recorded: they are good.
@@ -505,6 +600,32 @@ class _Extraction:
                 for folder in self._made_dirs | {self.into}:
                     fsync_dir(folder)
         return [results[k] for k in sorted(results)]
+
+    def _load_checksums(self, member: str) -> dict[str, str]:
+        """The archive's own sha1 list, keyed by plain member name (its paths are relative to
+        the list's folder)."""
+        name = _plain_name(member)
+        data = self.archive.read_member(name)
+        if data is None:
+            raise ChecksumListError(f"{self.archive.name} holds no checksums list {member}: "
+                                    "check the catalog's `checksums`, or download it again")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ChecksumListError(f"{member} in {self.archive.name} is not a text "
+                                    "checksums list") from None
+        folder = posixpath.dirname(name)
+        listed = parse_checksums(text, f"{member} in {self.archive.name}")
+        return {_plain_name(posixpath.join(folder, path)): sha1 for path, sha1 in
+                listed.items()}
+
+    def _check_all_listed(self) -> None:
+        absent = sorted(set(self.expected_sha1) - self._seen)
+        if absent:
+            more = f" and {len(absent) - 3} more" if len(absent) > 3 else ""
+            raise MemberChecksumError(
+                f"{len(absent)} member(s) listed in {self.checksums} are not in "
+                f"{self.archive.name}: {', '.join(absent[:3])}{more}; download it again")
 
     def _harvest(self, pending: dict[Future[MemberResult], int],
                  results: dict[int, MemberResult], journal: Any, block: bool) -> None:
@@ -535,10 +656,16 @@ class _Extraction:
         handle = open(tmp, "wb")  # noqa: SIM115 - closed by the committer
         try:
             writer = HashingWriter(handle)
-            if self.transform is not None:
+            if entry.convert:
                 stream = MemberStream(self._guarded(entry, chunks))
-                self.transform(stream, writer, entry.name)
+                reason = self._convert(entry, stream, writer)
                 stream.drain()  # the CRC check runs at the end of the member
+                if reason is not None:
+                    handle.close()
+                    _unlink(tmp)
+                    done: Future[MemberResult] = Future()
+                    done.set_result(self._unreadable(entry, reason))
+                    return done
             else:
                 for chunk in self._guarded(entry, chunks):
                     writer.write(chunk)
@@ -549,11 +676,20 @@ class _Extraction:
         return pool.submit(self._commit, entry, handle, writer, tmp, final)
 
     def _guarded(self, entry: _Entry, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        expected = self.expected_sha1.get(_plain_name(entry.name))
+        digest = hashlib.sha1(usedforsecurity=False) if expected is not None else None
         produced = 0
         for chunk in chunks:
             produced += len(chunk)
             self.guard.count(entry, produced, len(chunk))
+            if digest is not None:
+                digest.update(chunk)
             yield chunk
+        if digest is not None and digest.hexdigest() != expected:
+            raise MemberChecksumError(
+                f"{entry.name} in {self.archive.name} does not match its sha1 in "
+                f"{self.checksums} (sha1 {digest.hexdigest()}, listed {expected}): the "
+                "archive is damaged; download it again")
 
     def _write_and_commit(self, entry: _Entry, data: bytes, tmp: Path,
                           final: Path) -> MemberResult:
@@ -561,18 +697,41 @@ class _Extraction:
             handle = open(tmp, "wb")  # noqa: SIM115 - closed by _commit
             try:
                 writer = HashingWriter(handle)
-                if self.transform is not None:
-                    self.transform(io.BytesIO(data), writer, entry.name)
+                reason = None
+                if entry.convert:
+                    reason = self._convert(entry, io.BytesIO(data), writer)
                 else:
                     writer.write(data)
             except BaseException:
                 handle.close()
                 _unlink(tmp)
                 raise
+            if reason is not None:
+                handle.close()
+                _unlink(tmp)
+                return self._unreadable(entry, reason)
             return self._commit(entry, handle, writer, tmp, final)
         finally:
             with self._flight_lock:
                 self._in_flight -= len(data)
+
+    def _convert(self, entry: _Entry, src: Any, writer: HashingWriter) -> str | None:
+        """Run the transform; the reason ``tolerate`` gives when it excuses a failure."""
+        assert self.transform is not None
+        try:
+            self.transform(src, writer, entry.name)
+        except Exception as exc:
+            reason = self.tolerate(entry.name, exc) if self.tolerate is not None else None
+            if reason is None:
+                raise
+            return reason
+        return None
+
+    def _unreadable(self, entry: _Entry, reason: str) -> MemberResult:
+        return MemberResult(name=entry.name, path=self.into / entry.rel, kind="unreadable",
+                            size=0, sha256=None, crc32=entry.crc32,
+                            source_size=entry.source_size, settings=entry.settings,
+                            reason=reason)
 
     def _commit(self, entry: _Entry, handle: BinaryIO, writer: HashingWriter, tmp: Path,
                 final: Path) -> MemberResult:
@@ -590,7 +749,7 @@ class _Extraction:
         return MemberResult(
             name=entry.name, path=final, kind="file", size=writer.size,
             sha256=writer.hexdigest(), crc32=entry.crc32, source_size=entry.source_size,
-            settings=self.settings,
+            settings=entry.settings,
         )
 
     # dirs and links --------------------------------------------------------------------
@@ -657,12 +816,16 @@ class _Extraction:
         return done
 
     def _still_good(self, entry: _Entry, old: MemberResult) -> bool:
+        if old.kind == "unreadable" and entry.kind == "file":
+            # Excused last time: not tried again while the member and settings are the same.
+            return (old.crc32, old.source_size, old.settings, old.path) == (
+                entry.crc32, entry.source_size, entry.settings, self.into / entry.rel)
         if (old.kind != entry.kind or old.crc32 != entry.crc32
                 or old.source_size != entry.source_size
                 or old.path != self.into / entry.rel):
             return False
         if entry.kind == "file":
-            if old.settings != self.settings:
+            if old.settings != entry.settings:
                 return False
             try:
                 st = os.lstat(old.path)

@@ -71,6 +71,8 @@ _COMMANDS = {
                   "sample library (background sounds for training)."),
     "mww-config": ("easy_oww.cli.trainer:mww_config", "Write the features microWakeWord's "
                    "trainer reads, from what is downloaded."),
+    "mirror": ("easy_oww.cli.mirror:mirror", "Share this workspace's verified datasets with "
+               "other machines (a read-only HTTP server)."),
     "oww-config": ("easy_oww.cli.trainer:oww_config", "Write the paths openWakeWord's "
                    "train.py reads, from what is downloaded."),
     "init": ("easy_oww.cli.datasets:init", "Create the workspace, remember it as the default, "
@@ -98,6 +100,7 @@ Examples:
   easy-oww download --status
   easy-oww verify
   easy-oww freesound grow --samples 50
+  easy-oww mirror serve             # share what is downloaded with other machines
 
 \b
 The workspace chosen by `init` is remembered in {config_file()}.

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
 from easy_oww.datasets.manager import DatasetManager
+from easy_oww.datasets.mirror import chosen_mirrors, served_from_mirrors
 from easy_oww.datasets.tidy import STALE_PART_DAYS, named_parts, remove_dataset
 from easy_oww.datasets.tidy import clean as clean_workspace
 from easy_oww.datasets.unpacking import UnpackOptions
@@ -75,14 +76,28 @@ def _note_damage(manager: DatasetManager) -> None:
 def _print_status(manager: DatasetManager, as_json: bool, keys: list[str]) -> None:
     rows = manager.status(keys or None)
     _note_damage(manager)
+    mirrored = served_from_mirrors(manager.cache.load(), [row.key for row in rows])
     if as_json:
-        click.echo(json.dumps([row.to_json() for row in rows], indent=1))
+        out = []
+        for row in rows:
+            data = row.to_json()
+            if row.key in mirrored:  # only then: the documented rows stay as they were
+                data["mirrors"] = {mirror: {"files": files, "bytes": size}
+                                   for mirror, (files, size) in mirrored[row.key].items()}
+            out.append(data)
+        click.echo(json.dumps(out, indent=1))
         return
+    lines = [f"{key}: {files} file(s) ({human_bytes(size)}) from mirror {mirror}"
+             for key, by_mirror in mirrored.items() for mirror, (files, size) in by_mirror.items()]
     if not _on_terminal():
         for row in rows:
             click.echo("\t".join(manager.status_cells(row, relative=False)))
+        for line in lines:  # on stderr: stdout stays one tab-separated row per dataset
+            click.echo(f"Note: {line}", err=True)
         return
     manager.show_status(_out(), rows=rows)
+    for line in lines:
+        click.echo(line)
 
 
 @click.command(epilog="""\b
@@ -94,6 +109,8 @@ Examples:
   easy-oww download --status
   easy-oww download --status --json
   easy-oww download --workspace /media/usb/easy-oww --connections 8 --jobs 2
+  easy-oww download --mirror http://192.168.1.20:8642   # a teammate's `mirror serve` first
+  easy-oww download --mirror /media/usb/easy-oww        # another workspace's folder first
 
 \b
 Interrupted? Run the same command again: parts are kept and resumed.
@@ -125,12 +142,17 @@ Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
 @click.option("--lock-timeout", type=click.FloatRange(0), default=3600, show_default=True,
               help="Seconds to wait for another easy-oww process downloading the same file.")
 @click.option("--force", is_flag=True, help="Start even if the drive looks too full.")
+@click.option("--mirror", "mirror_specs", multiple=True, metavar="URL",
+              help="Try this mirror before the origin: the address `easy-oww mirror serve` "
+              "prints, file:///path or another workspace's folder (repeatable, in order; "
+              "default: $EASY_OWW_MIRROR). Only files with a known hash; the hash decides.")
 @common_options
 @click.pass_context
 def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[str, ...],
              recipe: str | None, status: bool, as_json: bool, connections: int, jobs: int,
              retries: int, fsd50k_split: str, sample_rate: int | None, keep_archives: bool,
-             lock_timeout: float, catalog: str | None, force: bool) -> None:
+             lock_timeout: float, catalog: str | None, force: bool,
+             mirror_specs: tuple[str, ...]) -> None:
     """Download the training datasets: resumable, hash-checked, several at once."""
     if sum([required_only, all_, bool(keys), recipe is not None]) > 1:
         raise click.UsageError("choose one of --required-only, --all, --dataset and --recipe")
@@ -143,7 +165,9 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
             keys = manager.catalog.recipe(recipe).datasets
         _print_status(manager, as_json, list(keys))
         return
+    mirrors = chosen_mirrors(mirror_specs)  # a bad one: one line, exit 2, before any work
     manager = _manager(ctx, catalog, connections, jobs, retries)
+    manager.mirrors = mirrors
     chosen_recipe = manager.catalog.recipe(recipe) if recipe is not None else None
     if chosen_recipe is not None:
         keys = chosen_recipe.datasets
@@ -163,6 +187,8 @@ def download(ctx: click.Context, required_only: bool, all_: bool, keys: tuple[st
     names = ", ".join(d.key for d in chosen)
     if not quiet:
         progress.log(f"Downloading {names} into {manager.datasets_dir}")
+        if mirrors:
+            progress.log("Mirrors first: " + ", ".join(m.label for m in mirrors))
     try:
         with progress:
             report = manager.download(chosen, force=force)

@@ -11,6 +11,12 @@ from rich.table import Table
 
 from easy_oww.cli.common import common_options, get_flag, get_workspace
 from easy_oww.datasets.engine import DatasetEngine
+from easy_oww.datasets.mirror import (
+    ENV_MIRROR,
+    MirrorSpecError,
+    chosen_mirrors,
+    served_from_mirrors,
+)
 from easy_oww.doctor import DoctorReport, SourceCheck, diagnose
 from easy_oww.errors import EXIT_FAILED
 from easy_oww.progress import human_bytes
@@ -104,9 +110,36 @@ def doctor(ctx: click.Context, all_: bool, keys: tuple[str, ...], catalog: str |
                       key_file=api_key_file,
                       on_check=None if quiet else (lambda what: err.print(
                           f"asking {what}", style="dim", highlight=False)))
+    mirrors = _mirrors(engine, [d.key for d in datasets])
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=1))
+        click.echo(json.dumps(report.to_json() | {"mirrors": mirrors}, indent=1))
     else:
-        _print(report, Console(width=None if sys.stdout.isatty() else 200))
-    if report.blocking:
+        console = Console(width=None if sys.stdout.isatty() else 200)
+        _print(report, console)
+        _print_mirrors(mirrors, console)
+    if report.blocking or mirrors["problem"]:
         sys.exit(EXIT_FAILED)
+
+
+def _mirrors(engine: DatasetEngine, keys: list[str]) -> dict:
+    """The mirrors EASY_OWW_MIRROR names (or why it is wrong) and which served what."""
+    try:
+        configured, problem = [m.label for m in chosen_mirrors(())], None
+    except MirrorSpecError as exc:
+        configured, problem = [], f"{ENV_MIRROR}: {exc}"
+    served = {key: {mirror: {"files": files, "bytes": size}
+                    for mirror, (files, size) in by_mirror.items()}
+              for key, by_mirror in served_from_mirrors(engine.cache.load(), keys).items()}
+    return {"configured": configured, "problem": problem, "served": served}
+
+
+def _print_mirrors(mirrors: dict, console: Console) -> None:
+    if mirrors["problem"]:
+        console.print(f"[red]{mirrors['problem']}", highlight=False)
+    elif mirrors["configured"]:
+        console.print(f"Mirrors ({ENV_MIRROR}), tried before the origin: "
+                      + ", ".join(mirrors["configured"]), highlight=False)
+    for key, by_mirror in mirrors["served"].items():
+        for mirror, done in by_mirror.items():
+            console.print(f"{key}: {done['files']} file(s) ({human_bytes(done['bytes'])}) "
+                          f"came from mirror {mirror}", highlight=False)

@@ -147,6 +147,22 @@ class CacheManager:
 
         self.update(change)
 
+    def record_unreadable(self, dataset: str, records: list[dict[str, Any]]) -> None:
+        """Members left out on purpose (tracks known to hold no audio), under "unreadable":
+        not files, so status and verify do not look for them; kept so a user can see why."""
+        if not records:
+            return
+
+        def change(data: dict[str, Any]) -> None:
+            entry = data["datasets"].setdefault(dataset, {"complete": False, "files": {}})
+            unreadable = entry.setdefault("unreadable", {})
+            for record in records:
+                record = dict(record)
+                rel = self.relative(record.pop("path"))
+                unreadable[rel] = {"time": utc_now(), **record}
+
+        self.update(change)
+
     def forget_files(self, dataset: str, paths: list[str | Path]) -> None:
         rels = [self.relative(p) for p in paths]
 

@@ -44,8 +44,10 @@ _RECIPE_TYPES: dict[str, type] = {
 }
 _UNPACK_TYPES: dict[str, type | tuple[type, ...]] = {
     "format": str, "into": str, "files": list, "strip_components": int,
-    "max_ratio": (int, float), "split": str, "audio": bool,
+    "max_ratio": (int, float), "split": str, "audio": bool, "sample_rate": int,
+    "flatten": bool, "checksums": str, "silent": list,
 }
+SAMPLE_RATES = (8000, 48000)  # what an unpack may convert to, as --sample-rate allows
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,15 @@ class UnpackSpec:
     max_ratio: float | None = None
     split: str | None = None  # a part users may choose alone (FSD50K's "dev" / "eval")
     audio: bool = False  # its WAV members may be resampled on the way out (--sample-rate)
+    sample_rate: int | None = None  # always convert its audio members (to 16-bit mono WAV)
+    flatten: bool = False  # every file member lands in `into` itself, under its base name
+    checksums: str | None = None  # a sha1sum list inside the archive, checked member by member
+    silent: tuple[str, ...] = ()  # names (without extension) of tracks known to hold no audio
+
+    @property
+    def converts(self) -> bool:
+        """Its audio members may be converted (always, or with --sample-rate)."""
+        return self.audio or self.sample_rate is not None
 
 
 @dataclass(frozen=True)
@@ -78,10 +89,10 @@ class Dataset:
         """Where the dataset lives, relative to the datasets folder (a file or a folder)."""
         if self.path:
             return self.path
+        if self.unpack:  # what its archives become, not the archives (removed once out)
+            return _common_folder([u.into for u in self.unpack])
         if len(self.files) == 1 and not self.files[0].lands_in_folder:
             return self.files[0].path
-        if self.unpack:
-            return _common_folder([u.into for u in self.unpack])
         # A Hub folder entry's path is the folder itself; a plain file lives in its parent.
         return _common_folder([f.path if f.lands_in_folder else str(PurePosixPath(f.path).parent)
                                for f in self.files])
@@ -410,8 +421,26 @@ def _parse_unpack(where: _Where, index: int, table: Any, paths: list[str]) -> Un
     for name in files:
         if name not in paths:
             raise where.error(prefix + "files", f"{name!r} is not the path of a dataset file")
+    rate = table.get("sample_rate")
+    if rate is not None and not SAMPLE_RATES[0] <= rate <= SAMPLE_RATES[1]:
+        raise where.error(prefix + "sample_rate", f"{rate} Hz: must be from {SAMPLE_RATES[0]} "
+                          f"to {SAMPLE_RATES[1]} (openWakeWord reads 16000)")
+    checksums = table.get("checksums")
+    if checksums is not None:
+        pure = PurePosixPath(checksums)
+        if not checksums.strip() or pure.is_absolute() or ".." in pure.parts or "\\" in checksums:
+            raise where.error(prefix + "checksums", f"{checksums!r}: give the list's path "
+                              "inside the archive, relative, with forward slashes")
+    silent = table.get("silent", [])
+    if not all(isinstance(name, str) and name.strip() and "/" not in name for name in silent):
+        raise where.error(prefix + "silent", "must be a list of track names without folder or "
+                          "extension, e.g. [\"099134\"]")
+    if silent and rate is None and not table.get("audio", False):
+        raise where.error(prefix + "silent", "only means something when audio is converted: "
+                          "add sample_rate (or audio = true)")
     return UnpackSpec(
         format=fmt, into=into, files=tuple(files),
         strip_components=table.get("strip_components", 0), max_ratio=table.get("max_ratio"),
-        split=table.get("split"), audio=table.get("audio", False),
+        split=table.get("split"), audio=table.get("audio", False), sample_rate=rate,
+        flatten=table.get("flatten", False), checksums=checksums, silent=tuple(silent),
     )

@@ -18,8 +18,14 @@ from rich.table import Table
 from easy_oww import validate
 from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
+from easy_oww.datasets.mirror import Mirror, MirrorRoutes
 from easy_oww.datasets.sources import MadeHere, ResolvedFile, SourceResolver
-from easy_oww.datasets.unpacking import UnpackOptions, members_intact, unpack_dataset
+from easy_oww.datasets.unpacking import (
+    UnpackOptions,
+    conversion_rate,
+    members_intact,
+    unpack_dataset,
+)
 from easy_oww.errors import (
     EasyOwwError,
     FileSystemLimitError,
@@ -140,6 +146,9 @@ class DatasetEngine:
         self.progress = progress or NullProgress()
         self.resolver = SourceResolver(self.cache_dir / "listings")
         self.unpack_options = UnpackOptions()
+        # Tried in order before the origin, for files with a known hash (datasets/mirror.py).
+        self.mirrors: list[Mirror] = []
+        self._mirror_routes: MirrorRoutes | None = None
         self._fetcher: Fetcher | None = None
         self._fetcher_lock = threading.Lock()
 
@@ -425,7 +434,12 @@ class DatasetEngine:
                                    on_complete=lambda result: self._record(dataset, item, result))
             if self._adopt(dataset, item, dest, request):
                 return FileOutcome(dataset.key, item.path, True, skipped=True)
-            result = self.fetcher.fetch(request)
+            result = None
+            if self.mirrors:  # tried first; None when none served good bytes
+                result = self._routes().fetch(request, item.path, lambda done, mirror: (
+                    self._record(dataset, item, done, served_from=mirror.label)))
+            if result is None:
+                result = self.fetcher.fetch(request)
             return FileOutcome(dataset.key, item.path, True, skipped=result.skipped,
                                transferred=result.transferred)
         except Cancelled:
@@ -438,13 +452,28 @@ class DatasetEngine:
             return FileOutcome(dataset.key, item.path, False, error=str(exc),
                                exit_code=exc.exit_code, transferred=spent)
 
-    def _record(self, dataset: Dataset, item: ResolvedFile, result: FetchResult) -> None:
+    def _routes(self) -> MirrorRoutes:
+        cancel = self.fetcher.cancel  # (before the lock: `fetcher` takes it too)
+        with self._fetcher_lock:
+            routes = self._mirror_routes
+            if routes is None or routes.mirrors != self.mirrors or \
+                    routes.progress is not self.progress:
+                routes = self._mirror_routes = MirrorRoutes(
+                    self.mirrors, self.options, progress=self.progress,
+                    lock_dir=self.cache_dir / "locks", cancel=cancel)
+            return routes
+
+    def _record(self, dataset: Dataset, item: ResolvedFile, result: FetchResult, *,
+                served_from: str | None = None) -> None:
         """Record a fresh download, its format already checked before it took its name
-        (still under the file's lock, so a process waiting for that lock finds it recorded)."""
+        (still under the file's lock, so a process waiting for that lock finds it recorded);
+        `served_from`: the mirror it came from (the manifest's "from")."""
+        extra: dict[str, Any] = {"archive": True} if _is_archive(dataset, item) else {}
+        if served_from is not None:
+            extra["from"] = served_from
         self.cache.record_file(dataset.key, result.path, size=result.size, hash=result.hash,
                                source=item.url, validator=result.validator,
-                               catalog_hash=item.catalog_hash,
-                               extra={"archive": True} if _is_archive(dataset, item) else None)
+                               catalog_hash=item.catalog_hash, extra=extra or None)
 
     def _adopt(self, dataset: Dataset, item: ResolvedFile, dest: Path,
                request: FetchRequest) -> bool:
@@ -500,8 +529,9 @@ class DatasetEngine:
         metadata: dict[str, Any] = {"catalog": dataset.source}
         if dataset.splits:
             metadata["split"] = options.split_of(dataset) or "both"
-        if dataset.unpack and options.sample_rate:
-            metadata["sample_rate"] = options.sample_rate
+        rate = conversion_rate(dataset, options)
+        if rate:
+            metadata["sample_rate"] = rate
         self.cache.mark_complete(dataset.key, True, metadata)
 
     # -- verify ---------------------------------------------------------------------------------

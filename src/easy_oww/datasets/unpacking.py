@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
 from easy_oww.datasets.cache import CacheManager
-from easy_oww.datasets.catalog import DEFAULT_MAX_RATIO, Dataset
+from easy_oww.datasets.catalog import DEFAULT_MAX_RATIO, Dataset, UnpackSpec
 from easy_oww.errors import LockTimeoutError
 from easy_oww.transfer.fetch import lock_path
+
+if TYPE_CHECKING:
+    from easy_oww.archives.extract import MemberResult
 
 
 def extraction_lock(lock_dir: Path, temp: Path) -> FileLock:
@@ -36,6 +39,23 @@ class UnpackOptions:
         split = (self.splits or {}).get(dataset.key)
         return split if split in dataset.splits else None
 
+    def rate_of(self, spec: UnpackSpec) -> int | None:
+        """The rate `spec`'s audio members are converted to, or None (kept as they are).
+        --sample-rate, when given, wins over the catalog's `sample_rate`: a user who names a
+        rate gets that rate (and the manifest says which)."""
+        if not spec.converts:
+            return None
+        return self.sample_rate or spec.sample_rate
+
+
+def conversion_rate(dataset: Dataset, options: UnpackOptions) -> int | None:
+    """The rate a dataset's unpacked audio was converted to, for its manifest metadata."""
+    if dataset.unpack and options.sample_rate:
+        return options.sample_rate  # as before: --sample-rate is recorded for any unpack
+    rates = {options.rate_of(spec) for spec in dataset.unpack_for(options.split_of(dataset))}
+    rates.discard(None)
+    return rates.pop() if len(rates) == 1 else None
+
 
 def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager, *,
                    lock_dir: Path, lock_timeout: float, log: Callable[[str], None]) -> None:
@@ -43,7 +63,7 @@ def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager
     (waiting up to `lock_timeout` for another process), then remove the archives."""
     # Imported here: numpy and libsoxr are worth loading only when there is work for them.
     from easy_oww.archives.extract import extract, temp_dir
-    from easy_oww.audio import WavResampler
+    from easy_oww.audio import AudioConverter, AudioDecodeError
 
     archives: list[str] = []
     for spec in dataset.unpack_for(options.split_of(dataset)):
@@ -69,16 +89,39 @@ def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager
             if all(recorded.get(p, {}).get("removed") for p in spec.files) and members_intact(
                     cache, dataset, entry, spec.files[0]):
                 continue  # extracted by an earlier run, archives already gone
-            transform = WavResampler(options.sample_rate) if (
-                options.sample_rate and spec.audio) else None
-            results = extract(volumes if len(volumes) > 1 else volumes[0], into,
-                              fmt=spec.format,  # type: ignore[arg-type]
-                              strip_components=spec.strip_components, transform=transform,
-                              max_ratio=spec.max_ratio or DEFAULT_MAX_RATIO)
+            rate = options.rate_of(spec)
+            transform = AudioConverter(rate) if rate else None
+            silent = set(spec.silent)
+
+            def excuse(name: str, error: Exception, silent: set[str] = silent) -> str | None:
+                if isinstance(error, AudioDecodeError) and (
+                        PurePosixPath(name).stem in silent):
+                    return f"listed as silent (no audio): {error.problem}"
+                return None
+
+            def report(result: MemberResult, key: str = dataset.key) -> None:
+                if result.kind == "unreadable":
+                    log(f"{key}: {result.name}: skipped, {result.reason}")
+
+            try:
+                results = extract(volumes if len(volumes) > 1 else volumes[0], into,
+                                  fmt=spec.format,  # type: ignore[arg-type]
+                                  strip_components=spec.strip_components, transform=transform,
+                                  max_ratio=spec.max_ratio or DEFAULT_MAX_RATIO,
+                                  flatten=spec.flatten, checksums=spec.checksums,
+                                  tolerate=excuse if silent else None, on_member=report)
+            except AudioDecodeError as exc:
+                raise AudioDecodeError(
+                    f"{exc.path} in {volumes[-1].name}", f"{exc.problem}; if this track is "
+                    "known to hold no audio, list its name in the unpack's `silent`",
+                    expected=exc.expected, found=exc.found) from None
             cache.record_files(dataset.key, [
                 {"path": r.path, "size": r.size, "hash": f"sha256:{r.sha256}", "member": True,
                  "source": spec.files[-1], **({"settings": r.settings} if r.settings else {})}
                 for r in results if r.kind == "file"])
+            cache.record_unreadable(dataset.key, [
+                {"path": r.path, "member": r.name, "reason": r.reason, "source": spec.files[-1]}
+                for r in results if r.kind == "unreadable"])
         finally:
             lock.release(force=True)
         archives.extend(spec.files)

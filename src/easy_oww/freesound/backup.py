@@ -28,7 +28,7 @@ from easy_oww.freesound.backup_files import (
 )
 from easy_oww.freesound.errors import BackupError
 from easy_oww.freesound.schema import DB_NAME
-from easy_oww.freesound.store import FreesoundLibrary
+from easy_oww.freesound.store import FreesoundLibrary, fold_wal
 
 __all__ = [
     "BACKUP_RE", "DEFAULT_EVERY", "DEFAULT_KEEP", "BackupInfo", "backups_dir", "check_backup",
@@ -76,15 +76,19 @@ def create_backup(library: FreesoundLibrary, *, keep: int | None = DEFAULT_KEEP)
 
 
 def remove_partial_backups(folder: Path) -> list[Path]:
-    """Temp files of backups a killed process left behind. Call only under the grow lock."""
+    """Temp files that a killed backup, check or restore left behind: in the backups folder,
+    and beside the library, where a restore decompresses and stages the backup (so that its
+    last rename stays on one filesystem). Call only under the grow lock (a restore holds it)."""
     directory = backups_dir(folder)
+    doomed = [path for path in (directory.iterdir() if directory.is_dir() else ())
+              if path.name.startswith((".snapshot.", ".check.")) or path.name.endswith(".gz.tmp")]
+    doomed += Path(folder).glob(".check.*")
+    doomed.append(Path(folder) / f".{DB_NAME}.restoring")
     removed = []
-    if directory.is_dir():
-        for path in directory.iterdir():
-            if path.name.startswith((".snapshot.", ".check.")) or path.name.endswith(".gz.tmp"):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed.append(path)
+    for path in doomed:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
     return removed
 
 
@@ -99,12 +103,27 @@ def prune_backups(folder: Path, keep: int = DEFAULT_KEEP) -> list[BackupInfo]:
     return doomed
 
 
+def _second_name(path: Path, other: Path) -> None:
+    """`other` names the same bytes as `path`, which keeps its name."""
+    try:
+        os.link(path, other)
+    except OSError:  # FAT32 and exFAT drives have no hard links: a synced copy instead
+        with open(path, "rb") as src, open(other, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+            dst.flush()
+            os.fsync(dst.fileno())
+
+
 def restore_backup(folder: Path, name: str) -> Path | None:
     """Replace the library with a checked backup; returns where the old file was kept aside.
 
     The caller holds the library's grow lock. The backup is decompressed and checked
     (integrity, schema) before anything is touched; the replaced database (and its WAL) is
-    renamed to ``freesound_library.db.replaced-YYYYmmdd_HHMMSS``, never deleted.
+    kept as ``freesound_library.db.replaced-YYYYmmdd_HHMMSS``, never deleted.
+
+    The library's name holds a whole database at every moment: the old file gets its second
+    name first (a hard link, or a copy where the drive has none), then the restored file is
+    renamed over it, so a kill anywhere leaves the old library or the new one, never none.
     """
     folder = Path(folder)
     info = find_backup(folder, name)
@@ -113,16 +132,25 @@ def restore_backup(folder: Path, name: str) -> Path | None:
     problem = check_backup(info.path, into=staged)
     if problem:
         raise BackupError(f"backup {info.name} is not usable: {problem}; nothing was replaced")
-    aside = None
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d_%H%M%S")
-    if db.exists():
-        aside = folder / f"{DB_NAME}.replaced-{stamp}"
-        os.replace(db, aside)
-    for suffix in ("-wal", "-shm"):
+    aside = folder / f"{DB_NAME}.replaced-{stamp}"
+    serial = 1
+    while aside.exists() or Path(f"{aside}-wal").exists():  # two restores in one second
+        serial += 1
+        aside = folder / f"{DB_NAME}.replaced-{stamp}-{serial}"
+    existed = db.exists()
+    for suffix in ("", "-wal"):
         side = Path(f"{db}{suffix}")
         if side.exists():
-            # A WAL left beside the restored file would be replayed into it: keep it aside too.
-            os.replace(side, folder / f"{DB_NAME}.replaced-{stamp}{suffix}")
+            _second_name(side, Path(f"{aside}{suffix}"))
+    if existed:
+        # Its last commits into the file itself: a kill before the rename below leaves the
+        # library whole without its WAL. (A damaged file may refuse; SQLite may then delete
+        # the WAL's name: its second name above keeps it.)
+        fold_wal(db)
+    for suffix in ("-wal", "-shm"):
+        # Left beside the restored file, a WAL would be replayed into it.
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
     os.replace(staged, db)
     fsync_dir(folder)
-    return aside
+    return aside if existed else None

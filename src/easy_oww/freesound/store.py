@@ -197,6 +197,17 @@ def _sqlite_header_problem(path: Path) -> str | None:
     return None
 
 
+def fold_wal(path: Path) -> bool:
+    """Write a closed library's WAL into its database file and remove it, as SQLite does when
+    the last connection closes; False when the database refuses (damaged): its WAL is kept."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.DatabaseError:
+        return False
+    return True
+
+
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
     text = str(exc).lower()
     return any(
