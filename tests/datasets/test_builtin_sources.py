@@ -177,8 +177,11 @@ def test_download_all_through_hub_and_zenodo_standins(tmp_path):
                                                              "103.wav"]
     assert (datasets / "audioset" / "archive" / "bal_train09.tar").read_bytes() == (
         datasets / "audioset_09" / "archive" / "bal_train09.tar").read_bytes()  # the commit's
-    assert sorted(p.name for p in (datasets / "microwakeword" / "archive").iterdir()) == [
-        "dinner_party.zip", "dinner_party_eval.zip", "no_speech.zip", "speech.zip"]
+    negatives = datasets / "microwakeword" / "negative_datasets"  # unpacked as built in
+    assert sorted(p.name for p in negatives.iterdir() if not p.name.startswith(".")) == [
+        "dinner_party", "dinner_party_eval", "no_speech", "speech"]
+    assert (negatives / "speech" / "data.npy").read_bytes() == _npy((3, 40), "uint16")
+    assert not list((datasets / "microwakeword" / "archive").glob("*.zip"))  # removed once out
     assert (datasets / "fsd50k" / "metadata" / "FSD50K.metadata" /
             "dev_clips_info_FSD50K.json").exists()
     assert not list((datasets / "fsd50k" / "archive").glob("FSD50K.*"))  # volumes removed

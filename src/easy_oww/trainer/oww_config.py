@@ -67,6 +67,7 @@ def trainer_paths(engine: DatasetEngine) -> TrainerPaths:
     if rir is not None:
         paths.rir_paths.append(str(rir))
     _fsd50k_folders(engine, paths)
+    _converted_folders(engine, paths)
     if BACKGROUND in engine.catalog.datasets:
         row = engine.status([BACKGROUND])[0]
         if row.status == "cached":
@@ -114,6 +115,31 @@ def _fsd50k_folders(engine: DatasetEngine, paths: TrainerPaths) -> None:
     for spec in dataset.unpack_for(None if split in (None, "both") else split):
         if spec.audio:
             paths.background_paths.append(str(engine.datasets_dir / spec.into))
+
+
+def _converted_folders(engine: DatasetEngine, paths: TrainerPaths) -> None:
+    """The folders a dataset's unpack converts to 16 kHz WAV (AudioSet, FMA: the recipes'
+    background audio), once it is cached at that rate."""
+    for dataset in engine.catalog.ordered():
+        specs = [u for u in dataset.unpack if u.sample_rate == SAMPLE_RATE]
+        if not specs or dataset.key in ("fsd50k", BACKGROUND):
+            continue
+        row = engine.status([dataset.key])[0]
+        if row.status == "missing":
+            continue  # optional: not every recipe takes every one
+        if row.status != "cached":
+            paths.want("background_paths", f"{dataset.key} is {row.status}; run `easy-oww "
+                       f"download --dataset {dataset.key}`")
+            continue
+        rate = ((engine.cache.entry(dataset.key) or {}).get("metadata") or {}).get("sample_rate")
+        if rate not in (None, SAMPLE_RATE):
+            paths.notes.append(
+                f"{dataset.key} was unpacked at {rate} Hz (--sample-rate), not 16 kHz, so it is "
+                f"left out of background_paths; `easy-oww remove {dataset.key} --yes` then "
+                f"`easy-oww download --dataset {dataset.key}` makes it usable")
+            continue
+        for into in dict.fromkeys(u.into for u in specs):
+            paths.background_paths.append(str(engine.datasets_dir / into))
 
 
 # ------------------------------------------------------------------------------- the checks
