@@ -365,12 +365,12 @@ def oww_config(engine: DatasetEngine, *, into: Path | None = None,
             put(features, name, path)
     stream = io.StringIO()
     round_trip_yaml().dump(config, stream)
-    plain = {key: plain(config[key]) for key in TRAINER_KEYS if key in config}
+    values = {key: plain(config[key]) for key in TRAINER_KEYS if key in config}
     problems: list[str] = []
     notes = list(paths.notes)
     for key, lines in paths.wanting.items():
         # Nothing under the key (the trainer would fail), or the user's own is there (fine).
-        (notes if plain.get(key) else problems).extend(lines)
+        (notes if values.get(key) else problems).extend(lines)
     problems += check_config(engine, {
-        **plain, "batch_n_per_class": plain(config.get("batch_n_per_class"))})
-    return OwwConfig(text=stream.getvalue(), values=plain, problems=problems, notes=notes)
+        **values, "batch_n_per_class": plain(config.get("batch_n_per_class"))})
+    return OwwConfig(text=stream.getvalue(), values=values, problems=problems, notes=notes)
