@@ -16,6 +16,7 @@ import soundfile as sf
 
 from easy_oww.archives.splitzip import SplitZipReader
 from easy_oww.demo import data
+from easy_oww.demo.tour import prepare_workspace
 from easy_oww.demo.zipwrite import write_split_zip
 from tests.datasets.helpers import cli_cmd, cli_env
 
@@ -160,6 +161,20 @@ def test_the_demo_refuses_a_folder_that_is_not_a_demo_workspace(tmp_path: Path) 
                            "folder\n")
     assert [p.name for p in mine.iterdir()] == ["datasets.toml"]
     assert (mine / "datasets.toml").read_text() == "# my own catalog\n"
+
+
+def test_a_second_run_in_a_demo_workspace_replaces_only_the_demos_files(tmp_path: Path) -> None:
+    root = tmp_path / "demo-here"
+    first, temporary, again = prepare_workspace(root)
+    assert (first, temporary, again) == (root, False, False)
+    for name in ("datasets/mit_rir/h001.wav", "freesound_library/freesound_library.db",
+                 ".demo/origin/x.npy", "my_model.yml", "datasets.toml"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("from the first run")
+    (root / "notes.txt").write_text("mine")  # the user's: not the demo's to remove
+    assert prepare_workspace(root) == (root, False, True)
+    assert sorted(p.name for p in root.iterdir()) == [".easy-oww-demo", "notes.txt"]
+    assert (root / "notes.txt").read_text() == "mine"
 
 
 def _deflated_size(data: bytes) -> int:

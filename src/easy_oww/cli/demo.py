@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-from easy_oww.cli.common import common_options
+from easy_oww.cli.common import get_flag, output_options, workspace_option
 from easy_oww.demo.tour import Tour, prepare_workspace, remove_workspace, run_tour
 from easy_oww.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
@@ -18,11 +20,17 @@ def _say(line: str) -> None:
     sys.stdout.flush()  # before the next command's output, which goes to the same place
 
 
+def _demo_workspace(func: Callable[..., Any]) -> Callable[..., Any]:
+    return workspace_option(func, help_text="Run in this folder and keep it: new, empty or an "
+                            "earlier demo's (default: a temporary folder).")
+
+
 @click.command(epilog="""\b
 Examples:
   easy-oww demo                          # in a temporary folder, removed at the end
   easy-oww demo --keep                   # keep it, to look around afterwards
-  easy-oww demo --workspace ~/oww-demo   # in this folder (new, empty or an earlier demo's)
+  easy-oww demo --workspace ~/oww-demo   # in this folder (new, empty or an earlier demo's,
+                                         # whose files are then replaced)
 
 \b
 Nothing comes from the internet and no key is needed: the demo makes small datasets of the
@@ -32,15 +40,20 @@ visualize and background, and oww-config, saying what each shows and where the f
 Ctrl-C stops it (exit 130) and removes the temporary workspace.""")
 @click.option("--keep", is_flag=True,
               help="Keep the temporary workspace at the end and say where it is.")
-@common_options
+@_demo_workspace
+@output_options
 @click.pass_context
 def demo(ctx: click.Context, keep: bool) -> None:
     """Run the whole tool offline on small generated data: no download, no key."""
     chosen = ctx.find_root().ensure_object(dict).get("workspace")
-    root, temporary = prepare_workspace(Path(chosen) if chosen is not None else None)
+    root, temporary, again = prepare_workspace(Path(chosen) if chosen is not None else None)
     _say(f"easy-oww demo: the whole tool on this machine, on small generated data. "
          f"Workspace: {root}" + (" (temporary)" if temporary else ""))
-    tour = Tour(root, _say)
+    if again:
+        _say("An earlier demo run's files there were removed: starting over.")
+    # --verbose / --quiet go to every command the demo runs (and show in the lines it prints).
+    flags = tuple(f"--{name}" for name in ("verbose", "quiet") if get_flag(ctx, name))
+    tour = Tour(root, _say, flags=flags)
     try:
         run_tour(tour, temporary, keep)
     except (KeyboardInterrupt, Terminated) as exc:

@@ -62,9 +62,17 @@ class DemoStepError(EasyOwwError):
     """A command of the tour failed (exit 1); its own output said why."""
 
 
-def prepare_workspace(chosen: Path | None) -> tuple[Path, bool]:
-    """The workspace (made if new) and whether it is a temporary one. A chosen folder must be
-    new, empty or an earlier demo's: the demo writes its own datasets.toml there."""
+# What a demo run makes in its workspace: a run in an earlier one's removes these first (and
+# nothing else there), so it starts over; the library's preview URLs name the old servers.
+DEMO_ENTRIES = (".demo", ".cache", "datasets", "freesound_library", "datasets.toml",
+                "freesound_map.html", "my_model.yml")
+
+
+def prepare_workspace(chosen: Path | None) -> tuple[Path, bool, bool]:
+    """The workspace (made if new), whether it is a temporary one, and whether an earlier
+    demo run's files were removed from it. A chosen folder must be new, empty or an earlier
+    demo's: the demo writes its own datasets.toml there."""
+    again = False
     if chosen is None:
         root = Path(tempfile.mkdtemp(prefix="easy-oww-demo-"))
     else:
@@ -76,8 +84,15 @@ def prepare_workspace(chosen: Path | None) -> tuple[Path, bool]:
                 f"--workspace {root} is not empty and not a demo's workspace; the demo writes "
                 "its own datasets.toml there: give a new or empty folder")
         root.mkdir(parents=True, exist_ok=True)
+        for name in DEMO_ENTRIES if (root / MARKER).exists() else ():
+            entry = root / name
+            again = again or entry.exists()
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
     (root / MARKER).write_text("made by `easy-oww demo`; safe to delete\n", encoding="utf-8")
-    return root, chosen is None
+    return root, chosen is None, again
 
 
 @contextmanager
@@ -102,6 +117,7 @@ def _signals_held() -> Iterator[None]:
 class Tour:
     root: Path
     say: Callable[[str], None]
+    flags: tuple[str, ...] = ()  # --verbose / --quiet, added to every command
     child: subprocess.Popen[bytes] | None = None
     origin: DemoOrigin | None = None
     standin: FreesoundStandin | None = None
@@ -136,6 +152,7 @@ class Tour:
         self.say(explanation)
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
+        args = (*args, *self.flags)
         self.say("$ easy-oww " + shlex.join(args))
         env = {k: v for k, v in os.environ.items() if k not in _CLEARED_ENV}
         env.update(EASY_OWW_WORKSPACE=str(self.root),
@@ -194,6 +211,8 @@ class Tour:
         self.say(f"Every command below runs with EASY_OWW_WORKSPACE={self.root}")
 
     def download_interrupted(self) -> int:
+        """The first download, stopped part-way: the bytes of the features file sent by
+        then."""
         assert self.origin is not None
         features = next(f for f in self.files if f.path == FEATURES_PATH)
         self.step("Every dataset of the catalog (--all), FSD50K's clips resampled to 16 kHz "
@@ -210,10 +229,6 @@ class Tour:
         self.origin.release()
         sent = self.origin.sent[FEATURES_PATH]
         part = self.datasets / (FEATURES_PATH + ".part")
-        if code == 0:  # an earlier run's workspace: everything was on disk already
-            self.say("Nothing was left to fetch (this workspace has an earlier run's "
-                     "files), so there was nothing to interrupt.")
-            return sent
         if code != 130:
             raise DemoStepError(f"`easy-oww download` exited {code} (its output is above); "
                                 "the demo stops here")
