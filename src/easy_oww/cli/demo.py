@@ -47,17 +47,18 @@ def demo(ctx: click.Context, keep: bool) -> None:
     """Run the whole tool offline on small generated data: no download, no key."""
     chosen = ctx.find_root().ensure_object(dict).get("workspace")
     root, temporary, again = prepare_workspace(Path(chosen) if chosen is not None else None)
-    _say(f"easy-oww demo: the whole tool on this machine, on small generated data. "
-         f"Workspace: {root}" + (" (temporary)" if temporary else ""))
-    if again:
-        _say("An earlier demo run's files there were removed: starting over.")
     # --verbose / --quiet go to every command the demo runs (and show in the lines it prints).
     flags = tuple(f"--{name}" for name in ("verbose", "quiet") if get_flag(ctx, name))
     tour = Tour(root, _say, flags=flags)
     try:
+        _say(f"easy-oww demo: the whole tool on this machine, on small generated data. "
+             f"Workspace: {root}" + (" (temporary)" if temporary else ""))
+        if again:
+            _say("An earlier demo run's files there were removed: starting over.")
         run_tour(tour, temporary, keep)
     except (KeyboardInterrupt, Terminated) as exc:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the cleanup
+            signal.signal(sig, signal.SIG_IGN)
         tour.stop_child()
         what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
         if temporary:
