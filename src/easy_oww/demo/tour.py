@@ -351,6 +351,9 @@ def _servers(tour: Tour) -> Iterator[tuple[DemoOrigin, FreesoundStandin]]:
         try:
             yield origin, standin
         finally:
+            # A command still running (Ctrl-C, a failed step) ends before its servers do, or
+            # it would say the connection was lost and retry.
+            tour.stop_child()
             standin.stop()
     finally:
         origin.stop()
