@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from easy_oww.demo.freesound_standin import FreesoundStandin  # noqa: E402
 from easy_oww.freesound.api import FreesoundClient, RateBudget  # noqa: E402
-from tests.servers.freesound_standin import FreesoundStandin  # noqa: E402
 
 KEY = "bench-key-b6"
 

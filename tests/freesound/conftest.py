@@ -54,7 +54,7 @@ KEY = "test-key-0123456789abcdef"  # long and unusual, so a search for it in fil
 
 @pytest.fixture(scope="session")
 def standin_session():
-    from tests.servers.freesound_standin import FreesoundStandin
+    from easy_oww.demo.freesound_standin import FreesoundStandin
 
     server = FreesoundStandin(n_sounds=3000, seed=0, api_key=KEY).start()
     yield server

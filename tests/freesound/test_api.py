@@ -120,7 +120,7 @@ def test_malformed_answer_is_reported(fs, env, kind):
 
 
 def test_per_minute_429_backs_off_and_goes_on(env):
-    from tests.servers.freesound_standin import FreesoundStandin
+    from easy_oww.demo.freesound_standin import FreesoundStandin
 
     ticks = itertools.count()
     # The stand-in's clock moves 10 s each time it is read, not with real time: the client

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tests.servers.ranges import UNSATISFIABLE, if_range_matches, parse_range
-from tests.servers.threaded import QuietHTTPServer, ThreadedServer
+from easy_oww.demo.ranges import UNSATISFIABLE, if_range_matches, parse_range
+from easy_oww.demo.threaded import QuietHTTPServer, ThreadedServer
 
 STATS_PATH = "/__stats"
 CDN_PREFIX = "/cdn/"

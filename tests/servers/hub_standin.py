@@ -87,8 +87,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from tests.servers.ranges import UNSATISFIABLE, if_range_matches, parse_range
-from tests.servers.threaded import QuietHTTPServer, ThreadedServer
+from easy_oww.demo.ranges import UNSATISFIABLE, if_range_matches, parse_range
+from easy_oww.demo.threaded import QuietHTTPServer, ThreadedServer
 
 STATS_PATH = "/__stats"
 _CHUNK = 1 << 20

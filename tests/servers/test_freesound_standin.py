@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 import urllib3
 
-from tests.servers.freesound_standin import (
+from easy_oww.demo.freesound_standin import (
     DEFAULT_SIMILARITY_SPACE,
     LIST_DEFAULT_FIELDS,
     FreesoundStandin,
@@ -494,11 +493,10 @@ def test_concurrent_requests_are_all_counted(small):
 
 
 def test_runs_as_a_process():
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     with subprocess.Popen(
-        [sys.executable, "-m", "tests.servers.freesound_standin", "--port", "0", "--sounds",
+        [sys.executable, "-m", "easy_oww.demo.freesound_standin", "--port", "0", "--sounds",
          "200", "--key", "proc-key", "--per-minute", "2"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, text=True,
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
     ) as proc:
         try:
             _process_checks(proc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.servers.ranges import UNSATISFIABLE, if_range_matches, parse_range
+from easy_oww.demo.ranges import UNSATISFIABLE, if_range_matches, parse_range
 
 SIZE = 100
 FREESOUND = {"inverted_unsatisfiable": True, "exact_syntax": True}  # nginx-like CDN

@@ -62,6 +62,8 @@ class LazyGroup(click.Group):
 _COMMANDS = {
     "clean": ("easy_oww.cli.datasets:clean", "Delete partial downloads nothing wants, orphan "
               "temp folders and extracted archives."),
+    "demo": ("easy_oww.cli.demo:demo", "Run the whole tool offline on small generated data: "
+             "no download, no key."),
     "doctor": ("easy_oww.cli.doctor:doctor", "Check, without downloading, that every source "
                "answers as the catalog expects, that the workspace can hold what is left, and "
                "that the keys are there; exit 1 when something would stop a download."),

@@ -21,16 +21,21 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]
     return callback
 
 
-def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`--workspace PATH`, accepted on the group and on every subcommand."""
+WORKSPACE_HELP = ("Workspace folder (default: $EASY_OWW_WORKSPACE, then the folder "
+                  "remembered by `easy-oww init`, then ~/.easy-oww).")
+
+
+def workspace_option(func: Callable[..., Any],
+                     help_text: str = WORKSPACE_HELP) -> Callable[..., Any]:
+    """`--workspace PATH`, accepted on the group and on every subcommand (`help_text`: for a
+    command whose default is another, as `demo`'s temporary folder)."""
     return click.option(
         "--workspace",
         type=click.Path(file_okay=False, path_type=str),
         default=None,
         expose_value=False,
         callback=_remember("workspace"),
-        help="Workspace folder (default: $EASY_OWW_WORKSPACE, then the folder "
-        "remembered by `easy-oww init`, then ~/.easy-oww).",
+        help=help_text,
     )(func)
 
 

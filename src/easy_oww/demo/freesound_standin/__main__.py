@@ -1,4 +1,4 @@
-"""``python -m tests.servers.freesound_standin``: the stand-in as a process (for chaos tests
+"""``python -m easy_oww.demo.freesound_standin``: the stand-in as a process (for chaos tests
 that SIGKILL the client). See the package docstring."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import signal
 import sys
 import threading
 
-from tests.servers import freesound_standin
-from tests.servers.freesound_standin.server import FreesoundStandin
+from easy_oww.demo import freesound_standin
+from easy_oww.demo.freesound_standin.server import FreesoundStandin
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.servers.freesound_standin",
+    ap = argparse.ArgumentParser(prog="python -m easy_oww.demo.freesound_standin",
                                  description=freesound_standin.__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tests.servers.freesound_standin.corpus import tokens
+from easy_oww.demo.freesound_standin.corpus import tokens
 
 
 class FilterError(ValueError):

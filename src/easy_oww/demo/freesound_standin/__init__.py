@@ -6,7 +6,7 @@ real body and no ``Retry-After``), and it counts everything the client asks.
 
 In a test::
 
-    from tests.servers.freesound_standin import FreesoundStandin
+    from easy_oww.demo.freesound_standin import FreesoundStandin
 
     with FreesoundStandin(n_sounds=3000, seed=0, api_key="test-key") as fs:
         fs.base_url                      # "http://127.0.0.1:PORT/apiv2"  (the client's --api-url)
@@ -18,7 +18,7 @@ In a test::
 
 As a process (for chaos tests that SIGKILL the client)::
 
-    python -m tests.servers.freesound_standin --port 0 --sounds 3000 --key KEY \
+    python -m easy_oww.demo.freesound_standin --port 0 --sounds 3000 --key KEY \
         [--seed 0] [--per-minute 60] [--per-day 2000]
 
 prints ``PORT <n>`` as its first stdout line, then ``BASE_URL <url>``; ``GET /__stats`` (no
@@ -58,7 +58,7 @@ similarity index): they appear there, but ``/sounds/<id>/`` answers 404 and text
 returns them.
 """
 
-from tests.servers.freesound_standin.corpus import DEFAULT_SIMILARITY_SPACE, Corpus
-from tests.servers.freesound_standin.server import LIST_DEFAULT_FIELDS, FreesoundStandin
+from easy_oww.demo.freesound_standin.corpus import DEFAULT_SIMILARITY_SPACE, Corpus
+from easy_oww.demo.freesound_standin.server import LIST_DEFAULT_FIELDS, FreesoundStandin
 
 __all__ = ["DEFAULT_SIMILARITY_SPACE", "LIST_DEFAULT_FIELDS", "Corpus", "FreesoundStandin"]

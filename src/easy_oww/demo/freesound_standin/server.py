@@ -12,27 +12,28 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import numpy as np
 
-from tests.servers.freesound_standin.corpus import (
+from easy_oww.demo.freesound_standin.corpus import (
     DEFAULT_SIMILARITY_SPACE,
     SIMILARITY_SPACES,
     VECTOR_DIM,
     Corpus,
 )
-from tests.servers.freesound_standin.filters import (
+from easy_oww.demo.freesound_standin.filters import (
     FilterError,
     compile_filter,
     compile_query,
     ids_in_filter,
 )
-from tests.servers.freesound_standin.media import png, preview_audio
-from tests.servers.ranges import UNSATISFIABLE, parse_range
-from tests.servers.threaded import QuietHTTPServer, ThreadedServer
+from easy_oww.demo.freesound_standin.media import png, preview_audio
+from easy_oww.demo.ranges import UNSATISFIABLE, parse_range
+from easy_oww.demo.threaded import QuietHTTPServer, ThreadedServer
 
 API_PREFIX = "/apiv2"
 DEFAULT_PAGE_SIZE = 15
@@ -1036,8 +1037,6 @@ def _detail(status: int, detail: str, headers: tuple = ()) -> _Response:
 
 
 def _error_response(status: int) -> _Response:
-    from http import HTTPStatus
-
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:
