@@ -26,6 +26,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(autouse=True)
+def private_user_folders(tmp_path_factory, monkeypatch) -> None:
+    """Each test gets its own per-user state and config folders (platformdirs reads XDG_*):
+    the Freesound request budget and the remembered workspace live there, and a suite run must
+    neither spend the machine's real daily budget (2,000 a day, shared by every run on it) nor
+    read or change the user's settings. Subprocesses inherit the variables."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+
+
 @pytest.fixture
 def faulty_server() -> Iterator[FaultyServer]:
     """A started FaultyServer on 127.0.0.1; empty (every path 404s until set_file)."""
