@@ -143,6 +143,8 @@ class Dataset:
         """Where the dataset lives, relative to the datasets folder (a file or a folder)."""
         if self.path:
             return self.path
+        if self.on_fallback and self.fallback is not None:
+            return self.fallback.into  # what its shards become, as the tars' unpack would
         if self.unpack:  # what its archives become, not the archives (removed once out)
             return _common_folder([u.into for u in self.unpack])
         if len(self.files) == 1 and not self.files[0].lands_in_folder:

@@ -332,7 +332,7 @@ class DatasetEngine:
                 continue
             try:
                 if dataset.on_fallback:
-                    self._check_fallback_needs(dataset)  # before a shard is fetched
+                    self._check_fallback_needs()  # before a shard is fetched
                 files = self.files_of(dataset, online=True,
                                       split=self.unpack_options.split_of(dataset))
             except NotFoundError as exc:
@@ -412,12 +412,12 @@ class DatasetEngine:
             report.dataset_errors.update(routed.dataset_errors)
         return report
 
-    def _check_fallback_needs(self, dataset: Dataset) -> None:
+    def _check_fallback_needs(self) -> None:
         """MissingExtraError when the fallback's format needs an extra not installed."""
         # Imported here: the Parquet route's module is needed only on that route.
         from easy_oww.datasets.parquet import require_pyarrow
 
-        require_pyarrow(dataset)
+        require_pyarrow()
 
     def is_recorded(self, item: ResolvedFile, manifest: dict[str, Any] | None = None) -> bool:
         """Whether `item` is downloaded and recorded, still at its recorded size."""

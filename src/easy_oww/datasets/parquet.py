@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from easy_oww.atomic import atomic_writer
-from easy_oww.datasets.catalog import Dataset, Fallback
+from easy_oww.datasets.catalog import Fallback
 from easy_oww.errors import IntegrityError, MissingExtraError
 from easy_oww.hashes import HashingWriter, file_hash
 
@@ -38,14 +38,14 @@ class ConvertedRow:
     sha256: str
 
 
-def require_pyarrow(dataset: Dataset) -> None:
+def require_pyarrow() -> None:
     """MissingExtraError, naming the extra and the route, when pyarrow cannot be imported;
-    checked before any shard is downloaded."""
+    checked before any shard is downloaded (the engine puts the dataset's key before it)."""
     try:
         import pyarrow.parquet  # noqa: F401 - an optional extra: loaded only on this route
     except ImportError:
         raise MissingExtraError(
-            f"{dataset.key}: the Parquet route needs pyarrow, which is not installed; run "
+            "the Parquet route needs pyarrow, which is not installed; run "
             f"pip install 'easy-oww[{EXTRA}]' and download again") from None
 
 
