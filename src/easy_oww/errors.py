@@ -49,6 +49,16 @@ class DownloadError(EasyOwwError):
         self.status = status  # the HTTP status that refused it, when one did
 
 
+class NotFoundError(DownloadError):
+    """The source answers that the file is not there (HTTP 404 or 410, or a listing at the
+    revision without it): retrying will not help, another route might."""
+
+
+class MissingExtraError(EasyOwwError):
+    """A route needs an optional dependency that is not installed (``pip install
+    'easy-oww[<extra>]'``)."""
+
+
 class NetworkError(DownloadError):
     """The server could not be reached at all (offline, DNS, refused)."""
 

@@ -515,6 +515,13 @@ class HubStandin(LoopbackServer):
             self._keep_commit(key)
             self._repos.get(key, {}).pop(path.strip("/"), None)
 
+    def forget_commit(self, repo: str, commit: str, *, repo_type: str = "datasets") -> None:
+        """Make an old commit unreachable, as a history squash does (huggingface_hub's
+        ``HfApi.super_squash_history``: "the old commits are no longer reachable"): its tree
+        and its files then answer ``404 RevisionNotFound`` like any unknown revision."""
+        with self._lock:
+            self._history.get((_repo_type(repo_type), repo), {}).pop(commit, None)
+
     def file(self, repo: str, path: str, *, revision: str = "main",
              repo_type: str = "datasets") -> HubFile:
         with self._lock:

@@ -11,7 +11,7 @@ downloads (openWakeWord's notebook, microWakeWord's), fetched with ``download --
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -37,8 +37,15 @@ _FILE_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 _DATASET_TYPES: dict[str, type | tuple[type, ...]] = {
     "name": str, "description": str, "priority": str, "license": str, "homepage": str,
-    "path": str, "files": list, "unpack": (dict, list), "approx_size": int,
+    "path": str, "files": list, "unpack": (dict, list), "approx_size": int, "fallback": dict,
 }
+# A fallback is one Hub folder (its own source keys) plus how its files become the unpack
+# folder's audio; only Parquet shards of encoded audio so far (AudioSet after its conversion).
+_FALLBACK_TYPES: dict[str, type | tuple[type, ...]] = {
+    "path": str, "format": str, "audio_column": str, "name_column": str, "into": str,
+    "sample_rate": int, "max_files": int,
+}
+FALLBACK_FORMATS = ("parquet",)
 _RECIPE_TYPES: dict[str, type] = {
     "name": str, "description": str, "datasets": list, "then": str, "homepage": str,
 }
@@ -71,6 +78,29 @@ class UnpackSpec:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """Another route to a dataset's audio, taken when its own files answer "not found" (the
+    Hub removed them): a folder of Parquet shards whose rows hold encoded audio, each row
+    converted to ``<name_column>.wav`` in `into`, the folder the primary route fills."""
+
+    entry: FileEntry  # an hf_folder source; `path` is where the shards land while converted
+    format: str
+    audio_column: str
+    name_column: str
+    into: str
+    sample_rate: int
+    max_files: int | None = None  # only the first N shards of the listing, by name
+
+    def describe(self) -> str:
+        """Where it reads, for the one line saying the fallback is taken."""
+        source = self.entry.source
+        where = (f"{getattr(source, 'repo', '?')} {getattr(source, 'revision', '?')}, "
+                 f"{getattr(source, 'folder', '?')}/")
+        first = "" if self.max_files is None else f", the first {self.max_files} by name"
+        return f"{where}*.{self.format}{first}"
+
+
+@dataclass(frozen=True)
 class Dataset:
     key: str
     name: str
@@ -83,12 +113,38 @@ class Dataset:
     unpack: tuple[UnpackSpec, ...] = ()
     source: str = "built-in"
     approx_size: int | None = None  # shown until a listing gives the exact size
+    fallback: Fallback | None = None
+    on_fallback: bool = False  # this is the dataset as its fallback route fetches it
+
+    @property
+    def listing_key(self) -> str:
+        """The name its cached listings go under (the fallback's are not the primary's)."""
+        return f"{self.key}.fallback" if self.on_fallback else self.key
+
+    def via_fallback(self) -> Dataset:
+        """The dataset as its fallback fetches it: the fallback's folder as its one file, no
+        unpack steps (the engine converts the shards itself)."""
+        assert self.fallback is not None
+        return replace(self, files=(self.fallback.entry,), unpack=(), on_fallback=True)
+
+    @property
+    def route(self) -> str:
+        """The route's name the manifest records ("tars", "parquet"); "" for a dataset
+        with one route only."""
+        if self.on_fallback and self.fallback is not None:
+            return self.fallback.format
+        if self.fallback is None:
+            return ""
+        formats = {u.format for u in self.unpack}
+        return f"{formats.pop()}s" if len(formats) == 1 else "files"
 
     @property
     def location(self) -> str:
         """Where the dataset lives, relative to the datasets folder (a file or a folder)."""
         if self.path:
             return self.path
+        if self.on_fallback and self.fallback is not None:
+            return self.fallback.into  # what its shards become, as the tars' unpack would
         if self.unpack:  # what its archives become, not the archives (removed once out)
             return _common_folder([u.into for u in self.unpack])
         if len(self.files) == 1 and not self.files[0].lands_in_folder:
@@ -100,8 +156,9 @@ class Dataset:
     def claims(self) -> list[tuple[str, bool]]:
         """Every path the dataset writes under, as (path, is a folder of its own): its files,
         its Hub folders and its unpack folders."""
+        fallback = [(self.fallback.entry.path, True)] if self.fallback else []
         return [(f.path, f.lands_in_folder) for f in self.files] + [
-            (u.into, True) for u in self.unpack]
+            (u.into, True) for u in self.unpack] + fallback
 
     @property
     def is_required(self) -> bool:
@@ -354,12 +411,62 @@ def _parse_dataset(key: str, table: Any, origin: str) -> Dataset:
     path = table.get("path")
     if path is not None:
         path = _safe_path(where, "path", path)
+    fallback = None
+    if "fallback" in table:
+        fallback = _parse_fallback(where, table["fallback"], unpack, paths)
     return Dataset(
         key=key, name=table.get("name", key), priority=priority, files=files,
         description=table.get("description", ""), license=table.get("license", ""),
         homepage=table.get("homepage", ""), path=path, unpack=unpack, source=origin,
-        approx_size=table.get("approx_size"),
+        approx_size=table.get("approx_size"), fallback=fallback,
     )
+
+
+def _parse_fallback(where: _Where, table: dict[str, Any], unpack: tuple[UnpackSpec, ...],
+                    paths: list[str]) -> Fallback:
+    prefix = "fallback."
+    where.check_types(table, {**_FALLBACK_TYPES, **source_keys()}, prefix)
+    own = {k: v for k, v in table.items() if k in _FALLBACK_TYPES}
+    try:
+        source = parse_source({k: v for k, v in table.items() if k not in _FALLBACK_TYPES})
+    except SourceEntryError as exc:
+        raise where.error((prefix + exc.key) if exc.key else "fallback", exc.problem) from None
+    if source.kind != "hf_folder":
+        raise where.error("fallback", f"a fallback is a Hub folder (hf_repo + hf_folder), "
+                          f"not {source.kind}")
+    fmt = own.get("format")
+    if fmt not in FALLBACK_FORMATS:
+        raise where.error(prefix + "format", f"must be one of {', '.join(FALLBACK_FORMATS)}")
+    for column in ("audio_column", "name_column"):
+        if not str(own.get(column, "")).strip():
+            raise where.error(prefix + column, "missing: the Parquet column holding "
+                              + ("each row's audio ({bytes, path})" if column == "audio_column"
+                                 else "each row's name (the WAV is <name>.wav)"))
+    if "path" not in own:
+        raise where.error(prefix + "path", "missing: where the shards land while converted, "
+                          "relative to datasets/")
+    shards = _safe_path(where, prefix + "path", own["path"])
+    if shards in paths:
+        raise where.error(prefix + "path", f"{shards!r} is already a file of the dataset")
+    intos = {u.into for u in unpack}
+    rates = {u.sample_rate for u in unpack if u.sample_rate}
+    if "into" in own:
+        into = _safe_path(where, prefix + "into", own["into"])
+    elif len(intos) == 1:
+        into = intos.pop()  # the folder the primary route fills: `paths` names one folder
+    else:
+        raise where.error(prefix + "into", "missing: the folder the converted WAVs go to "
+                          "(needed when the dataset does not unpack into one folder)")
+    rate = own.get("sample_rate", rates.pop() if len(rates) == 1 else None)
+    if rate is None or not SAMPLE_RATES[0] <= rate <= SAMPLE_RATES[1]:
+        raise where.error(prefix + "sample_rate", f"must be from {SAMPLE_RATES[0]} to "
+                          f"{SAMPLE_RATES[1]} Hz (openWakeWord reads 16000)")
+    limit = own.get("max_files")
+    if limit is not None and limit < 1:
+        raise where.error(prefix + "max_files", "must be at least 1")
+    return Fallback(entry=FileEntry(path=shards, source=source), format=fmt,
+                    audio_column=own["audio_column"], name_column=own["name_column"],
+                    into=into, sample_rate=rate, max_files=limit)
 
 
 def _safe_path(where: _Where, key: str, value: str) -> str:

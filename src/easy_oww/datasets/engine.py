@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rich.console import Console
@@ -20,6 +20,7 @@ from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Catalog, Dataset
 from easy_oww.datasets.mirror import Mirror, MirrorRoutes
 from easy_oww.datasets.sources import MadeHere, ResolvedFile, SourceResolver
+from easy_oww.datasets.sources.huggingface import is_commit
 from easy_oww.datasets.unpacking import (
     UnpackOptions,
     conversion_rate,
@@ -31,6 +32,7 @@ from easy_oww.errors import (
     FileSystemLimitError,
     IntegrityError,
     NotEnoughSpaceError,
+    NotFoundError,
 )
 from easy_oww.hashes import file_hash
 from easy_oww.progress import NullProgress, human_bytes
@@ -79,6 +81,8 @@ class FileOutcome:
     transferred: int = 0
     error: str | None = None
     exit_code: int = 0
+    not_found: bool = False  # the source answered that the file is not there (404, 410)
+    status: int | None = None  # the HTTP status that refused it, when one did
 
 
 @dataclass
@@ -172,6 +176,12 @@ class DatasetEngine:
                  ) -> list[ResolvedFile] | None:
         """The concrete files of `dataset` (only those one split needs, when given)."""
         files = self.resolver.resolve(dataset, online=online)
+        if files is not None and dataset.on_fallback and dataset.fallback is not None:
+            # Imported here: the Parquet route's module is needed only on that route.
+            from easy_oww.datasets.parquet import shards_of
+
+            taken = set(shards_of([f.path for f in files], dataset.fallback))
+            files = [f for f in files if f.path in taken]
         if files is None or split is None:
             return files
         wanted = dataset.paths_for(split)
@@ -183,8 +193,18 @@ class DatasetEngine:
         datasets = self.catalog.select(keys=keys) if keys else self.catalog.ordered()
         return [self._status_of(d, manifest) for d in datasets]
 
+    def routed(self, dataset: Dataset, entry: dict[str, Any] | None) -> Dataset:
+        """`dataset` as the route its download took: its fallback once the manifest says the
+        fallback fetched it (its files are the fallback's, not the pinned ones)."""
+        route = ((entry or {}).get("metadata") or {}).get("route")
+        if dataset.fallback is not None and not dataset.on_fallback and \
+                route == dataset.fallback.format:
+            return dataset.via_fallback()
+        return dataset
+
     def _status_of(self, dataset: Dataset, manifest: dict[str, Any]) -> DatasetStatus:
         entry = self.cache.entry(dataset.key, manifest) or {}
+        dataset = self.routed(dataset, entry)
         recorded = entry.get("files", {})
         # Judge a dataset by the split it was completed with (FSD50K "dev" alone is cached).
         split = (entry.get("metadata") or {}).get("split")
@@ -301,7 +321,9 @@ class DatasetEngine:
         manifest = self.cache.load()
         planned: list[Dataset] = []
         todo: list[tuple[Dataset, ResolvedFile]] = []
+        gone: dict[str, tuple[Dataset, NotFoundError]] = {}  # datasets whose fallback is due
         for dataset in chosen:
+            dataset = self.routed(dataset, self.cache.entry(dataset.key, manifest))
             command = made_by(dataset)
             if command is not None:  # nothing to fetch: say what makes it, unless it is made
                 if self._status_of(dataset, manifest).status != "cached":
@@ -309,8 +331,16 @@ class DatasetEngine:
                         f"{dataset.key} is made here, not downloaded: run `{command}`")
                 continue
             try:
+                if dataset.on_fallback:
+                    self._check_fallback_needs()  # before a shard is fetched
                 files = self.files_of(dataset, online=True,
                                       split=self.unpack_options.split_of(dataset))
+            except NotFoundError as exc:
+                if dataset.fallback is not None and not dataset.on_fallback:
+                    gone[dataset.key] = (dataset, exc)  # its listing lacks the pinned files
+                else:
+                    report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
+                continue
             except EasyOwwError as exc:  # a listing failed: the other datasets go on
                 report.dataset_errors[dataset.key] = f"{dataset.key}: {exc}"
                 continue
@@ -349,10 +379,21 @@ class DatasetEngine:
             self.cancel()  # Ctrl-C / SIGTERM: let the threads save their sidecars
             pool.wait(5)  # a stalled connection notices only when its read times out
             raise
+        for dataset in planned:
+            if dataset.fallback is not None and not dataset.on_fallback:
+                missing = next((o for o in results if o.dataset == dataset.key and o.not_found),
+                               None)
+                if missing is not None:
+                    gone[dataset.key] = (dataset, NotFoundError(missing.error or missing.path,
+                                                                status=missing.status))
+        # A dataset taking its fallback: the pinned files' 404s are replaced by that route.
+        results = [o for o in results if o.dataset not in gone]
         report.outcomes = results
         succeeded = {(o.dataset, o.path) for o in results if o.ok}
         pending = {(d.key, f.path) for d, f in todo} - succeeded
         for dataset in planned:
+            if dataset.key in gone:
+                continue
             if any(key == dataset.key for key, _ in pending):
                 continue  # a file is missing: the dataset must not be marked complete
             try:
@@ -363,7 +404,20 @@ class DatasetEngine:
                 report.dataset_errors[dataset.key] = (
                     f"{dataset.key}: {exc.strerror or exc} ({exc.filename or 'unpacking'}); "
                     "what is done is kept, run again to finish")
+        if gone:
+            for dataset, exc in gone.values():
+                self.progress.log(_fallback_line(dataset, exc))
+            routed = self.download([d.via_fallback() for d, _ in gone.values()], force=force)
+            report.outcomes += routed.outcomes
+            report.dataset_errors.update(routed.dataset_errors)
         return report
+
+    def _check_fallback_needs(self) -> None:
+        """MissingExtraError when the fallback's format needs an extra not installed."""
+        # Imported here: the Parquet route's module is needed only on that route.
+        from easy_oww.datasets.parquet import require_pyarrow
+
+        require_pyarrow()
 
     def is_recorded(self, item: ResolvedFile, manifest: dict[str, Any] | None = None) -> bool:
         """Whether `item` is downloaded and recorded, still at its recorded size."""
@@ -387,7 +441,7 @@ class DatasetEngine:
         if record.get("removed"):
             # An archive deleted after extraction is done while its members are intact;
             # a member lost or failed since means fetching the archive again.
-            dataset = self.catalog.get(item.dataset)
+            dataset = self.routed(self.catalog.get(item.dataset), entry)
             return members_intact(self.cache, dataset, entry, item.path)
         try:
             return (self.datasets_dir / item.path).stat().st_size == record.get("size")
@@ -450,7 +504,9 @@ class DatasetEngine:
             # A download that failed its format check still cost its bytes: count them.
             spent = exc.transferred if isinstance(exc, FormatCheckError) else 0
             return FileOutcome(dataset.key, item.path, False, error=str(exc),
-                               exit_code=exc.exit_code, transferred=spent)
+                               exit_code=exc.exit_code, transferred=spent,
+                               not_found=isinstance(exc, NotFoundError),
+                               status=getattr(exc, "status", None))
 
     def _routes(self) -> MirrorRoutes:
         cancel = self.fetcher.cancel  # (before the lock: `fetcher` takes it too)
@@ -522,7 +578,9 @@ class DatasetEngine:
     def _finalize(self, dataset: Dataset) -> None:
         """All files are in: unpack what the catalog says to, then mark the dataset done."""
         options = self.unpack_options
-        if dataset.unpack:
+        if dataset.on_fallback:
+            self._convert_fallback(dataset)
+        elif dataset.unpack:
             unpack_dataset(dataset, options, self.cache, lock_dir=self.cache_dir / "locks",
                            lock_timeout=self.fetcher.options.lock_timeout,
                            log=self.fetcher.progress.log)
@@ -530,9 +588,48 @@ class DatasetEngine:
         if dataset.splits:
             metadata["split"] = options.split_of(dataset) or "both"
         rate = conversion_rate(dataset, options)
+        if dataset.on_fallback and dataset.fallback is not None:
+            rate = options.sample_rate or dataset.fallback.sample_rate
         if rate:
             metadata["sample_rate"] = rate
+        if dataset.route:
+            metadata["route"] = dataset.route
         self.cache.mark_complete(dataset.key, True, metadata)
+
+    def _convert_fallback(self, dataset: Dataset) -> None:
+        """Each fallback shard's rows to WAVs in the fallback's folder, recorded shard by
+        shard; the shards are removed once converted (kept with --keep-archives)."""
+        # Imported here: the Parquet route (and pyarrow) is loaded only when it runs.
+        from easy_oww.datasets.parquet import convert_shard
+
+        assert dataset.fallback is not None
+        # --sample-rate, when given, wins over the catalog's rate, as for an unpack.
+        rate = self.unpack_options.sample_rate or dataset.fallback.sample_rate
+        fallback = replace(dataset.fallback, sample_rate=rate)
+        entry = self.cache.entry(dataset.key) or {}
+        shards = [f.path for f in self.files_of(dataset) or []]
+        into = self.datasets_dir / fallback.into
+        settings = None
+        for rel in shards:
+            if entry.get("files", {}).get(rel, {}).get("removed") and members_intact(
+                    self.cache, dataset, entry, rel):
+                continue  # converted by an earlier run
+            rows = convert_shard(self.datasets_dir / rel, into, fallback, jobs=self.jobs)
+            if settings is None:
+                # Imported here: numpy and libsoxr load only when there is audio.
+                from easy_oww.audio import AudioConverter
+
+                settings = AudioConverter(fallback.sample_rate).decoded_settings
+            self.cache.record_files(dataset.key, [
+                {"path": r.path, "size": r.size, "hash": f"sha256:{r.sha256}", "member": True,
+                 "source": rel, "settings": settings} for r in rows])
+            self.progress.log(f"{dataset.key}: {PurePosixPath(rel).name}: {len(rows)} clip(s) "
+                              f"converted to {fallback.sample_rate} Hz WAV")
+        if self.unpack_options.keep_archives:
+            return
+        for rel in shards:
+            self.cache.mark_removed(dataset.key, rel)
+            (self.datasets_dir / rel).unlink(missing_ok=True)
 
     # -- verify ---------------------------------------------------------------------------------
     def verify(self, keys: list[str] | None = None, deep: bool = False) -> list[dict[str, Any]]:
@@ -606,4 +703,18 @@ def _part_done(dest: Path) -> int:
 
 
 def _is_archive(dataset: Dataset, item: ResolvedFile) -> bool:
-    return any(item.path in u.files for u in dataset.unpack)
+    return dataset.on_fallback or any(item.path in u.files for u in dataset.unpack)
+
+
+def _fallback_line(dataset: Dataset, exc: NotFoundError) -> str:
+    """The one line saying a dataset's files are gone and which route replaces them."""
+    fallback = dataset.fallback
+    assert fallback is not None
+    revisions = {getattr(f.source, "revision", None) for f in dataset.files} - {None}
+    revision = str(revisions.pop()) if len(revisions) == 1 else ""
+    pinned = is_commit(revision)
+    answer = f"answer {exc.status}" if exc.status else "are not found"
+    what = f"the pinned {dataset.route}" if pinned else f"its {dataset.route}"
+    at = f" at {revision[:7]}" if revision else ""
+    return (f"{dataset.key}: {what} {answer}{at}; using the {fallback.format.capitalize()} "
+            f"route ({fallback.describe()})")

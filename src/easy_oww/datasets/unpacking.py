@@ -137,11 +137,15 @@ def members_intact(cache: CacheManager, dataset: Dataset, entry: dict[str, Any],
     """Every member extracted from the archive group holding `archive` is still present at
     its recorded size, and none failed a check."""
     spec = next((u for u in dataset.unpack if archive in u.files), None)
-    if spec is None:
+    if spec is not None:
+        source, folder = spec.files[-1], spec.into
+    elif dataset.on_fallback and dataset.fallback is not None:
+        source, folder = archive, dataset.fallback.into  # a shard of the fallback route
+    else:
         return True
     members = [(rel, r) for rel, r in entry.get("files", {}).items()
-               if r.get("member") and r.get("source") == spec.files[-1]]
-    into = spec.into.rstrip("/") + "/"
+               if r.get("member") and r.get("source") == source]
+    into = folder.rstrip("/") + "/"
     if not members or any(rel.startswith(into) for rel in entry.get("failed", {})):
         return False
     for rel, record in members:

@@ -38,6 +38,7 @@ from easy_oww.errors import (
     HashMismatchError,
     IntegrityError,
     LockTimeoutError,
+    NotFoundError,
     SizeMismatchError,
 )
 from easy_oww.hashes import KnownHash, new_hasher
@@ -598,8 +599,9 @@ class Fetcher:
             what = {401: "needs a login or token (for Hugging Face: set HF_TOKEN)",
                     403: "is forbidden", 404: "was not found",
                     410: "is gone"}.get(status, f"was refused (HTTP {status})")
-            raise DownloadError(f"{request.url} {what} (HTTP {status}); check the URL in the "
-                                "catalog or your network's proxy", status=status)
+            error = NotFoundError if status in (404, 410) else DownloadError
+            raise error(f"{request.url} {what} (HTTP {status}); check the URL in the "
+                        "catalog or your network's proxy", status=status)
 
     def probe(self, request: FetchRequest) -> Remote:
         """HEAD the URL (a tiny ranged GET where HEAD is refused) to learn size and validator."""

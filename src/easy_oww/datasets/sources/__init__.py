@@ -135,7 +135,9 @@ class SourceResolver:
         http = _AskedOnce(self.http)
         for index, entry in enumerate(dataset.files):
             # The file name is kept from before kinds were classes: old caches still count.
-            slot = ListingSlot(self.listings_dir / f"{dataset.key}.{index}.json", http)
+            # A dataset's fallback route keeps its listings apart (`listing_key`).
+            name = getattr(dataset, "listing_key", dataset.key)
+            slot = ListingSlot(self.listings_dir / f"{name}.{index}.json", http)
             files = entry.source.resolve(entry, dataset.key, slot, online=online)
             if files is None:
                 return None

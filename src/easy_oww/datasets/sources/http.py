@@ -9,7 +9,7 @@ from typing import Any
 
 import urllib3
 
-from easy_oww.errors import DownloadError, NetworkError
+from easy_oww.errors import DownloadError, NetworkError, NotFoundError
 from easy_oww.transfer.retry import (
     TRANSPORT_ERRORS,
     RetryPolicy,
@@ -47,9 +47,10 @@ class JsonClient:
         except NetworkError as exc:  # give_up_error's type for "nothing answered"
             raise ListingUnavailable(str(exc)) from None
         if response.status != 200:
-            raise DownloadError(f"listing {url} failed with HTTP {response.status}; check the "
-                                "catalog entry (repository, revision, folder or record)",
-                                status=response.status)
+            error = NotFoundError if response.status in (404, 410) else DownloadError
+            raise error(f"listing {url} failed with HTTP {response.status}; check the "
+                        "catalog entry (repository, revision, folder or record)",
+                        status=response.status)
         try:
             return json.loads(response.data), response.headers.get("Link")
         except ValueError:

@@ -39,7 +39,7 @@ from easy_oww.datasets.sources.base import (
     Source,
     SourceEntryError,
 )
-from easy_oww.errors import DownloadError
+from easy_oww.errors import DownloadError, NotFoundError
 from easy_oww.hashes import KnownHash
 
 HF_DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -261,7 +261,7 @@ class HuggingFaceFile(HubSource, Source):
             if isinstance(item, dict) and item.get("type") == "file" and \
                     item.get("path") == self.path:
                 return item
-        raise DownloadError(f"{self.repo} has no file {self.path!r} at revision "
+        raise NotFoundError(f"{self.repo} has no file {self.path!r} at revision "
                             f"{self.revision!r}; check the catalog entry (hf_file, hf_revision)")
 
     def checked(self, entry: FileEntry, listed_size: int, listed_hash: KnownHash | None, *,
