@@ -29,7 +29,7 @@ from easy_oww.datasets.sources import (
     hub_commit,
 )
 from easy_oww.datasets.sources.http import JsonClient
-from easy_oww.errors import DownloadError, EasyOwwError, NetworkError
+from easy_oww.errors import DownloadError, EasyOwwError, NetworkError, NotFoundError
 from easy_oww.freesound.api import (
     ENV_API_KEY,
     ENV_API_URL,
@@ -67,6 +67,7 @@ class SourceCheck:
     hash_agrees: bool | None = None  # None: the server states no hash
     ranges: bool | None = None  # a one-byte ranged GET came back 206
     served_by: str | None = None  # the host the redirects ended at
+    not_found: bool = False  # the server answered 404/410 (a fallback route may take over)
 
     @property
     def ok(self) -> bool:
@@ -116,6 +117,8 @@ class DoctorReport:
     sources: list[SourceCheck] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> one line
     listing_errors: dict[str, str] = field(default_factory=dict)  # dataset -> one line
+    # dataset -> one line: its own files answer "not found" and its fallback route is taken
+    fallbacks: dict[str, str] = field(default_factory=dict)
     revisions: list[RevisionCheck] = field(default_factory=list)
     workspace: WorkspaceCheck | None = None
     hf_token: bool = False
@@ -127,7 +130,7 @@ class DoctorReport:
         out = [f"{host}: {line}" for host, line in self.unreachable.items()]
         out += list(self.listing_errors.values())
         out += [f"{s.dataset}: {s.path}: {s.problem}" for s in self.sources
-                if s.reachable and s.problem]
+                if s.reachable and s.problem and not (s.not_found and s.dataset in self.fallbacks)]
         if self.workspace is not None:
             out += list(self.workspace.problems)
         if self.freesound is not None and not self.freesound.ok and self.freesound.problem:
@@ -138,6 +141,7 @@ class DoctorReport:
         return {"ok": not self.blocking, "blocking": self.blocking,
                 "sources": [asdict(s) | {"ok": s.ok} for s in self.sources],
                 "unreachable": self.unreachable, "listing_errors": self.listing_errors,
+                "fallbacks": self.fallbacks,
                 "revisions": [asdict(r) for r in self.revisions],
                 "workspace": asdict(self.workspace) if self.workspace else None,
                 "hf_token": self.hf_token,
@@ -168,7 +172,8 @@ def check_source(fetcher: Fetcher, dataset: str, item: ResolvedFile, files: int
     except NetworkError:
         raise  # no route to the host: said once for the host, by the caller
     except DownloadError as exc:  # the server answered, and said no (404, 401, …)
-        return SourceCheck(**base, reachable=True, problem=str(exc))
+        return SourceCheck(**base, reachable=True, problem=str(exc),
+                           not_found=isinstance(exc, NotFoundError))
     problems: list[str] = []
     if item.size is not None and seen.size is not None and seen.size != item.size:
         problems.append(f"the server has {seen.size:,} bytes, the catalog says "
@@ -194,6 +199,12 @@ def _representatives(files: list[ResolvedFile]) -> list[tuple[ResolvedFile, int]
     return [(group[0], len(group)) for group in groups.values()]
 
 
+def _fallback_line(dataset: Dataset, why: str | None) -> str:
+    assert dataset.fallback is not None
+    return (f"{dataset.key}: its own files are not found ({why}); `download` takes its "
+            f"fallback route: {dataset.fallback.describe()}")
+
+
 def diagnose(engine: DatasetEngine, datasets: list[Dataset], *, freesound: bool = False,
              freesound_api_url: str | None = None, key_file: str | None = None,
              fetcher: Fetcher | None = None,
@@ -208,6 +219,14 @@ def diagnose(engine: DatasetEngine, datasets: list[Dataset], *, freesound: bool 
     for dataset in datasets:
         try:
             files = engine.files_of(dataset, online=True) or []
+        except NotFoundError as exc:
+            if dataset.fallback is None:
+                report.listing_errors[dataset.key] = f"{dataset.key}: {exc}"
+            else:
+                report.fallbacks[dataset.key] = _fallback_line(dataset, str(exc))
+            hub.add(dataset, [])
+            needed = None
+            continue
         except (EasyOwwError, RetryableError) as exc:
             report.listing_errors[dataset.key] = f"{dataset.key}: {exc}"
             hub.add(dataset, [])
@@ -234,6 +253,8 @@ def diagnose(engine: DatasetEngine, datasets: list[Dataset], *, freesound: bool 
                                     files=count, reachable=False,
                                     problem=report.unreachable[host])
             report.sources.append(check)
+            if check.not_found and dataset.fallback is not None:
+                report.fallbacks.setdefault(dataset.key, _fallback_line(dataset, check.problem))
         # Still to fetch: the catalog's sizes, else what the server just said (one file).
         stated = {c.path: c.size for c in report.sources if c.dataset == dataset.key
                   and c.files == 1}
@@ -258,8 +279,11 @@ class _HubRepos:
 
     def __init__(self) -> None:
         self.groups: dict[tuple[str, str, str], tuple[HubSource, list[str], list[str]]] = {}
+        self.with_fallback: set[str] = set()  # datasets another route can fetch
 
     def add(self, dataset: Dataset, files: list[ResolvedFile]) -> None:
+        if dataset.fallback is not None:
+            self.with_fallback.add(dataset.key)
         for entry in dataset.files:
             source = entry.source
             if not isinstance(source, HubSource):
@@ -290,12 +314,13 @@ class _HubRepos:
                 out.append(RevisionCheck(**base, line=f"{source.repo}: pinned "
                                          f"{source.revision[:7]}; {host} {unreachable[host]}"))
                 continue
-            out.append(_check_pinned(http, source, base, probes[0] if probes else None))
+            out.append(_check_pinned(http, source, base, probes[0] if probes else None,
+                                     fallback=set(names) <= self.with_fallback))
         return out
 
 
 def _check_pinned(http: JsonClient, source: HubSource, base: dict[str, Any],
-                  probe: str | None) -> RevisionCheck:
+                  probe: str | None, *, fallback: bool = False) -> RevisionCheck:
     """Where main is now against the pinned commit, and a HEAD on one pinned file."""
     pinned = source.revision[:7]
     name = source.repo
@@ -324,8 +349,10 @@ def _check_pinned(http: JsonClient, source: HubSource, base: dict[str, Any],
         path = _repo_path(source, probe or "")
         return RevisionCheck(**base, **facts, line=(
             f"{name}: pinned {pinned}" + (f" ({where})" if moved_on else "") + f", but {path} "
-            f"answers 404 there: downloading {', '.join(base['datasets'])} fails until a "
-            "catalog entry pins a revision that has the files"))
+            f"answers 404 there: " + (
+                f"downloading {', '.join(base['datasets'])} takes its fallback route"
+                if fallback else f"downloading {', '.join(base['datasets'])} fails until a "
+                "catalog entry pins a revision that has the files")))
     if answers is None and status is not None:
         return RevisionCheck(**base, **facts, line=f"{name}: pinned {pinned}, {where}; its "
                              f"files answer HTTP {status}")

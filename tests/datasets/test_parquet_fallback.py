@@ -282,3 +282,25 @@ def test_the_builtin_audioset_entries_carry_their_parquet_fallback():
     assert tenth.fallback.into == "audioset_09/audioset_16k"
     assert (full.fallback.max_files, tenth.fallback.max_files) == (None, 1)
     assert full.fallback.describe() == f"{HUB_REPO} main, data/bal_train/*.parquet"
+
+
+@pytest.mark.parametrize("sized", [False, True], ids=["listed", "catalog-sized"])
+def test_doctor_says_the_fallback_is_taken_and_does_not_block(tmp_path, ws, hub, sized):
+    """A download that will succeed by its fallback route is not a problem for `doctor`: the
+    404 is said, with the route taken, and the exit is 0."""
+    pinned = converted(hub)
+    hub.forget_commit(HUB_REPO, pinned)
+    write_catalog(ws, pinned, sized=sized)
+    run = run_cli(tmp_path, "doctor", "--dataset", "audioset", "--json", "--workspace", str(ws),
+                  HF_ENDPOINT=hub.endpoint, HF_TOKEN=TOKEN)
+    assert run.code == 0, run.out + run.err
+    report = run.json()
+    assert report["ok"] and report["blocking"] == [] and report["listing_errors"] == {}
+    line = report["fallbacks"]["audioset"]
+    assert line.startswith("audioset: its own files are not found (") and line.endswith(
+        f"`download` takes its fallback route: {HUB_REPO} main, data/bal_train/*.parquet")
+    without = ws / "datasets.toml"
+    without.write_text(without.read_text().split("[datasets.audioset.fallback]")[0])
+    blocked = run_cli(tmp_path, "doctor", "--dataset", "audioset", "--json", "--workspace",
+                      str(ws), HF_ENDPOINT=hub.endpoint, HF_TOKEN=TOKEN)
+    assert blocked.code == 1 and blocked.json()["fallbacks"] == {}

@@ -55,6 +55,8 @@ def _print(report: DoctorReport, console: Console) -> None:
         console.print(f"[red]{host}: {line}", highlight=False)
     for line in report.listing_errors.values():
         console.print(f"[red]{line}", highlight=False)
+    for line in report.fallbacks.values():
+        console.print(line, style="yellow", highlight=False, markup=False)
     ws = report.workspace
     if ws is not None:
         need = "?" if ws.needed_bytes is None else human_bytes(ws.needed_bytes)
