@@ -130,3 +130,68 @@ def test_the_microwakeword_recipe_end_to_end(tmp_path):
     assert oww["config"]["background_paths"] == [str(datasets / "audioset" / "audioset_16k"),
                                                  str(datasets / "fma_xs" / "fma_16k")]
     assert oww["config"]["rir_paths"] == [str(datasets / "mit_rir")]
+
+
+def _npy(shape: tuple[int, ...], dtype: str) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(shape, dtype=dtype))
+    return buffer.getvalue()
+
+
+def test_the_openwakeword_recipe_end_to_end(tmp_path):
+    features = {"openwakeword_features_ACAV100M_2000_hrs_16bit.npy": _npy((8, 16, 96), "float16"),
+                "validation_set_features.npy": _npy((20, 96), "float32")}
+    tar = _tar({f"audio/bal_train/yt{j}.flac": _audio("FLAC", "PCM_24", 48000, 2, j)
+                for j in range(4)})
+    fma = _zip({f"fma_small/000/00000{j}.mp3": _audio("MP3", "MPEG_LAYER_III", 44100, 2, j)
+                for j in range(3)})
+    with HubStandin() as hub:
+        for name, data in features.items():
+            hub.add_file("davidscripka/openwakeword_features", name, data)
+        for i in range(2):
+            hub.add_file(RIR, f"16khz/rir_{i}.wav", _audio("WAV", "PCM_16", 16000, 1, 200 + i))
+        hub.add_file(AUDIOSET, "data/bal_train09.tar", tar)
+        audioset = hub.commit(AUDIOSET)
+        hub.add_file("mchl914/fma_xsmall", "fma_xs.zip", fma)
+        fma_commit = hub.commit("mchl914/fma_xsmall")
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        conv = {"sample_rate": 16000, "flatten": True}
+        # ACAV100M as built in but sized and hashed by the stand-in's listing (the real
+        # entries carry the real files' size and hash); the rest pinned to its commits.
+        write_catalog(ws / "datasets.toml", {
+            "acav100m_train": {"priority": "critical", "files": [{
+                "hf_repo": "davidscripka/openwakeword_features",
+                "hf_file": "openwakeword_features_ACAV100M_2000_hrs_16bit.npy",
+                "hf_revision": "main", "format": "npy",
+                "path": "acav100m/openwakeword_features_ACAV100M_2000_hrs_16bit.npy"}]},
+            "acav100m_val": {"priority": "critical", "files": [{
+                "hf_repo": "davidscripka/openwakeword_features",
+                "hf_file": "validation_set_features.npy", "hf_revision": "main",
+                "format": "npy", "path": "acav100m/validation_set_features.npy"}]},
+            "audioset_balanced_09": {"priority": "optional", "files": [{
+                "hf_repo": AUDIOSET, "hf_file": "data/bal_train09.tar",
+                "hf_revision": audioset, "path": "audioset_09/archive/bal_train09.tar"}],
+                "unpack": [{"format": "tar", "into": "audioset_09/audioset_16k"} | conv]},
+            "fma_xs": {"priority": "optional", "files": [{
+                "hf_repo": "mchl914/fma_xsmall", "hf_file": "fma_xs.zip",
+                "hf_revision": fma_commit, "path": "fma_xs/archive/fma_xs.zip"}],
+                "unpack": [{"format": "zip", "into": "fma_xs/fma_16k"} | conv]},
+        }, builtin=True)
+        run = run_cli(tmp_path, "download", "--recipe", "openwakeword", "--workspace", str(ws),
+                      HF_ENDPOINT=hub.endpoint)
+        assert run.code == 0, run.err
+    assert "Next: `easy-oww oww-config` hands these folders to openWakeWord." in run.out
+    datasets = ws / "datasets"
+    for folder, count in (("audioset_09/audioset_16k", 4), ("fma_xs/fma_16k", 3)):
+        wavs = sorted((datasets / folder).glob("*.wav"))
+        assert len(wavs) == count
+        assert {(sf.info(w).samplerate, sf.info(w).channels) for w in wavs} == {(16000, 1)}
+    made = run_cli(tmp_path, "oww-config", "--json", "--workspace", str(ws))
+    assert made.code == 0, made.err  # every key the trainer needs, each path checked
+    config = made.json()["config"]
+    assert config["background_paths"] == [str(datasets / "audioset_09" / "audioset_16k"),
+                                          str(datasets / "fma_xs" / "fma_16k")]
+    assert config["rir_paths"] == [str(datasets / "mit_rir")]
+    assert config["feature_data_files"] == {"ACAV100M_sample": str(
+        datasets / "acav100m" / "openwakeword_features_ACAV100M_2000_hrs_16bit.npy")}
