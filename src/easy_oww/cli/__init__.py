@@ -70,7 +70,7 @@ _COMMANDS = {
     "freesound": ("easy_oww.cli.freesound:freesound", "Grow and look after the Freesound "
                   "sample library (background sounds for training)."),
     "mirror": ("easy_oww.cli.mirror:mirror", "Share this workspace's verified datasets with "
-               "other machines (a read-only HTTP server)."),
+               "other machines (a read-only HTTP server, or an S3 bucket)."),
     "oww-config": ("easy_oww.cli.trainer:oww_config", "Write the paths openWakeWord's "
                    "train.py reads, from what is downloaded."),
     "init": ("easy_oww.cli.datasets:init", "Create the workspace, remember it as the default, "
