@@ -114,12 +114,14 @@ def push(ctx: click.Context, target: str) -> None:
     progress: NullProgress = NullProgress()
     if not quiet:
         progress = RichProgress() if sys.stderr.isatty() else PlainProgress(interval=10.0)
-    files = WorkspaceShelf(cache).files()
-    total = human_bytes(sum(f.size for f in files.values()))
-    say(f"Pushing {len(files)} verified file(s) ({total}) of {workspace.root} to "
-        f"{location.url}")
+
+    def announce(files: int, size: int) -> None:
+        say(f"Pushing {files} verified file(s) ({human_bytes(size)}) of {workspace.root} to "
+            f"{location.url}")
+
     with progress:
-        report = push_to_bucket(cache, location, progress=progress, say=say)
+        report = push_to_bucket(cache, location, progress=progress, say=say,
+                                announce=announce)
     index = location.url + "/index.json"
     click.echo(f"Uploaded {len(report.uploaded)} file(s) ({human_bytes(report.uploaded_bytes)}); "
                f"{len(report.already_there)} already there; "

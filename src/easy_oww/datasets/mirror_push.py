@@ -39,15 +39,19 @@ class PushReport:
 
 def push_to_bucket(cache: CacheManager, location: S3Location, *,
                    progress: NullProgress | None = None,
-                   say: Callable[[str], None] = lambda line: None) -> PushReport:
+                   say: Callable[[str], None] = lambda line: None,
+                   announce: Callable[[int, int], None] = lambda files, size: None
+                   ) -> PushReport:
     """Upload what is missing or different; write the index last (it lists only what is
-    there). Errors of the store (no credentials, no bucket, access denied) raise at once."""
+    there). Errors of the store (no credentials, no bucket, access denied) raise at once,
+    before `announce` is told how many files (and bytes) there are to push."""
     progress = progress or NullProgress()
     bucket = S3Bucket(location)
     bucket.check_credentials()
     bucket.check_bucket()
     shelf = WorkspaceShelf(cache)
     files = shelf.files()
+    announce(len(files), sum(f.size for f in files.values()))
     report = PushReport()
     for rel, item in sorted(files.items()):
         key = location.dataset_key(rel)
