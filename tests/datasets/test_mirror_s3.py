@@ -325,3 +325,23 @@ def test_without_the_s3_extra_one_line_says_how_to_install_it(tmp_path, origin, 
         assert "s3:// mirrors need boto3; install it with: pip install 'easy-oww[s3]'" in run.err
         assert len(run.err.strip().splitlines()) == 1
     assert origin.requests == []
+
+
+def test_a_file_that_rotted_since_it_was_checked_is_not_pushed(tmp_path, workspace_a, blobs,
+                                                               aws, store):
+    """Same size, other bytes: the manifest still calls it verified, the push hashes it
+    again and leaves it out (of the bucket and of the index); the rest go up; exit 1."""
+    rotten = workspace_a / "datasets" / "alpha" / "b.bin"
+    rotten.write_bytes(os.urandom(len(blobs["b.bin"])))
+    run = run_cli(tmp_path, "mirror", "push", MIRROR, "--workspace", str(workspace_a), **aws)
+    assert run.code == 1
+    assert ("alpha/b.bin: not pushed: its bytes no longer match the hash recorded when it was "
+            "checked; run `easy-oww verify`") in run.out
+    assert run.err.strip().splitlines()[-1] == (  # (after the progress lines of the rest)
+        "Error: 1 file(s) not pushed: they fail their recorded hash; run `easy-oww verify`, "
+        "then push again")
+    assert set(objects(store)) == {"oww/index.json", "oww/datasets/alpha/a.bin",
+                                   "oww/datasets/gamma/c.bin"}
+    index = json.loads(store.get_object(Bucket=BUCKET, Key="oww/index.json")["Body"].read())
+    listed = {f["path"] for d in index["datasets"] for f in d["files"]}
+    assert listed == {"alpha/a.bin", "gamma/c.bin"}
