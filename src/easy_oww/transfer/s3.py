@@ -183,6 +183,8 @@ class S3Bucket:
                                  status=status)
         if isinstance(exc, bx.BotoCoreError):
             return DownloadError(f"{where}: {doing} failed ({type(exc).__name__})")
+        if isinstance(exc, OSError):  # the local file of an upload unreadable, say
+            return DownloadError(f"{where}: {doing}: {exc.strerror or type(exc).__name__}")
         return exc
 
     def _endpoint(self) -> str:
