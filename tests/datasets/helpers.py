@@ -28,7 +28,8 @@ class Run:
 
 def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("EASY_OWW_WORKSPACE", "HF_ENDPOINT", "HF_TOKEN", "ZENODO_ENDPOINT")}
+           if k not in ("EASY_OWW_WORKSPACE", "HF_ENDPOINT", "HF_TOKEN", "ZENODO_ENDPOINT")
+           and not k.startswith("AWS_")}  # (the machine's own AWS credentials stay out)
     env["EASY_OWW_CONFIG_DIR"] = str(tmp / "config")
     env["HOME"] = str(tmp / "home")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])  # this checkout first
@@ -94,3 +95,32 @@ def wait_for_progress(ws: Path, rel: str, above: int, proc: subprocess.Popen,
         if time.monotonic() > end:
             pytest.fail(f"{rel} recorded no more than {above:,} bytes in {deadline} s")
         time.sleep(0.02)  # polling a file another process writes; not synchronisation
+
+
+# -- mirrors (test_mirror.py, test_mirror_s3.py; their fixtures are in conftest.py) -----------
+def mirror_catalog(path: Path, url, blobs: dict[str, bytes], *, hashed: bool = True) -> Path:
+    """alpha: a.bin (with its size and hash) and b.bin (hash only); with hashed=False also
+    gamma: c.bin, whose hash the catalog does not know."""
+    files = [{"url": url("a.bin"), "path": "alpha/a.bin", "size": len(blobs["a.bin"]),
+              "hash": sha256(blobs["a.bin"])},
+             {"url": url("b.bin"), "path": "alpha/b.bin", "hash": sha256(blobs["b.bin"])}]
+    datasets = {"alpha": {"name": "Alpha", "priority": "critical", "files": files}}
+    if not hashed:  # a file the catalog knows no hash for
+        datasets["gamma"] = {"name": "Gamma", "priority": "critical", "files": [
+            {"url": url("c.bin"), "path": "gamma/c.bin", "size": len(blobs["c.bin"])}]}
+    return write_catalog(path, datasets)
+
+
+def new_workspace(tmp_path: Path, name: str, origin, blobs, **kw) -> Path:
+    ws = tmp_path / name
+    ws.mkdir()
+    mirror_catalog(ws / "datasets.toml", origin.url, blobs, **kw)
+    return ws
+
+
+def manifest(ws: Path) -> dict:
+    return json.loads((ws / ".cache" / "manifest.json").read_text())
+
+
+def origin_requests(origin, *names: str) -> list:
+    return [r for name in names for r in origin.requests_for(name)]

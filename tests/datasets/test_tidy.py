@@ -163,3 +163,20 @@ into = "zipped/out"
     assert busy.exists() and not idle.exists()
     assert [(r.path, r.kept) for r in done if r.path in (busy, idle)] == [
         (busy, True), (idle, False)]
+
+
+def test_a_part_of_a_download_from_a_bucket_is_kept_while_its_file_is_wanted(tmp_path):
+    """``x.s3.part`` (with its record) is a resumable download of ``x`` from an s3:// mirror:
+    kept while the catalog wants ``x``; deleted with its record when nothing does."""
+    manager = _manager(tmp_path)
+    wanted = _put(manager, "noise/a.wav.s3.part", b"12345")
+    wanted_record = _put(manager, "noise/a.wav.s3.part.json", json.dumps(
+        {"url": "s3://b/p/datasets/noise/a.wav", "etag": '"e"', "size": 9,
+         "written": []}).encode())
+    unwanted = _put(manager, "noise/gone.wav.s3.part", b"12345")
+    unwanted_record = _put(manager, "noise/gone.wav.s3.part.json", b"{}")
+    plan = clean(manager)
+    assert {r.path for r in plan} == {unwanted, unwanted_record}  # the wanted one: not even
+    assert not any(r.kept for r in plan)  # "kept" as someone else's progress
+    assert wanted.exists() and wanted_record.exists()
+    assert not unwanted.exists() and not unwanted_record.exists()

@@ -74,7 +74,7 @@ _COMMANDS = {
     "mww-config": ("easy_oww.cli.trainer:mww_config", "Write the features microWakeWord's "
                    "trainer reads, from what is downloaded."),
     "mirror": ("easy_oww.cli.mirror:mirror", "Share this workspace's verified datasets with "
-               "other machines (a read-only HTTP server)."),
+               "other machines (a read-only HTTP server, or an S3 bucket)."),
     "oww-config": ("easy_oww.cli.trainer:oww_config", "Write the paths openWakeWord's "
                    "train.py reads, from what is downloaded."),
     "init": ("easy_oww.cli.datasets:init", "Create the workspace, remember it as the default, "

@@ -111,6 +111,7 @@ Examples:
   easy-oww download --workspace /media/usb/easy-oww --connections 8 --jobs 2
   easy-oww download --mirror http://192.168.1.20:8642   # a teammate's `mirror serve` first
   easy-oww download --mirror /media/usb/easy-oww        # another workspace's folder first
+  easy-oww download --mirror s3://team-bucket/easy-oww  # a bucket `mirror push` filled
 
 \b
 Interrupted? Run the same command again: parts are kept and resumed.
@@ -144,7 +145,8 @@ Exit codes: 0 done, 1 a file failed (the rest finished), 2 bad usage or catalog,
 @click.option("--force", is_flag=True, help="Start even if the drive looks too full.")
 @click.option("--mirror", "mirror_specs", multiple=True, metavar="URL",
               help="Try this mirror before the origin: the address `easy-oww mirror serve` "
-              "prints, file:///path or another workspace's folder (repeatable, in order; "
+              "prints, file:///path, another workspace's folder or s3://BUCKET/PREFIX "
+              "(repeatable, in order; "
               "default: $EASY_OWW_MIRROR). Only files with a known hash; the hash decides.")
 @common_options
 @click.pass_context

@@ -6,8 +6,9 @@ at their recorded size, inside the datasets folder. Nothing else: no part file, 
 failed check, no file a link leads out of the tree to.
 
 Using side: `parse_mirror` turns what a user names (``--mirror``, ``EASY_OWW_MIRROR``) into
-a `Mirror`: the ``http(s)://`` address of a `mirror serve`, or a folder (``file:///path`` or a
-plain path) that is another workspace's root. Both have one layout, ``<root>/datasets/<path>``.
+a `Mirror`: the ``http(s)://`` address of a `mirror serve`, a folder (``file:///path`` or a
+plain path) that is another workspace's root, or an ``s3://bucket/prefix`` that `easy-oww
+mirror push` filled (transfer/s3.py). All have one layout, ``<root>/datasets/<path>``.
 `MirrorRoutes.fetch` tries them in order for one file, before the origin:
 
 - only for a file whose hash the catalog (or the source's listing) knows: a mirror's own word
@@ -37,6 +38,7 @@ from easy_oww.progress import NullProgress
 from easy_oww.transfer.fetch import Fetcher, FetchOptions, FetchRequest, FetchResult
 from easy_oww.transfer.local import copy_verified
 from easy_oww.transfer.retry import RetryableError
+from easy_oww.transfer.s3 import S3Bucket, S3Location, S3StoreError
 from easy_oww.transfer.serve import NotServed, Servable
 
 ENV_MIRROR = "EASY_OWW_MIRROR"
@@ -50,25 +52,37 @@ class MirrorSpecError(BadInputError):
 
 @dataclass(frozen=True)
 class Mirror:
-    """One mirror: an HTTP base URL or a folder, both holding ``datasets/<path>``."""
+    """One mirror: an HTTP base URL, a folder or a bucket, all holding ``datasets/<path>``."""
 
     label: str  # the URL (no trailing slash) or the folder's absolute path: the manifest's "from"
     base_url: str | None = None
     folder: Path | None = None
+    s3: S3Location | None = None
 
     def route(self, rel: str) -> str | Path:
-        """Where this mirror keeps the file that lands at `rel` under datasets/."""
+        """Where this mirror keeps the file that lands at `rel` under datasets/ (for a
+        bucket, the object's key)."""
         if self.folder is not None:
             return self.folder / "datasets" / rel
+        if self.s3 is not None:
+            return self.s3.dataset_key(rel)
         return f"{self.base_url}/datasets/{quote(rel)}"
 
 
 def parse_mirror(spec: str) -> Mirror:
-    """A mirror from ``http(s)://host[:port][/prefix]``, ``file:///path`` or a folder path;
-    MirrorSpecError (one line, exit 2) for anything else."""
+    """A mirror from ``http(s)://host[:port][/prefix]``, ``file:///path``, a folder path or
+    ``s3://bucket[/prefix]``; MirrorSpecError (one line, exit 2) for anything else, and for a
+    bucket when the S3 extra or the credentials are missing."""
     text = spec.strip()
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
+    if scheme == "s3":
+        try:
+            location = S3Location.parse(text)
+            S3Bucket(location).check_credentials()  # no request: the chain is looked at
+        except BadInputError as exc:
+            raise MirrorSpecError(f"mirror {spec!r}: {exc}") from None
+        return Mirror(label=location.url, s3=location)
     if scheme in ("http", "https"):
         if not parts.hostname or parts.query or parts.fragment:
             raise MirrorSpecError(f"mirror {spec!r}: expected http://HOST[:PORT][/PREFIX], the "
@@ -81,7 +95,7 @@ def parse_mirror(spec: str) -> Mirror:
         folder = Path(unquote(parts.path))
     elif len(scheme) > 1:  # (one letter is a Windows drive: C:\...)
         raise MirrorSpecError(f"mirror {spec!r}: {scheme}:// mirrors are not supported; use "
-                              "http(s)://, file:///path or a folder path")
+                              "http(s)://, file:///path, a folder path or s3://")
     else:
         folder = Path(text).expanduser()
     folder = folder.absolute()
@@ -257,6 +271,15 @@ class MirrorRoutes:
         self.fetcher.cancel = cancel
         self._dead: set[str] = set()
         self._lock = threading.Lock()
+        self._buckets = {m.label: S3Bucket(m.s3) for m in self.mirrors if m.s3 is not None}
+
+    def _give_up(self, mirror: Mirror, why: str) -> None:
+        """Not asked again in this run; said once (files fetched at once may all find it)."""
+        with self._lock:
+            first = mirror.label not in self._dead
+            self._dead.add(mirror.label)
+        if first:
+            self.progress.log(why)
 
     def fetch(self, request: FetchRequest, rel: str,
               record: Callable[[FetchResult, Mirror], None]) -> FetchResult | None:
@@ -282,14 +305,18 @@ class MirrorRoutes:
                     return copy_verified(routed, route, lock_dir=self.lock_dir,
                                          lock_timeout=self.lock_timeout, cancel=self.cancel,
                                          progress=self.progress)
+                if mirror.s3 is not None:
+                    return self._buckets[mirror.label].fetch_verified(
+                        routed, str(route), lock_dir=self.lock_dir,
+                        lock_timeout=self.lock_timeout, cancel=self.cancel,
+                        progress=self.progress)
                 return self.fetcher.fetch(routed)
             except NetworkError:
-                with self._lock:  # files fetched at once may all find it dead: said once
-                    first = mirror.label not in self._dead
-                    self._dead.add(mirror.label)
-                if first:  # (the error's own advice, "run again to resume", is not for this)
-                    self.progress.log(f"mirror {mirror.label} cannot be reached; not asked "
+                # (the error's own advice, "run again to resume", is not for this)
+                self._give_up(mirror, f"mirror {mirror.label} cannot be reached; not asked "
                                       "again in this run")
+            except S3StoreError as exc:  # the bucket is missing, or refuses these credentials
+                self._give_up(mirror, f"mirror {exc}; not asked again in this run")
             except IntegrityError as exc:
                 self.progress.log(f"{label}: mirror {mirror.label} served bytes that fail the "
                                   f"catalog's check ({exc}); asking the next source")

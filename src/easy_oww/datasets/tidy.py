@@ -46,6 +46,13 @@ def _size(path: Path) -> int:
     return stat.st_size if blocks is None else min(stat.st_size, blocks * 512)
 
 
+def _part_of(part: Path) -> Path:
+    """The file a part becomes: ``x.part`` (the fetcher's) or ``x.s3.part`` (a download from
+    a bucket, resumable too: transfer/s3.py)."""
+    dest = part.with_suffix("")
+    return dest.with_suffix("") if dest.suffix == ".s3" else dest
+
+
 def _resume_record(part: Path) -> bool:
     """Whether `part` has a resume record the fetcher can resume from: someone's progress."""
     try:
@@ -107,7 +114,7 @@ def plan_clean(manager: DatasetManager, partials: Iterable[Path] = ()) -> list[R
     now = time.time()
     out: list[Removal] = []
     for part in sorted(root.rglob("*.part")):
-        dest = part.with_suffix("")
+        dest = _part_of(part)
         if _in_use(manager, dest):
             continue
         old = now - part.stat().st_mtime > STALE_PART_DAYS * 86400
