@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +25,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
 # ignored signal stays ignored in every child: the CLI processes the tests stop with Ctrl-C
 # would never see it. Python's own handler here means children start with the default.
 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# Per-user state and config (platformdirs reads XDG_*) private to the test run, for what runs
+# before any test's own folders below (module and session fixtures that grow a library).
+_RUN_USER = Path(tempfile.mkdtemp(prefix="easy-oww-tests-user-"))
+os.environ["XDG_STATE_HOME"] = str(_RUN_USER / "state")
+os.environ["XDG_CONFIG_HOME"] = str(_RUN_USER / "config")
+os.environ.pop("EASY_OWW_CONFIG_DIR", None)
 
 
 @pytest.fixture(autouse=True)
