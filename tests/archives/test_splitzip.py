@@ -525,6 +525,25 @@ def test_crc_error_names_the_member(wav_tree: Path) -> None:
         assert reader.read(ok) == (wav_tree / ok.name).read_bytes()
 
 
+def test_a_damaged_deflate_stream_is_named_not_a_traceback(tmp_path: Path) -> None:
+    # Bytes flipped inside the compressed data make zlib meet an invalid code or distance.
+    rng = np.random.default_rng(4)
+    text = rng.integers(0, 16, 200_000).astype(np.uint8).tobytes()  # compresses by half
+    path = write_volumes(tmp_path, "c", craft([Entry(b"a.bin", text, method=DEFLATED),
+                                               Entry(b"b.txt", b"fine")]).volumes)[0]
+    data = bytearray(path.read_bytes())
+    for at in range(200, 2000, 7):
+        data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with SplitZipReader(path) as reader:
+        damaged, fine = reader.members()
+        with pytest.raises(ChecksumError, match=r"^a\.bin in c\.zip: deflate stream is damaged "
+                                                r"\(Error -3 .*\): the archive is damaged; "
+                                                r"download it again$"):
+            reader.read(damaged)
+        assert reader.read(fine) == b"fine"
+
+
 def test_lying_sizes_cannot_inflate_past_declared(tmp_path: Path) -> None:
     path = tmp_path / "lie.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -759,6 +778,17 @@ def test_stored_members_whose_last_read_is_a_single_byte(tmp_path: Path,
     with SplitZipReader(volumes) as reader:
         over = next(m for m in reader.members() if m.name == "over")
         assert [len(c) for c in reader.iter_data(over)] == [CHUNK, 1]
+
+
+def test_a_first_volume_one_byte_short_is_named_at_open(tmp_path: Path) -> None:
+    # "spans" starts far into the first volume and spills one byte into the next: its extent
+    # must be counted from where it starts, or the missing byte is only found when it is read.
+    at = craft(BYTE_EDGES).at
+    volumes = write_volumes(tmp_path, "c", craft(BYTE_EDGES, cuts=[at["data 3"] + 6999]).volumes)
+    with open(volumes[0], "r+b") as handle:
+        handle.truncate(volumes[0].stat().st_size - 1)
+    with pytest.raises(ArchiveVolumeError, match=r"^c\.z01 is truncated"):
+        SplitZipReader(volumes)
 
 
 def test_a_nameless_entry_whose_header_ends_at_a_volumes_end(tmp_path: Path) -> None:

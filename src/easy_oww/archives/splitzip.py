@@ -462,6 +462,12 @@ class _Decoder:
             f"(CRC error): the archive is damaged; download it again"
         )
 
+    def damaged(self, stream: str, exc: Exception) -> ChecksumError:
+        return ChecksumError(
+            f"{self.member.name} in {self.archive}: {stream} stream is damaged ({exc}): "
+            "the archive is damaged; download it again"
+        )
+
 
 class _Inflater(_Decoder):
     def __init__(self, member: ZipMember, archive: str) -> None:
@@ -469,10 +475,13 @@ class _Inflater(_Decoder):
         self.inflater = zlib.decompressobj(-15)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        return _inflate(self.inflater, data)
+        try:
+            yield from _inflate(self.inflater, data)
+        except zlib.error as exc:  # invalid codes or distances: name the member, no traceback
+            raise self.damaged("deflate", exc) from None
 
     def finish(self) -> Iterator[bytes]:
-        yield from _inflate(self.inflater, b"")
+        yield from self.feed(b"")  # the output still held back
         if not self.inflater.eof and self.member.compress_size:
             raise self.ends_early("deflate")
 
@@ -498,10 +507,7 @@ class _Bunzipper(_Decoder):
                 if not piece:  # nothing more until the next input
                     return
         except (OSError, EOFError, ValueError) as exc:
-            raise ChecksumError(
-                f"{self.member.name} in {self.archive}: bzip2 stream is damaged ({exc}): "
-                "the archive is damaged; download it again"
-            ) from None
+            raise self.damaged("bzip2", exc) from None
 
     def finish(self) -> Iterator[bytes]:
         yield from self.feed(b"")  # whatever output is still held back
