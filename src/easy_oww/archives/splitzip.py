@@ -200,7 +200,7 @@ class SplitZipReader:
         self.paths = paths
         self._vol = _Volumes(paths)
         self._check_volume_sizes()
-        if "z64_disk" in eocd:  # the zip64 end record is on an earlier volume
+        if "z64_disk" in eocd:  # a zip64 end record: its values replace the placeholders
             record = self._vol.read(eocd["z64_disk"], eocd["z64_offset"], _Z64_EOCD.size)
             if record[:4] != _Z64_EOCD_SIG:
                 raise ArchiveError(f"{self.name}: zip64 end record not found: damaged archive")
@@ -592,39 +592,33 @@ def _find_end_record(last: Path) -> tuple[int, dict[str, int]]:
         tail_len = min(size, _EOCD.size + 0xFFFF + _Z64_LOCATOR.size)
         handle.seek(size - tail_len)
         tail = handle.read(tail_len)
-        pos = tail.rfind(_EOCD_SIG)
-        while pos >= 0:
-            if pos + _EOCD.size <= len(tail):
-                fields = _EOCD.unpack_from(tail, pos)
-                if pos + _EOCD.size + fields[7] <= len(tail):  # comment fits: a real record
-                    break
-            pos = tail.rfind(_EOCD_SIG, 0, pos)
-        if pos < 0:
-            raise ArchiveVolumeError(
-                f"{last.name} is truncated or not a zip archive (no end of central directory): "
-                "download it again"
-            )
-        _sig, this_disk, cd_disk, _n_here, entries, cd_size, cd_offset, _clen = fields
-        eocd = {"cd_disk": cd_disk, "cd_offset": cd_offset, "cd_size": cd_size,
-                "entries": entries}
-        disks = this_disk + 1
-        if size - len(tail) + pos == 0 and this_disk == cd_disk and cd_size:
-            # Info-ZIP pushes an end record that no longer fits into a volume of its own but
-            # still numbers it as the volume before: the central directory cannot end at
-            # offset 0 of the file that holds it, so the .zip is one volume further on.
-            disks += 1
-        loc = pos - _Z64_LOCATOR.size
-        if loc >= 0 and tail[loc : loc + 4] == _Z64_LOCATOR_SIG:
-            _s, z64_disk, z64_offset, total_disks = _Z64_LOCATOR.unpack_from(tail, loc)
-            disks = max(total_disks, 1)
-            if z64_disk == disks - 1:
-                handle.seek(z64_offset)
-                record = handle.read(_Z64_EOCD.size)
-                if record[:4] != _Z64_EOCD_SIG:
-                    raise ArchiveError(f"{last.name}: zip64 end record not found: damaged archive")
-                _apply_z64_record(eocd, record)
-            else:  # the zip64 record sits on an earlier volume: read it once all are known
-                eocd.update(z64_disk=z64_disk, z64_offset=z64_offset)
+    pos = tail.rfind(_EOCD_SIG)
+    while pos >= 0:
+        if pos + _EOCD.size <= len(tail):
+            fields = _EOCD.unpack_from(tail, pos)
+            if pos + _EOCD.size + fields[7] <= len(tail):  # comment fits: a real record
+                break
+        pos = tail.rfind(_EOCD_SIG, 0, pos)
+    if pos < 0:
+        raise ArchiveVolumeError(
+            f"{last.name} is truncated or not a zip archive (no end of central directory): "
+            "download it again"
+        )
+    _sig, this_disk, cd_disk, _n_here, entries, cd_size, cd_offset, _clen = fields
+    eocd = {"cd_disk": cd_disk, "cd_offset": cd_offset, "cd_size": cd_size,
+            "entries": entries}
+    disks = this_disk + 1
+    if size - len(tail) + pos == 0 and this_disk == cd_disk and cd_size:
+        # Info-ZIP pushes an end record that no longer fits into a volume of its own but
+        # still numbers it as the volume before: the central directory cannot end at
+        # offset 0 of the file that holds it, so the .zip is one volume further on.
+        disks += 1
+    loc = pos - _Z64_LOCATOR.size
+    if loc >= 0 and tail[loc : loc + 4] == _Z64_LOCATOR_SIG:
+        _s, z64_disk, z64_offset, total_disks = _Z64_LOCATOR.unpack_from(tail, loc)
+        disks = max(total_disks, 1)
+        # The zip64 end record may sit on an earlier volume: read once all are known.
+        eocd.update(z64_disk=z64_disk, z64_offset=z64_offset)
     return disks, eocd
 
 
