@@ -123,6 +123,8 @@ EQUIVALENT: dict[str, str] = {
         "a stored member's decoder passes bytes through and never reports: member unused",
     "easy_oww.archives.splitzip.xǁ_Decoderǁfor_member__mutmut_12":
         "a stored member's decoder passes bytes through and never reports: archive unused",
+    "easy_oww.archives.splitzip.xǁ_Inflaterǁfinish__mutmut_2":
+        "bytes after a whole stream go to unused_data; a cut stream is refused either way",
     "easy_oww.archives.splitzip.x__inflate__mutmut_12":
         "break or return: nothing follows the loop",
     "easy_oww.archives.splitzip.x__find_end_record__mutmut_19":
