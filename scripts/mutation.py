@@ -133,6 +133,14 @@ EQUIVALENT: dict[str, str] = {
     "easy_oww.archives.extract.xǁ_TarArchiveǁ__init____mutmut_12": "tarfile's default 'r' is 'r:*'",
     "easy_oww.archives.extract.xǁ_TarArchiveǁstream__mutmut_4":
         "only regular files are streamed, and extractfile gives their bytes: never None",
+    "easy_oww.archives.extract.xǁ_TarArchiveǁentries__mutmut_18":
+        "a file's or folder's link target is never read: only links use it",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_harvest__mutmut_6":
+        "speed only: a full in-flight window waits for all of it, not the first; same results",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_harvest__mutmut_9":
+        "speed only: the blocking harvests poll instead of blocking; same results",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_harvest__mutmut_11":
+        "speed only: up to 1 s more after each member is handed over; same results",
     "easy_oww.archives.extract.x__unlink__mutmut_1":
         "every caller removes a temp file it has just made: FileNotFoundError does not arise",
     "easy_oww.archives.extract.xǁ_Extractionǁ_make_link__mutmut_16":

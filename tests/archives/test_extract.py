@@ -363,6 +363,12 @@ print("DONE", flush=True)
 """
 
 
+# The child runs this checkout's code (or mutmut's mutated copy of it), not whichever
+# easy_oww the interpreter has installed.
+CHILD_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    [str(Path(__file__).resolve().parents[2] / "src"), str(Path(__file__).resolve().parents[2])]))
+
+
 def test_sigkill_at_random_points_then_rerun(tmp_path: Path) -> None:
     work = tmp_path / "src"
     make_wavs(work / "c", 40, seconds=0.6, seed=11)
@@ -375,7 +381,7 @@ def test_sigkill_at_random_points_then_rerun(tmp_path: Path) -> None:
         stop_after = rng.randint(1, 30)
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(into), *map(str, volumes)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, text=True, env=CHILD_ENV,
         )
         assert child.stdout is not None
         lines = 0
