@@ -141,6 +141,30 @@ EQUIVALENT: dict[str, str] = {
         "speed only: the blocking harvests poll instead of blocking; same results",
     "easy_oww.archives.extract.xǁ_Extractionǁ_harvest__mutmut_11":
         "speed only: up to 1 s more after each member is handed over; same results",
+    "easy_oww.archives.extract.x_extract__mutmut_41":
+        "speed only: one worker thread instead of one per core; same results",
+    "easy_oww.archives.extract.x_extract__mutmut_42":
+        "speed only: one worker thread instead of one per core; same results",
+    "easy_oww.archives.extract.x_extract__mutmut_43":
+        "speed only: 2 workers when the core count is unknown; same results",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_137":
+        "speed only: after a failure the harvest polls instead of blocking",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_139":
+        "every future is harvested before the shutdown: nothing to wait for",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_140":
+        "every future is harvested before the shutdown: nothing to wait for",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_144":
+        "the temp folder is made just before the try: rmtree finds it",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_146":
+        "the temp folder is made just before the try: rmtree finds it",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_147":
+        "the temp folder is made just before the try: rmtree finds it",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_read_journal__mutmut_3":
+        "encoding=None: the journal is json.dumps output, ASCII",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_read_journal__mutmut_5":
+        "encoding=None: the journal is json.dumps output, ASCII",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_read_journal__mutmut_7":
+        "'UTF-8' names the same codec",
     "easy_oww.archives.extract.x__unlink__mutmut_1":
         "every caller removes a temp file it has just made: FileNotFoundError does not arise",
     "easy_oww.archives.extract.xǁ_Extractionǁ_make_link__mutmut_16":

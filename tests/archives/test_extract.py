@@ -33,6 +33,7 @@ from easy_oww.archives.splitzip import ArchiveVolumeError, ChecksumError, SplitZ
 from easy_oww.audio import WavResampler
 from easy_oww.errors import EXIT_FAILED
 from tests.archives.test_splitzip import flip_byte_in, make_wavs, source_tree, zip_split
+from tests.durability import SyncLog
 
 
 def no_temp(into: Path) -> bool:
@@ -592,3 +593,44 @@ def test_outputs_get_the_mode_a_plain_open_gives(tmp_path: Path) -> None:
     extract(archive, tmp_path / "out")  # the member's own mode is not applied
     assert stat.S_IMODE((tmp_path / "out/x.sh").stat().st_mode) == expected
     assert _file_mode() == expected
+
+
+def test_each_output_is_synced_before_its_rename_and_its_folder_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = zip_with(tmp_path / "d.zip", [("top.txt", b"top", None),
+                                            ("sub/deep/a.txt", b"a" * 100, None)])
+    into = tmp_path / "out"
+    log = SyncLog(monkeypatch)
+    extract(archive, into)  # durable unless told otherwise
+    for rel in ("top.txt", "sub/deep/a.txt"):
+        log.assert_durable_rename(into / rel, writes_seen=False)  # buffered writes
+
+
+def test_without_durable_no_output_or_folder_is_synced(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # For benchmarks only: the outputs and their folders are left to the system's own pace.
+    archive = zip_with(tmp_path / "d.zip", [("sub/a.txt", b"a", None)])
+    into = tmp_path / "out"
+    log = SyncLog(monkeypatch)
+    extract(archive, into, durable=False)
+    synced = {c.path for c in log.calls if c.op == "sync"}
+    assert synced <= {str(journal_path(into, "d.zip"))}
+
+
+def test_select_leaves_out_the_members_it_rejects(tmp_path: Path) -> None:
+    archive = zip_with(tmp_path / "s.zip", [("a.txt", b"a", None), ("b.bin", b"b", None)])
+    results = extract(archive, tmp_path / "out", select=lambda name: name.endswith(".txt"))
+    assert [r.name for r in results] == ["a.txt"]
+    assert outputs(tmp_path / "out") == {"a.txt": b"a"}
+
+
+def test_a_cut_journal_line_in_the_middle_does_not_hide_the_lines_after_it(
+        tmp_path: Path) -> None:
+    # A crash cuts the last line; the next run appends after it, so the cut one ends up
+    # in the middle: the lines after it still count.
+    archive = zip_with(tmp_path / "j.zip", [("a.txt", b"a", None), ("b.txt", b"b", None)])
+    into = tmp_path / "out"
+    extract(archive, into)
+    journal = journal_path(into, "j.zip")
+    journal.write_text('{"name": "a.txt", "pa\n' + journal.read_text())
+    assert all(r.skipped for r in extract(archive, into))
