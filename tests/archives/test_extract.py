@@ -12,13 +12,16 @@ import stat
 import subprocess
 import sys
 import tarfile
+import threading
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
 from easy_oww.archives.extract import (
+    RATIO_FLOOR,
     TEMP_DIR_NAME,
     MemberResult,
     UnsafeArchiveError,
@@ -30,6 +33,7 @@ from easy_oww.archives.splitzip import ArchiveVolumeError, ChecksumError, SplitZ
 from easy_oww.audio import WavResampler
 from easy_oww.errors import EXIT_FAILED
 from tests.archives.test_splitzip import flip_byte_in, make_wavs, source_tree, zip_split
+from tests.durability import SyncLog
 
 
 def no_temp(into: Path) -> bool:
@@ -216,6 +220,13 @@ def test_bad_names_are_refused_before_anything_is_written(tmp_path: Path, name: 
         ([("link", b"../../etc", 0o120777)], "outside the target"),
         ([("link", b"/etc/passwd", 0o120777)], "outside the target"),
         ([("a/link", b"../..", 0o120777)], "outside the target"),
+        ([("link", b"..\\..\\etc", 0o120777)], "outside the target"),  # Windows separators
+        ([("link", b"C:/Windows", 0o120777)], "outside the target"),
+        ([("link", b"a\x00b", 0o120777)], "outside the target"),
+        # empty and "." parts are skipped, never taken as a folder to climb out of
+        ([("a/link", b"..//..", 0o120777)], "outside the target"),
+        ([("a/link", b".././..", 0o120777)], "outside the target"),
+        ([("link", b"./../..", 0o120777)], "outside the target"),
         # each link inside on its own; together the second would climb out through the first
         ([("x/s", b"..", 0o120777), ("e", b"x/s/..", 0o120777)], "through another link"),
         ([("e", b"x/s/..", 0o120777), ("x/s", b"..", 0o120777)], "passes through"),
@@ -353,6 +364,12 @@ print("DONE", flush=True)
 """
 
 
+# The child runs this checkout's code (or mutmut's mutated copy of it), not whichever
+# easy_oww the interpreter has installed.
+CHILD_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    [str(Path(__file__).resolve().parents[2] / "src"), str(Path(__file__).resolve().parents[2])]))
+
+
 def test_sigkill_at_random_points_then_rerun(tmp_path: Path) -> None:
     work = tmp_path / "src"
     make_wavs(work / "c", 40, seconds=0.6, seed=11)
@@ -365,7 +382,7 @@ def test_sigkill_at_random_points_then_rerun(tmp_path: Path) -> None:
         stop_after = rng.randint(1, 30)
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(into), *map(str, volumes)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, text=True, env=CHILD_ENV,
         )
         assert child.stdout is not None
         lines = 0
@@ -407,3 +424,213 @@ def test_truncated_tar_is_named(tmp_path: Path) -> None:
     with pytest.raises(ArchiveVolumeError, match=r"^rir\.tar\.gz is truncated"):
         extract(archive, tmp_path / "out", fmt="tar")
     assert no_temp(tmp_path / "out")
+
+
+# -- edges found by mutation testing ---------------------------------------------------------
+
+
+def test_a_tar_with_files_folders_and_links_is_made_and_a_rerun_skips_it(tmp_path: Path) -> None:
+    archive = tar_with(tmp_path / "t.tar", [
+        _tarinfo("d", tarfile.DIRTYPE), _tarinfo("d/a.txt"),
+        _tarinfo("d/s", tarfile.SYMTYPE, "a.txt"), _tarinfo("h", tarfile.LNKTYPE, "d/a.txt"),
+    ], {"d/a.txt": b"alpha"})
+    into = tmp_path / "out"
+    results = {r.name: r for r in extract(archive, into, fmt="tar")}
+    assert os.readlink(into / "d/s") == "a.txt" and (into / "d/s").read_bytes() == b"alpha"
+    assert os.path.samefile(into / "h", into / "d/a.txt")
+    assert (results["h"].kind, results["h"].link_target) == ("hardlink", "d/a.txt")
+    assert (results["d/s"].kind, results["d/s"].link_target) == ("symlink", "a.txt")
+    assert results["d/a.txt"].kind == "file" and results["d/a.txt"].crc32 is None
+    again = extract(archive, into, fmt="tar")
+    assert [r.name for r in again if not r.skipped] == []
+
+
+def test_a_tar_member_that_changed_size_is_extracted_again(tmp_path: Path) -> None:
+    # tar records no CRC: the size tells a changed member (or its output) apart.
+    into = tmp_path / "out"
+    tar_with(tmp_path / "t.tar", [_tarinfo("a.txt")], {"a.txt": b"x" * 10})
+    extract(tmp_path / "t.tar", into, fmt="tar")
+    tar_with(tmp_path / "t.tar", [_tarinfo("a.txt")], {"a.txt": b"y" * 20})
+    [result] = extract(tmp_path / "t.tar", into, fmt="tar")
+    assert not result.skipped and (into / "a.txt").read_bytes() == b"y" * 20
+
+
+def test_tar_members_are_read_in_bounded_pieces_and_counted_whole() -> None:
+    from easy_oww.archives.extract import _Entry, _tar_chunks
+
+    data = os.urandom((3 << 20) + 5)
+    entry = _Entry("big.bin", "big.bin", "file", len(data), None, None)
+    pieces = list(_tar_chunks(io.BytesIO(data), entry, "t.tar"))
+    assert b"".join(pieces) == data and max(map(len, pieces)) <= 1 << 20
+    short = _Entry("big.bin", "big.bin", "file", len(data) + 1, None, None)
+    with pytest.raises(ArchiveVolumeError, match=r"^t\.tar is truncated: big\.bin has "):
+        list(_tar_chunks(io.BytesIO(data), short, "t.tar"))
+
+
+def test_a_link_that_names_itself_is_made_as_written(tmp_path: Path) -> None:
+    # Its walk passes only through itself (a loop the system refuses to follow): harmless.
+    archive = zip_with(tmp_path / "l.zip", [("loop", b"loop", 0o120777)])
+    extract(archive, tmp_path / "out")
+    assert os.readlink(tmp_path / "out/loop") == "loop"
+
+
+def test_results_for_folders_and_links(tmp_path: Path) -> None:
+    archive = zip_with(tmp_path / "l.zip", [("d/", b"", 0o040755),
+                                            ("d/real.txt", b"data", 0o100644),
+                                            ("d/alias", b"real.txt", 0o120777)])
+    into = tmp_path / "out"
+    results = {r.name: r for r in extract(archive, into)}
+    assert results["d/"] == MemberResult(name="d/", path=into / "d", kind="dir", size=0,
+                                         sha256=None, crc32=0, source_size=0)
+    assert results["d/alias"] == MemberResult(
+        name="d/alias", path=into / "d/alias", kind="symlink", size=0, sha256=None,
+        crc32=zlib.crc32(b"real.txt"), source_size=8, link_target="real.txt")
+    again = {r.name: r for r in extract(archive, into)}
+    assert again["d/alias"].skipped and again["d/"].skipped
+
+
+def test_a_link_under_a_folder_that_leads_outside_is_refused(tmp_path: Path) -> None:
+    # The target already holds d, a symlink to a folder elsewhere: a link member under d
+    # would be made outside.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    into = tmp_path / "out"
+    into.mkdir()
+    (into / "d").symlink_to(elsewhere)
+    archive = zip_with(tmp_path / "l.zip", [("d/link", b"x", 0o120777)])
+    with pytest.raises(UnsafeArchiveError, match=r"^d/link in l\.zip would be written to "):
+        extract(archive, into)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_hard_link_to_a_symlink_already_in_the_target_is_refused(tmp_path: Path) -> None:
+    # A hard link made through it would reach the file outside that the symlink names.
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"outside")
+    into = tmp_path / "out"
+    into.mkdir()
+    (into / "old").symlink_to(secret)
+    archive = tar_with(tmp_path / "h.tar", [_tarinfo("h", tarfile.LNKTYPE, "old")], {})
+    with pytest.raises(UnsafeArchiveError, match=r"^h in h\.tar hard-links to old, which is "):
+        extract(archive, into, fmt="tar")
+    assert not (into / "h").exists() and secret.stat().st_nlink == 1
+
+
+def test_a_rerun_with_other_strip_components_writes_the_new_paths(tmp_path: Path) -> None:
+    archive = zip_with(tmp_path / "s.zip", [("top/a.txt", b"alpha", None)])
+    into = tmp_path / "out"
+    extract(archive, into)
+    [result] = extract(archive, into, strip_components=1)
+    assert not result.skipped and (into / "a.txt").read_bytes() == b"alpha"
+
+
+def test_a_file_that_became_a_link_with_the_same_bytes_is_made_again(tmp_path: Path) -> None:
+    # The same CRC and size: only the kind tells them apart.
+    archive = tmp_path / "k.zip"
+    zip_with(archive, [("t.txt", b"text", None), ("l", b"t.txt", 0o100644)])
+    into = tmp_path / "out"
+    extract(archive, into)
+    zip_with(archive, [("t.txt", b"text", None), ("l", b"t.txt", 0o120777)])
+    results = {r.name: r for r in extract(archive, into)}
+    assert not results["l"].skipped and os.readlink(into / "l") == "t.txt"
+
+
+class Upper:
+    settings = {"transform": "upper"}
+
+    def __call__(self, src, dst, name):
+        dst.write(src.read().upper())
+
+
+def test_a_rerun_with_a_transform_converts_what_was_copied(tmp_path: Path) -> None:
+    archive = zip_with(tmp_path / "t.zip", [("a.txt", b"alpha", None)])
+    into = tmp_path / "out"
+    extract(archive, into)
+    [result] = extract(archive, into, transform=Upper())
+    assert not result.skipped and (into / "a.txt").read_bytes() == b"ALPHA"
+    assert result.settings == {"transform": "upper"}
+
+
+def test_the_zip_bomb_limits_are_inclusive(tmp_path: Path) -> None:
+    # 1 MiB of zeros inflates far past 200× its compressed size, but members (and archives)
+    # that stay within RATIO_FLOOR pass whatever their ratio: exactly 1 MiB included.
+    archive = zip_with(tmp_path / "z.zip", [("zeros.bin", b"\0" * RATIO_FLOOR, None)])
+    assert archive.stat().st_size * 200 < RATIO_FLOOR
+    [result] = extract(archive, tmp_path / "out")
+    assert result.size == RATIO_FLOOR
+
+
+class WaitsForTheNext:
+    """a.txt's conversion waits until b.txt's has started: only possible if the reading
+    thread goes on to b.txt while a.txt is converted and written."""
+
+    settings = {"transform": "copy"}
+
+    def __init__(self) -> None:
+        self.started = {"a.txt": threading.Event(), "b.txt": threading.Event()}
+
+    def __call__(self, src, dst, name):
+        self.started[name].set()
+        if name == "a.txt" and not self.started["b.txt"].wait(10):
+            raise AssertionError("b.txt was not read while a.txt was being written")
+        dst.write(src.read())
+
+
+def test_reading_goes_on_while_a_member_is_written(tmp_path: Path) -> None:
+    archive = zip_with(tmp_path / "o.zip", [("a.txt", b"alpha", None), ("b.txt", b"beta", None)])
+    extract(archive, tmp_path / "out", transform=WaitsForTheNext(), workers=2)
+    assert outputs(tmp_path / "out") == {"a.txt": b"alpha", "b.txt": b"beta"}
+
+
+def test_outputs_get_the_mode_a_plain_open_gives(tmp_path: Path) -> None:
+    from easy_oww.archives.extract import _file_mode
+
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    expected = stat.S_IMODE(plain.stat().st_mode)
+    assert _file_mode() == expected  # the umask, read and put back
+    archive = zip_with(tmp_path / "m.zip", [("x.sh", b"#!/bin/sh\n", 0o100700)])
+    extract(archive, tmp_path / "out")  # the member's own mode is not applied
+    assert stat.S_IMODE((tmp_path / "out/x.sh").stat().st_mode) == expected
+    assert _file_mode() == expected
+
+
+def test_each_output_is_synced_before_its_rename_and_its_folder_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = zip_with(tmp_path / "d.zip", [("top.txt", b"top", None),
+                                            ("sub/deep/a.txt", b"a" * 100, None)])
+    into = tmp_path / "out"
+    log = SyncLog(monkeypatch)
+    extract(archive, into)  # durable unless told otherwise
+    for rel in ("top.txt", "sub/deep/a.txt"):
+        log.assert_durable_rename(into / rel, writes_seen=False)  # buffered writes
+
+
+def test_without_durable_no_output_or_folder_is_synced(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # For benchmarks only: the outputs and their folders are left to the system's own pace.
+    archive = zip_with(tmp_path / "d.zip", [("sub/a.txt", b"a", None)])
+    into = tmp_path / "out"
+    log = SyncLog(monkeypatch)
+    extract(archive, into, durable=False)
+    synced = {c.path for c in log.calls if c.op == "sync"}
+    assert synced <= {str(journal_path(into, "d.zip"))}
+
+
+def test_select_leaves_out_the_members_it_rejects(tmp_path: Path) -> None:
+    archive = zip_with(tmp_path / "s.zip", [("a.txt", b"a", None), ("b.bin", b"b", None)])
+    results = extract(archive, tmp_path / "out", select=lambda name: name.endswith(".txt"))
+    assert [r.name for r in results] == ["a.txt"]
+    assert outputs(tmp_path / "out") == {"a.txt": b"a"}
+
+
+def test_a_cut_journal_line_in_the_middle_does_not_hide_the_lines_after_it(
+        tmp_path: Path) -> None:
+    # A crash cuts the last line; the next run appends after it, so the cut one ends up
+    # in the middle: the lines after it still count.
+    archive = zip_with(tmp_path / "j.zip", [("a.txt", b"a", None), ("b.txt", b"b", None)])
+    into = tmp_path / "out"
+    extract(archive, into)
+    journal = journal_path(into, "j.zip")
+    journal.write_text('{"name": "a.txt", "pa\n' + journal.read_text())
+    assert all(r.skipped for r in extract(archive, into))

@@ -28,6 +28,7 @@ from easy_oww.archives.splitzip import (
     record_length,
 )
 from easy_oww.errors import EXIT_FAILED, EasyOwwError
+from tests.archives.crafted import DEFLATED, Entry, craft, write_volumes
 
 # -- helpers shared with test_unpack ---------------------------------------------------------
 
@@ -303,13 +304,16 @@ def test_member_stream_reads_any_sizes_and_the_rest() -> None:
     assert drained.read() == b"" and drained.read(3) == b""
 
 
-def test_a_highly_compressed_member_is_inflated_in_bounded_pieces(tmp_path: Path) -> None:
-    path = tmp_path / "zeros.zip"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("zeros.bin", b"\0" * (24 << 20))  # about 24 KB compressed
+@pytest.mark.parametrize("size", [24 << 20, CHUNK + 5])
+def test_a_highly_compressed_member_is_inflated_in_bounded_pieces(tmp_path: Path,
+                                                                  size: int) -> None:
+    # CHUNK + 5 zeros: the first 1 MiB step uses up all the input with 5 bytes still held
+    # back; they come out when the input has run out.
+    path = write_volumes(tmp_path, "zeros", craft([
+        Entry(b"zeros.bin", b"\0" * size, method=DEFLATED)]).volumes)[0]
     with SplitZipReader(path) as reader:
         sizes = [len(piece) for piece in reader.iter_data(reader.members()[0])]
-    assert sum(sizes) == 24 << 20 and max(sizes) <= CHUNK
+    assert sum(sizes) == size and max(sizes) <= CHUNK
 
 
 @pytest.mark.parametrize("split", [None, "64k"], ids=["one volume", "split"])
@@ -360,6 +364,12 @@ FULL, HALF = 0xFFFFFFFF, 0xFFFF  # a saturated 32-bit and 16-bit slot
     (zip64_extra(("<Q", 2**36)), (FULL, FULL, 7, 0), (2**36, FULL, 7, 0)),
     (zip64_extra(("<Q", 2**36))[:-1], (FULL, 6, 7, 0), (FULL, 6, 7, 0)),
     (b"\x01\x00\x08", (FULL, 6, 7, 0), (FULL, 6, 7, 0)),  # a cut field header
+    # a zip64 body declared a byte too short for its value: the byte after it is not read
+    (struct.pack("<HH", 0x0001, 7) + struct.pack("<Q", 2**38), (FULL, 6, 7, 0),
+     (FULL, 6, 7, 0)),
+    # a field before it 32 KiB or longer: sizes are unsigned
+    (zip64_extra(("<Q", 2**37), before=struct.pack("<HH", 0x9999, 0x8000) + bytes(0x8000)),
+     (FULL, 6, 7, 0), (2**37, 6, 7, 0)),
     (b"", (FULL, FULL, FULL, HALF), (FULL, FULL, FULL, HALF)),
     (zip64_extra(), (FULL, FULL, FULL, HALF), (FULL, FULL, FULL, HALF)),  # an empty body
     # slots that are not saturated ignore the field, whatever it holds
@@ -430,12 +440,15 @@ def test_which_files_are_inner_volumes_of_a_split_zip() -> None:
 def test_missing_volume_is_named(wav_tree: Path) -> None:
     volumes = zip_split(wav_tree, "clips.zip", ["clips"])
     volumes[2].unlink()
-    with pytest.raises(ArchiveVolumeError, match=r"^clips\.z03 is missing") as info:
+    one_missing = rf"^clips\.z03 is missing: download it again into {re.escape(str(wav_tree))}$"
+    with pytest.raises(ArchiveVolumeError, match=one_missing) as info:
         SplitZipReader(volumes)
     assert info.value.exit_code == EXIT_FAILED and "\n" not in str(info.value)
-    with pytest.raises(ArchiveVolumeError, match=r"^clips\.z03 is missing"):
+    with pytest.raises(ArchiveVolumeError, match=one_missing):
         SplitZipReader(volumes[-1])  # sibling discovery names it too
     volumes[4].unlink()
+    with pytest.raises(ArchiveVolumeError, match=r"^clips\.z03 is missing \(and 1 more\): "):
+        SplitZipReader(volumes)
     volumes[5].unlink()
     with pytest.raises(ArchiveVolumeError, match=(
             rf"^clips\.z03 is missing \(and 2 more\): download it again into "
@@ -447,6 +460,11 @@ def test_missing_last_volume_is_named(wav_tree: Path) -> None:
     volumes = zip_split(wav_tree, "clips.zip", ["clips"])
     volumes[-1].unlink()
     with pytest.raises(ArchiveVolumeError, match=r"^clips\.zip is missing"):
+        SplitZipReader(volumes)
+    with pytest.raises(ArchiveVolumeError, match=r"^clips\.zip is missing"):
+        SplitZipReader(volumes[-1])  # given alone
+    volumes[-2].unlink()  # the .zip is named alone: without it the others are not known
+    with pytest.raises(ArchiveVolumeError, match=r"^clips\.zip is missing: download"):
         SplitZipReader(volumes)
 
 
@@ -472,7 +490,7 @@ def test_truncated_first_of_two_volumes_is_named(tmp_path: Path) -> None:
     with open(volumes[0], "r+b") as handle:
         handle.truncate(volumes[0].stat().st_size - 300)
     with pytest.raises(ArchiveVolumeError, match=r"^two\.z01 is truncated"):
-        read_all(volumes)
+        SplitZipReader(volumes)  # at open, before any member is read (the layout check)
 
 
 def test_truncated_last_volume_is_named(wav_tree: Path) -> None:
@@ -507,6 +525,25 @@ def test_crc_error_names_the_member(wav_tree: Path) -> None:
         assert reader.read(ok) == (wav_tree / ok.name).read_bytes()
 
 
+def test_a_damaged_deflate_stream_is_named_not_a_traceback(tmp_path: Path) -> None:
+    # Bytes flipped inside the compressed data make zlib meet an invalid code or distance.
+    rng = np.random.default_rng(4)
+    text = rng.integers(0, 16, 200_000).astype(np.uint8).tobytes()  # compresses by half
+    path = write_volumes(tmp_path, "c", craft([Entry(b"a.bin", text, method=DEFLATED),
+                                               Entry(b"b.txt", b"fine")]).volumes)[0]
+    data = bytearray(path.read_bytes())
+    for at in range(200, 2000, 7):
+        data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with SplitZipReader(path) as reader:
+        damaged, fine = reader.members()
+        with pytest.raises(ChecksumError, match=r"^a\.bin in c\.zip: deflate stream is damaged "
+                                                r"\(Error -3 .*\): the archive is damaged; "
+                                                r"download it again$"):
+            reader.read(damaged)
+        assert reader.read(fine) == b"fine"
+
+
 def test_lying_sizes_cannot_inflate_past_declared(tmp_path: Path) -> None:
     path = tmp_path / "lie.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -522,7 +559,8 @@ def test_lying_sizes_cannot_inflate_past_declared(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("field, change, message", [
     (24, +1, r"3,000,000 bytes, expected 3,000,001"),  # declared size larger than the data
-    (20, -10, "deflate stream ends early"),  # the compressed data cut short
+    (20, -10, r"^big\.bin in short\.zip: deflate stream ends early \(CRC error\): the archive "
+              r"is damaged; download it again$"),  # the compressed data cut short
 ])
 def test_a_member_shorter_than_declared_is_refused(tmp_path: Path, field: int, change: int,
                                                     message: str) -> None:
@@ -644,3 +682,208 @@ def test_data_descriptors_from_a_streamed_zip(tmp_path: Path) -> None:
     with SplitZipReader(path) as reader:
         assert all(m.flags & 0x08 for m in reader.members())  # sizes came after the data
         assert {m.name: reader.read(m) for m in reader.members()} == payload
+
+
+# -- layouts built record by record (tests/archives/crafted.py) ---------------------------------
+
+
+def crafted_read(volumes: list[Path] | Path) -> dict[bytes, bytes]:
+    return {m.name.encode(): data for m, data in _members_and_data(volumes)}
+
+
+def _members_and_data(volumes: list[Path] | Path) -> list[tuple]:
+    with SplitZipReader(volumes) as reader:
+        return [(m, reader.read(m)) for m in reader.members()]
+
+
+def test_a_zip64_end_record_on_an_earlier_volume_is_read_from_there(tmp_path: Path) -> None:
+    # The end record holds only placeholders: the real values are in the zip64 end record,
+    # which the locator places on the first volume; the last volume is the locator and the
+    # end record alone (the locator at offset 0 of the searched tail).
+    entries = [Entry(b"a.bin", os.urandom(3000)), Entry(b"b.txt", b"b" * 500)]
+    at = craft(entries, zip64=True).at
+    volumes = write_volumes(tmp_path, "c", craft(entries, zip64=True,
+                                                 cuts=[at["locator"]]).volumes)
+    expected = {e.name: e.data for e in entries}
+    assert crafted_read(volumes) == crafted_read(volumes[-1]) == expected
+    first = bytearray(volumes[0].read_bytes())
+    first[at["zip64 end"]] ^= 0xFF  # its signature damaged
+    volumes[0].write_bytes(bytes(first))
+    with pytest.raises(ArchiveError, match=r"^c\.zip: zip64 end record not found: damaged"):
+        SplitZipReader(volumes)
+
+
+STRAY_END = b"PK\x05\x06" + bytes(18)  # an end record's signature: 0 entries, 0 bytes
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["one volume", "end record alone"])
+def test_end_record_signatures_in_a_member_and_in_the_comment_are_not_the_end(
+        tmp_path: Path, alone: bool) -> None:
+    # Stored data can hold any bytes; a comment can hold a signature whose own "comment" would
+    # run 10 bytes past the end. Taking either for the end record reads an empty archive.
+    entries = [Entry(b"a.bin", os.urandom(100) + STRAY_END + os.urandom(100))]
+    comment = b"note " + b"PK\x05\x06" + bytes(16) + struct.pack("<H", 10)
+    cuts = [craft(entries, comment=comment).at["end"]] if alone else []
+    volumes = write_volumes(tmp_path, "c", craft(entries, comment=comment, cuts=cuts).volumes)
+    assert crafted_read(volumes) == {b"a.bin": entries[0].data}
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_the_longest_archive_comment_is_searched_past(tmp_path: Path, zip64: bool) -> None:
+    # The end record is found within its 22 bytes + a 65,535-byte comment (+ the zip64
+    # locator's 20) of the end: the search window is exactly that long.
+    entries = [Entry(b"a.bin", os.urandom(2000))]
+    path = write_volumes(tmp_path, "c", craft(entries, comment=b"c" * 0xFFFF,
+                                              zip64=zip64).volumes)[0]
+    assert crafted_read(path) == {b"a.bin": entries[0].data}
+
+
+def test_a_signature_farther_back_than_the_longest_end_record_is_not_one(tmp_path: Path) -> None:
+    path = tmp_path / "c.zip"
+    path.write_bytes(STRAY_END + bytes(22 + 0xFFFF + 20 + 1 - len(STRAY_END)))
+    with pytest.raises(ArchiveVolumeError, match=r"^c\.zip is truncated or not a zip archive"):
+        SplitZipReader(path)
+
+
+@pytest.mark.parametrize("size", [131131, 131132, 131133])
+def test_a_one_volume_zip_is_one_volume_wherever_its_end_record_falls(tmp_path: Path,
+                                                                      size: int) -> None:
+    # At 131,132 bytes the end record lies as far into the search window as the window lies
+    # into the file: an arithmetic slip there counts it as Info-ZIP's end-record-alone volume.
+    overhead = len(craft([Entry(b"a", b"")]).volumes[0])
+    entries = [Entry(b"a", os.urandom(size - overhead))]
+    path = write_volumes(tmp_path, "c", craft(entries).volumes)[0]
+    assert path.stat().st_size == size
+    assert crafted_read(path) == {b"a": entries[0].data}
+
+
+BYTE_EDGES = [Entry(b"one", b"x"), Entry(b"over", os.urandom(CHUNK + 1)),
+              Entry(b"starts", os.urandom(5000)), Entry(b"spans", os.urandom(7000)),
+              Entry(b"after", os.urandom(300))]
+
+
+@pytest.mark.parametrize("cut", [None, ("data 0", 0), ("data 2", 1), ("data 3", 6999)],
+                         ids=["one volume", "a one-byte member opens a volume",
+                              "data starts on a volume's last byte",
+                              "the last byte opens the next volume"])
+def test_stored_members_whose_last_read_is_a_single_byte(tmp_path: Path,
+                                                          cut: tuple[str, int] | None) -> None:
+    # No extra fields: each member's data runs right up to the next header, so a byte lost or
+    # gained at a volume's edge is a refusal or a wrong byte. Stored reads stay within 1 MiB.
+    at = craft(BYTE_EDGES).at
+    cuts = [at[cut[0]] + cut[1]] if cut else []
+    volumes = write_volumes(tmp_path, "c", craft(BYTE_EDGES, cuts=cuts).volumes)
+    assert crafted_read(volumes) == crafted_read(volumes[-1]) == {e.name: e.data
+                                                                  for e in BYTE_EDGES}
+    with SplitZipReader(volumes) as reader:
+        over = next(m for m in reader.members() if m.name == "over")
+        assert [len(c) for c in reader.iter_data(over)] == [CHUNK, 1]
+
+
+def test_a_first_volume_one_byte_short_is_named_at_open(tmp_path: Path) -> None:
+    # "spans" starts far into the first volume and spills one byte into the next: its extent
+    # must be counted from where it starts, or the missing byte is only found when it is read.
+    at = craft(BYTE_EDGES).at
+    volumes = write_volumes(tmp_path, "c", craft(BYTE_EDGES, cuts=[at["data 3"] + 6999]).volumes)
+    with open(volumes[0], "r+b") as handle:
+        handle.truncate(volumes[0].stat().st_size - 1)
+    with pytest.raises(ArchiveVolumeError, match=r"^c\.z01 is truncated"):
+        SplitZipReader(volumes)
+
+
+def test_a_nameless_entry_whose_header_ends_at_a_volumes_end(tmp_path: Path) -> None:
+    # The shortest records there are: a 30-byte local header and a 46-byte directory entry,
+    # the header filling its volume to the last byte and the entry ending the directory.
+    entries = [Entry(b"a.bin", os.urandom(500)), Entry(b"", os.urandom(800))]
+    at = craft(entries).at
+    volumes = write_volumes(tmp_path, "c", craft(entries, cuts=[at["data 1"]]).volumes)
+    assert crafted_read(volumes) == {b"a.bin": entries[0].data, b"": entries[1].data}
+
+
+def test_an_end_record_counting_fewer_entries_than_the_directory_holds_is_refused(
+        tmp_path: Path) -> None:
+    # Reading only as many entries as counted would leave members out without a word.
+    entries = [Entry(b"a.txt", b"a"), Entry(b"b.txt", b"b"), Entry(b"c.txt", b"c")]
+    path = write_volumes(tmp_path, "c", craft(entries, count=2).volumes)[0]
+    with pytest.raises(ArchiveError, match=r"^c\.zip: central directory lists 3 of 2 entries"):
+        SplitZipReader(path)
+
+
+def test_an_encrypted_members_name_follows_the_utf8_flag_alone(tmp_path: Path) -> None:
+    # Flag bit 0 (encrypted) is not the UTF-8 flag (bit 11): the name stays cp437.
+    entries = [Entry("caf\u00e9.txt".encode("cp437"), b"secret", flags=0x1)]
+    path = write_volumes(tmp_path, "c", craft(entries).volumes)[0]
+    with SplitZipReader(path) as reader, pytest.raises(
+            UnsupportedArchiveError, match="^caf\u00e9\\.txt in c\\.zip is encrypted"):
+        reader.read(reader.members()[0])
+
+
+def patch_end_record(volume: Path, offset: int, fmt: str, value: int) -> None:
+    data = bytearray(volume.read_bytes())
+    struct.pack_into(fmt, data, data.rfind(b"PK\x05\x06") + offset, value)
+    volume.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("field, value", [
+    ((6, "<H"), 2),  # the directory on volume 3 of 2
+    ((16, "<L"), 10**6),  # the directory's offset past its volume's end
+    ((12, "<L"), 10**6),  # the directory's size running past the last volume
+])
+def test_an_end_record_pointing_past_the_volumes_names_the_last_one(
+        tmp_path: Path, field: tuple[int, str], value: int) -> None:
+    entries = [Entry(b"a.bin", os.urandom(3000))]
+    at = craft(entries).at
+    volumes = write_volumes(tmp_path, "c", craft(entries, cuts=[at["data 0"] + 100]).volumes)
+    patch_end_record(volumes[-1], field[0], field[1], value)
+    with pytest.raises(ArchiveVolumeError, match=r"^c\.zip is truncated \([\d,]+ bytes\)"):
+        SplitZipReader(volumes)
+
+
+def test_a_volume_cut_while_it_is_read_is_named(tmp_path: Path) -> None:
+    entries = [Entry(b"a.bin", os.urandom(3000))]
+    at = craft(entries).at
+    volumes = write_volumes(tmp_path, "c", craft(entries, cuts=[at["directory"]]).volumes)
+    with SplitZipReader(volumes) as reader:
+        with open(volumes[0], "r+b") as handle:  # after the reader took its size
+            handle.truncate(1000)
+        with pytest.raises(ArchiveVolumeError, match=r"^c\.z01 is truncated"):
+            reader.read(reader.members()[0])
+
+
+def test_a_member_said_to_start_past_the_last_volume_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.zip"
+    data, entries = two_member_zip(path)
+    struct.pack_into("<H", data, entries[1] + 34, 1)  # b's disk: volume 2 of 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match=r"^b\.bin in c\.zip starts on volume 2 of 1"):
+        SplitZipReader(path)
+
+
+def test_a_member_running_one_byte_into_the_next_header_is_refused_at_open(
+        tmp_path: Path) -> None:
+    entries = [Entry(b"a.bin", os.urandom(5000)), Entry(b"b.bin", os.urandom(5000))]
+    path = write_volumes(tmp_path, "c", craft(entries).volumes)[0]
+    data = bytearray(path.read_bytes())
+    first = data.find(b"PK\x01\x02")
+    struct.pack_into("<L", data, first + 20, 5001)  # a's compressed size
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="overlapping zip bomb"):
+        SplitZipReader(path)
+
+
+def test_an_inner_volume_short_by_the_record_that_opens_the_next_is_named_at_open(
+        tmp_path: Path) -> None:
+    # zip -s moves a record that does not fit to the next volume, leaving the one before
+    # short; a volume short by no more than the next volume's first record would have held
+    # it: it was cut. Here a's 100-byte extra field hides the cut from the layout check.
+    entries = [Entry(b"a", os.urandom(1000), local_extra=b"\0" * 100),
+               Entry(b"b", os.urandom(3000))]
+    at = craft(entries).at
+    size = at["header 1"]
+    volumes = write_volumes(tmp_path, "c", craft(entries, cuts=[size, 2 * size]).volumes)
+    assert [v.stat().st_size for v in volumes[:2]] == [size, size]
+    assert crafted_read(volumes) == {e.name: e.data for e in entries}
+    with open(volumes[0], "r+b") as handle:
+        handle.truncate(size - (30 + 1))  # as short as b's header is long
+    with pytest.raises(ArchiveVolumeError, match=r"^c\.z01 is truncated"):
+        SplitZipReader(volumes)

@@ -134,7 +134,6 @@ class _Entry:
     compress_size: int | None
     crc32: int | None
     link_target: str | None = None  # symlink text, or hardlink's target rel path
-    mode: int = 0
     handle: Any = field(default=None, repr=False)  # ZipMember or TarInfo
     convert: bool = False  # the transform converts it (else its bytes are copied)
     settings: dict[str, Any] | None = None  # recorded with its output when converted
@@ -199,8 +198,9 @@ class _Archive:
     name: str
     compressed_bytes: int
 
+    # The member's mode is not among them: outputs get what a plain open() gives (_FILE_MODE).
     def entries(self) -> Iterator[tuple[str, Literal["file", "dir", "symlink", "hardlink"] | str,
-                                        int, int | None, int | None, str | None, int, Any]]:
+                                        int, int | None, int | None, str | None, Any]]:
         raise NotImplementedError
 
     def stream(self, entry: _Entry) -> Iterator[bytes]:
@@ -235,7 +235,7 @@ class _ZipArchive(_Archive):
                     raise UnsafeArchiveError(f"{m.name} in {self.name}: symlink target of "
                                              f"{m.file_size:,} bytes: refused")
                 target = self.reader.read(m).decode("utf-8", errors="surrogateescape")
-            yield m.name, kind, m.file_size, m.compress_size, m.crc, target, m.mode, m
+            yield m.name, kind, m.file_size, m.compress_size, m.crc, target, m
 
     def stream(self, entry: _Entry) -> Iterator[bytes]:
         member: ZipMember = entry.handle
@@ -281,7 +281,7 @@ class _TarArchive(_Archive):
                 else:
                     kind = "special"
                 target = info.linkname if kind in ("symlink", "hardlink") else None
-                yield info.name, kind, info.size, None, None, target, info.mode & 0o7777, info
+                yield info.name, kind, info.size, None, None, target, info
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ArchiveVolumeError(f"{self.name} is truncated or damaged ({exc}): download "
                                      "it again") from None
@@ -480,7 +480,7 @@ class _Extraction:
     # names and plan --------------------------------------------------------------------
 
     def _plan(self, raw: Iterator[tuple[Any, ...]], links: _LinkGuard) -> Iterator[_Entry]:
-        for name, kind, size, csize, crc, target, mode, handle in raw:
+        for name, kind, size, csize, crc, target, handle in raw:
             parts = _clean_name(name, self.archive.name)
             if kind == "special":
                 raise UnsafeArchiveError(f"{name} in {self.archive.name} is a device or fifo: "
@@ -499,7 +499,7 @@ class _Extraction:
             rel = "/".join(parts)
             if self.select is not None and not self.select(name):
                 continue
-            entry = _Entry(name, rel, kind, size, csize, crc, target, mode, handle)
+            entry = _Entry(name, rel, kind, size, csize, crc, target, handle)
             if kind == "file":
                 self._choose_output(entry)
             links.check_path(name, entry.rel)

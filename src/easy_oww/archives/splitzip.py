@@ -19,6 +19,7 @@ import struct
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -188,7 +189,7 @@ class SplitZipReader:
             raise ArchiveError("no archive volumes given")
         _require_present(paths[-1:])
         disks, eocd = _find_end_record(paths[-1])
-        if len(paths) == 1 and disks > 1:
+        if len(paths) == 1:  # one volume, or only the .zip given: the others by their names
             paths = sibling_volumes(paths[0], disks)
         elif len(paths) != disks:
             raise ArchiveVolumeError(
@@ -199,7 +200,7 @@ class SplitZipReader:
         self.paths = paths
         self._vol = _Volumes(paths)
         self._check_volume_sizes()
-        if eocd.get("z64_pending"):
+        if "z64_disk" in eocd:  # a zip64 end record: its values replace the placeholders
             record = self._vol.read(eocd["z64_disk"], eocd["z64_offset"], _Z64_EOCD.size)
             if record[:4] != _Z64_EOCD_SIG:
                 raise ArchiveError(f"{self.name}: zip64 end record not found: damaged archive")
@@ -207,10 +208,7 @@ class SplitZipReader:
         self._members = self._read_central_directory(eocd)
         self._check_member_starts()
         self._layout = sorted(self._members, key=lambda m: (m.disk, m.header_offset))
-        self._next_start = {
-            a.index: (b.disk, b.header_offset)
-            for a, b in zip(self._layout, self._layout[1:], strict=False)
-        }
+        self._next_start = {a.index: (b.disk, b.header_offset) for a, b in pairwise(self._layout)}
         if self._layout:
             self._next_start[self._layout[-1].index] = self._cd_start
         self._check_layout()
@@ -305,7 +303,9 @@ class SplitZipReader:
         raw = self._vol.read(cd_disk, cd_offset, cd_size)
         members: list[ZipMember] = []
         pos = 0
-        while pos + _CDIR.size <= len(raw) and len(members) < eocd["entries"]:
+        # Every entry the directory holds, not only as many as the end record counts: an end
+        # record counting fewer would otherwise leave members out without a word.
+        while pos + _CDIR.size <= len(raw):
             (sig, made_by, _need, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen,
              disk, _iattr, eattr, hoff) = _CDIR.unpack_from(raw, pos)
             if sig != _CDIR_SIG:
@@ -462,6 +462,12 @@ class _Decoder:
             f"(CRC error): the archive is damaged; download it again"
         )
 
+    def damaged(self, stream: str, exc: Exception) -> ChecksumError:
+        return ChecksumError(
+            f"{self.member.name} in {self.archive}: {stream} stream is damaged ({exc}): "
+            "the archive is damaged; download it again"
+        )
+
 
 class _Inflater(_Decoder):
     def __init__(self, member: ZipMember, archive: str) -> None:
@@ -469,10 +475,13 @@ class _Inflater(_Decoder):
         self.inflater = zlib.decompressobj(-15)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        return _inflate(self.inflater, data)
+        try:
+            yield from _inflate(self.inflater, data)
+        except zlib.error as exc:  # invalid codes or distances: name the member, no traceback
+            raise self.damaged("deflate", exc) from None
 
     def finish(self) -> Iterator[bytes]:
-        yield from _inflate(self.inflater, b"", final=True)
+        yield from self.feed(b"")  # the output still held back
         if not self.inflater.eof and self.member.compress_size:
             raise self.ends_early("deflate")
 
@@ -498,10 +507,7 @@ class _Bunzipper(_Decoder):
                 if not piece:  # nothing more until the next input
                     return
         except (OSError, EOFError, ValueError) as exc:
-            raise ChecksumError(
-                f"{self.member.name} in {self.archive}: bzip2 stream is damaged ({exc}): "
-                "the archive is damaged; download it again"
-            ) from None
+            raise self.damaged("bzip2", exc) from None
 
     def finish(self) -> Iterator[bytes]:
         yield from self.feed(b"")  # whatever output is still held back
@@ -509,8 +515,10 @@ class _Bunzipper(_Decoder):
             raise self.ends_early("bzip2")
 
 
-def _inflate(inflater: zlib._Decompress, data: bytes, final: bool = False) -> Iterator[bytes]:
+def _inflate(inflater: zlib._Decompress, data: bytes) -> Iterator[bytes]:
     # max_length bounds each output piece: a highly compressed member cannot balloon memory.
+    # Called with b"" once the input has run out, it gives the output still held back (at most
+    # one match, 258 bytes): nothing is left for a flush() to give.
     piece = inflater.decompress(data, CHUNK)
     if piece:
         yield piece
@@ -519,10 +527,6 @@ def _inflate(inflater: zlib._Decompress, data: bytes, final: bool = False) -> It
         if not piece:
             break
         yield piece
-    if final and not inflater.eof:
-        piece = inflater.flush()
-        if piece:
-            yield piece
 
 
 def record_length(head: bytes) -> int:
@@ -588,39 +592,33 @@ def _find_end_record(last: Path) -> tuple[int, dict[str, int]]:
         tail_len = min(size, _EOCD.size + 0xFFFF + _Z64_LOCATOR.size)
         handle.seek(size - tail_len)
         tail = handle.read(tail_len)
-        pos = tail.rfind(_EOCD_SIG)
-        while pos >= 0:
-            if pos + _EOCD.size <= len(tail):
-                fields = _EOCD.unpack_from(tail, pos)
-                if pos + _EOCD.size + fields[7] <= len(tail):  # comment fits: a real record
-                    break
-            pos = tail.rfind(_EOCD_SIG, 0, pos)
-        if pos < 0:
-            raise ArchiveVolumeError(
-                f"{last.name} is truncated or not a zip archive (no end of central directory): "
-                "download it again"
-            )
-        _sig, this_disk, cd_disk, _n_here, entries, cd_size, cd_offset, _clen = fields
-        eocd = {"cd_disk": cd_disk, "cd_offset": cd_offset, "cd_size": cd_size,
-                "entries": entries}
-        disks = this_disk + 1
-        if size - len(tail) + pos == 0 and this_disk == cd_disk and cd_size:
-            # Info-ZIP pushes an end record that no longer fits into a volume of its own but
-            # still numbers it as the volume before: the central directory cannot end at
-            # offset 0 of the file that holds it, so the .zip is one volume further on.
-            disks += 1
-        loc = pos - _Z64_LOCATOR.size
-        if loc >= 0 and tail[loc : loc + 4] == _Z64_LOCATOR_SIG:
-            _s, z64_disk, z64_offset, total_disks = _Z64_LOCATOR.unpack_from(tail, loc)
-            disks = max(total_disks, 1)
-            if z64_disk == disks - 1:
-                handle.seek(z64_offset)
-                record = handle.read(_Z64_EOCD.size)
-                if record[:4] != _Z64_EOCD_SIG:
-                    raise ArchiveError(f"{last.name}: zip64 end record not found: damaged archive")
-                _apply_z64_record(eocd, record)
-            else:  # the zip64 record sits on an earlier volume: read it once all are known
-                eocd.update(z64_pending=1, z64_disk=z64_disk, z64_offset=z64_offset)
+    pos = tail.rfind(_EOCD_SIG)
+    while pos >= 0:
+        if pos + _EOCD.size <= len(tail):
+            fields = _EOCD.unpack_from(tail, pos)
+            if pos + _EOCD.size + fields[7] <= len(tail):  # comment fits: a real record
+                break
+        pos = tail.rfind(_EOCD_SIG, 0, pos)
+    if pos < 0:
+        raise ArchiveVolumeError(
+            f"{last.name} is truncated or not a zip archive (no end of central directory): "
+            "download it again"
+        )
+    _sig, this_disk, cd_disk, _n_here, entries, cd_size, cd_offset, _clen = fields
+    eocd = {"cd_disk": cd_disk, "cd_offset": cd_offset, "cd_size": cd_size,
+            "entries": entries}
+    disks = this_disk + 1
+    if size - len(tail) + pos == 0 and this_disk == cd_disk and cd_size:
+        # Info-ZIP pushes an end record that no longer fits into a volume of its own but
+        # still numbers it as the volume before: the central directory cannot end at
+        # offset 0 of the file that holds it, so the .zip is one volume further on.
+        disks += 1
+    loc = pos - _Z64_LOCATOR.size
+    if loc >= 0 and tail[loc : loc + 4] == _Z64_LOCATOR_SIG:
+        _s, z64_disk, z64_offset, total_disks = _Z64_LOCATOR.unpack_from(tail, loc)
+        disks = max(total_disks, 1)
+        # The zip64 end record may sit on an earlier volume: read once all are known.
+        eocd.update(z64_disk=z64_disk, z64_offset=z64_offset)
     return disks, eocd
 
 
