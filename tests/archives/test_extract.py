@@ -7,6 +7,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -23,6 +24,7 @@ import soundfile as sf
 from easy_oww.archives.extract import (
     RATIO_FLOOR,
     TEMP_DIR_NAME,
+    ArchiveError,
     MemberResult,
     UnsafeArchiveError,
     ZipBombError,
@@ -634,3 +636,25 @@ def test_a_cut_journal_line_in_the_middle_does_not_hide_the_lines_after_it(
     journal = journal_path(into, "j.zip")
     journal.write_text('{"name": "a.txt", "pa\n' + journal.read_text())
     assert all(r.skipped for r in extract(archive, into))
+
+
+@pytest.mark.parametrize("where", ["the folder", "a parent"])
+def test_a_file_where_the_archive_has_a_folder_is_named_in_one_line(tmp_path, where):
+    """A folder replaced by a file since the last run: one error naming it, the file kept
+    (it was a bare FileExistsError, a traceback for the user)."""
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("top/", b"")
+        z.writestr("top/inner/", b"")
+        z.writestr("top/inner/x.txt", b"x")
+    into = tmp_path / "out"
+    extract(archive, into)
+    blocked = into / "top" if where == "a parent" else into / "top" / "inner"
+    shutil.rmtree(blocked)
+    blocked.write_bytes(b"mine")
+    (into / journal_path(into, "a.zip").name).unlink()  # a fresh run: nothing to skip
+    with pytest.raises(ArchiveError) as caught:
+        extract(archive, into)
+    assert str(caught.value).startswith(f"{into / 'top'}") and "a.zip has one there" in str(
+        caught.value)
+    assert blocked.read_bytes() == b"mine"

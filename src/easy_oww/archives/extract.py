@@ -779,7 +779,13 @@ class _Extraction:
     def _mkdir(self, folder: Path) -> None:
         if folder in self._made_dirs:
             return
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            # Something not a folder stands where the archive has one (put there since an
+            # earlier run, say): named, and left alone.
+            raise ArchiveError(f"{folder} is not a folder, but {self.archive.name} has one "
+                               "there; move it out of the way and run again") from None
         self._made_dirs.add(folder)
 
     def _check_parent(self, entry: _Entry, final: Path) -> None:
