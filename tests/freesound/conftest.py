@@ -89,6 +89,21 @@ def env(tmp_path, monkeypatch):
             "state": config / "state"}
 
 
+def rest_of(proc, timeout=60):
+    """The rest of a child's stdout and stderr, read through the buffered files `readline()`
+    used: `communicate()` reads the raw pipes and loses lines already buffered (under load a
+    first `readline()` buffers the second line too, and a test missed a printed sample)."""
+    import threading
+
+    box: dict[str, str] = {}
+    reader = threading.Thread(target=lambda: box.setdefault("err", proc.stderr.read()))
+    reader.start()
+    out = proc.stdout.read()
+    reader.join(timeout)
+    proc.wait(timeout)
+    return out, box.get("err", "")
+
+
 def run_cli(args, env_vars=None, timeout=120):
     """`easy-oww …` in a real subprocess (signals, exit codes), stdout and stderr captured."""
     import os

@@ -16,7 +16,7 @@ import soundfile as sf
 
 from easy_oww.freesound import FreesoundLibrary, GrowOptions, grow
 from easy_oww.freesound.audio import AudioOptions, fetch_audio
-from tests.freesound.conftest import KEY, run_cli
+from tests.freesound.conftest import KEY, rest_of, run_cli
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_interrupted_run_keeps_finished_files_and_resumes(fs, grown):
     )
     first = json.loads(proc.stdout.readline())
     proc.send_signal(signal.SIGINT)
-    rest, err = proc.communicate(timeout=60)
+    rest, err = rest_of(proc)
     assert proc.returncode == 130, err
     assert "Interrupted" in err and "Traceback" not in err
     lines = [first] + json_lines(rest)

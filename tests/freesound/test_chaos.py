@@ -17,7 +17,7 @@ import sys
 
 from easy_oww.freesound import FreesoundLibrary
 from easy_oww.freesound.store import DB_NAME
-from tests.freesound.conftest import sql
+from tests.freesound.conftest import rest_of, sql
 
 
 def _snapshot(folder):
@@ -72,7 +72,7 @@ def test_sigkill_at_random_points_loses_nothing_and_reasks_nothing(fs, env):
             printed.add(record["id"])
             seen_lines += 1
         proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=60)
+        rest, _ = rest_of(proc)
         for line in rest.splitlines():  # lines already written before the kill landed
             if line.strip():
                 printed.add(json.loads(line)["id"])

@@ -19,7 +19,7 @@ from easy_oww.freesound import (
 )
 from easy_oww.freesound.lock import grow_lock
 from easy_oww.freesound.store import DB_NAME
-from tests.freesound.conftest import KEY, files_containing, run_cli, sql
+from tests.freesound.conftest import KEY, files_containing, rest_of, run_cli, sql
 
 
 def grow_api(fs, env, samples, **options):
@@ -193,7 +193,7 @@ def test_signal_finishes_the_sample_commits_and_exits(fs, env, sig, code):
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["samples"] >= 1
     proc.send_signal(sig)
-    rest, err = proc.communicate(timeout=60)
+    rest, err = rest_of(proc)
     assert proc.returncode == code, err
     lines = [first] + [json.loads(line) for line in rest.splitlines()]
     summary = lines[-1]
