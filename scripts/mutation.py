@@ -320,13 +320,14 @@ def mangled_module(path: str) -> str:
 
 
 def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
-    """src, tests and pyproject.toml in `work`, with [tool.mutmut] narrowed to `module`.
+    """src, tests, bench and pyproject.toml in `work`, with [tool.mutmut] narrowed to `module`.
     Unless `fresh`, an earlier run's mutants/ stays: mutmut keeps the verdicts of functions
     whose source did not change (copies keep their mtimes) and tests only the rest."""
     if fresh and work.exists():
         shutil.rmtree(work)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "mutants")
-    for part in ("src", "tests"):
+    # bench/: test_map.py builds its large library with bench.b11_map's generator
+    for part in ("src", "tests", "bench"):
         if (work / part).exists():
             shutil.rmtree(work / part)
         shutil.copytree(REPO / part, work / part, ignore=ignore)
