@@ -71,6 +71,7 @@ MODULES: dict[str, Module] = {m.path: m for m in [
     Module("freesound/store.py", ("tests/freesound/test_store.py",
                                   "tests/freesound/test_store_properties.py",
                                   "tests/freesound/test_store_safety.py",
+                                  "tests/freesound/test_store_mutants.py",
                                   "tests/freesound/test_backups.py",
                                   "tests/freesound/test_merge.py",
                                   "tests/freesound/test_crawl_safety.py",
@@ -326,7 +327,8 @@ def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
     if fresh and work.exists():
         shutil.rmtree(work)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "mutants")
-    # bench/: test_map.py builds its large library with bench.b11_map's generator
+    # bench/ (and mutmut's also_copy below): test_map.py builds its large library with
+    # bench.b11_map's generator
     for part in ("src", "tests", "bench"):
         if (work / part).exists():
             shutil.rmtree(work / part)
@@ -335,6 +337,7 @@ def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
     text += "\n[tool.mutmut]\n" + "\n".join([
         'source_paths = ["src"]',
+        'also_copy = ["bench"]',
         f'only_mutate = ["src/easy_oww/{module.path}"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(list(module.tests))}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
