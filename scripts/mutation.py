@@ -306,6 +306,309 @@ EQUIVALENT: dict[str, str] = {
         "'UTF-8' names the same codec",
     "easy_oww.freesound.seed_pickle.x_import_seed_pickle_run__mutmut_6":
         "'' and None are both false: the finally reads only whether a result came",
+    # freesound/store.py (2026-11-26): SQL whose case alone changed, then one by one
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_check_file__mutmut_23":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_check_file__mutmut_24":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_4":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_5":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_9":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_10":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_26":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_27":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_31":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_32":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_36":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_setup__mutmut_37":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_migrate__mutmut_3":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_migrate__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_migrate__mutmut_8":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_migrate__mutmut_27":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_migrate__mutmut_31":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_migrate__mutmut_34":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁhas__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁhas__mutmut_8":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁstored_ids__mutmut_4":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁstored_ids__mutmut_5":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_sample__mutmut_22":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_sample__mutmut_23":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_sample__mutmut_58":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_sample__mutmut_59":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_8":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_10":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_11":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_26":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_27":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_35":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_36":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_44":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_materialise__mutmut_45":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_21":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_22":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_53":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_54":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_60":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_61":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_64":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_65":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_67":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_68":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_74":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_75":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_10":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_11":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_21":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_22":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_31":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_32":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_40":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_41":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_51":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_52":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_54":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_55":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁget__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁget__mutmut_8":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁedges_of__mutmut_6":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁedges_of__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁedges_of__mutmut_9":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁedges_of__mutmut_10":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_30":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_31":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_37":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_38":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_40":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_41":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_43":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_49":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁremember_seen__mutmut_51":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbest_candidates__mutmut_8":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbest_candidates__mutmut_11":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbest_candidates__mutmut_12":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁmark_seen_bad__mutmut_6":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁmark_seen_bad__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁmark_seen_bad__mutmut_9":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁmark_seen_bad__mutmut_10":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_9":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_10":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_15":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_16":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_21":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_22":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_27":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_28":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_33":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_34":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_39":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_40":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_45":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_46":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_51":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_52":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_57":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_58":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_63":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_counts__mutmut_64":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁstats__mutmut_6":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁstats__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_5":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_6":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_19":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_20":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_22":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_23":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_27":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_28":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_30":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_31":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_35":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_36":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_40":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_41":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_43":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_44":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_48":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_49":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_51":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_52":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_54":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_55":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_60":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_61":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_65":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_70":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_71":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_73":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_74":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_fill_graph__mutmut_4":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_fill_graph__mutmut_5":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_fill_graph__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_fill_graph__mutmut_8":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_fill_graph__mutmut_37":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_fill_graph__mutmut_38":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbackup_to__mutmut_6":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbackup_to__mutmut_7":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.x__sample_join__mutmut_26":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.x__sample_join__mutmut_27":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.x__seen_join__mutmut_11":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.x__seen_join__mutmut_12":
+        "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case",
+    "easy_oww.freesound.store.x__sqlite_header_problem__mutmut_12":
+        "read(101): one byte more read; only the first 100 are looked at",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_40":
+        "a batch of 5001 rows, not 5000: the same rows are stored in the same transaction",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_41":
+        "a batch of 5001 rows, not 5000: the same rows are stored in the same transaction",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_11":
+        "= for +=: problems is still empty there",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_60":
+        "2 << 30 for an unranked link: any stand-in above every real rank sorts alike",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_61":
+        "1 << 31 for an unranked link: any stand-in above every real rank sorts alike",
 }
 
 
