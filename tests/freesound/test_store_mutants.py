@@ -4,11 +4,14 @@ pins a behaviour that a surviving mutant of store.py changed (docs/mutation.md).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
+import time
 
 import pytest
 
+from easy_oww.freesound.backup import create_backup
 from easy_oww.freesound.errors import LibraryDamagedError
 from easy_oww.freesound.store import DB_NAME, SCHEMA_VERSION, AudioFile, FreesoundLibrary
 from tests.freesound.conftest import make_sound, sql
@@ -329,3 +332,27 @@ def test_bulk_add_stores_more_than_one_batch_and_the_raw_answer_as_add_sample(tm
             lib.add_sample(data)
         assert lib.raw_samples() == bulk[:3]
     assert bulk[0] == _compact(sounds[0])
+
+
+def test_an_empty_file_beside_backups_is_named_as_such(library_dir):
+    _library_file(library_dir, count=3)
+    with FreesoundLibrary(library_dir) as lib:
+        create_backup(lib)
+    (library_dir / DB_NAME).write_bytes(b"")
+    assert _problem_opening(library_dir) == "empty file, although backups exist"
+
+
+def test_times_are_stored_in_utc_whatever_the_local_zone(library_dir, monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")  # +05:45: no clock shows the UTC time there
+    time.tzset()
+    try:
+        before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        with FreesoundLibrary(library_dir) as lib:
+            lib.add_sample(make_sound(1))
+            added_at = lib.get(1)["_added_at"]
+        after = dt.datetime.now(dt.timezone.utc)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    stored = dt.datetime.strptime(added_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    assert before <= stored <= after
