@@ -330,6 +330,11 @@ EQUIVALENT: dict[str, str] = {
 # lower- and upper-casing of a string), checked to keep every quoted literal ('deleted',
 # '$.id') as it was.
 _STORE_SQL_CASE = [
+    "xǁFreesoundLibraryǁbulk_add__mutmut_5",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_7",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_9",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_46",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_47",
     "xǁFreesoundLibraryǁ_check_file__mutmut_23",
     "xǁFreesoundLibraryǁ_check_file__mutmut_24",
     "xǁFreesoundLibraryǁ_setup__mutmut_4",
