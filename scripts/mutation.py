@@ -71,6 +71,7 @@ MODULES: dict[str, Module] = {m.path: m for m in [
     Module("freesound/store.py", ("tests/freesound/test_store.py",
                                   "tests/freesound/test_store_properties.py",
                                   "tests/freesound/test_store_safety.py",
+                                  "tests/freesound/test_store_mutants.py",
                                   "tests/freesound/test_backups.py",
                                   "tests/freesound/test_merge.py",
                                   "tests/freesound/test_crawl_safety.py",
@@ -305,8 +306,184 @@ EQUIVALENT: dict[str, str] = {
         "'UTF-8' names the same codec",
     "easy_oww.freesound.seed_pickle.x_import_seed_pickle_run__mutmut_6":
         "'' and None are both false: the finally reads only whether a result came",
+    # freesound/store.py, one by one (its SQL whose case alone changed: _STORE_SQL_CASE below)
+    "easy_oww.freesound.store.x__sqlite_header_problem__mutmut_12":
+        "read(101): one byte more read; only the first 100 are looked at",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_40":
+        "a batch of 5001 rows, not 5000: the same rows are stored in the same transaction",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁbulk_add__mutmut_41":
+        "a batch of 5001 rows, not 5000: the same rows are stored in the same transaction",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁverify__mutmut_11":
+        "= for +=: problems is still empty there",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_60":
+        "2 << 30 for an unranked link: any stand-in above every real rank sorts alike",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_fill_graph__mutmut_54":
+        "'USERNAME' is only a column name in the SQL, which is case-insensitive",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁ_fill_graph__mutmut_56":
+        "'PACK_ID' is only a column name in the SQL, which is case-insensitive",
+    "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_61":
+        "1 << 31 for an unranked link: any stand-in above every real rank sorts alike",
 }
 
+
+# freesound/store.py (2026-11-26): mutants that change only the case of SQL text (mutmut's
+# lower- and upper-casing of a string), checked to keep every quoted literal ('deleted',
+# '$.id') as it was.
+_STORE_SQL_CASE = [
+    "xǁFreesoundLibraryǁbulk_add__mutmut_5",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_7",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_9",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_46",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_47",
+    "xǁFreesoundLibraryǁ_check_file__mutmut_23",
+    "xǁFreesoundLibraryǁ_check_file__mutmut_24",
+    "xǁFreesoundLibraryǁ_setup__mutmut_4",
+    "xǁFreesoundLibraryǁ_setup__mutmut_5",
+    "xǁFreesoundLibraryǁ_setup__mutmut_9",
+    "xǁFreesoundLibraryǁ_setup__mutmut_10",
+    "xǁFreesoundLibraryǁ_setup__mutmut_26",
+    "xǁFreesoundLibraryǁ_setup__mutmut_27",
+    "xǁFreesoundLibraryǁ_setup__mutmut_31",
+    "xǁFreesoundLibraryǁ_setup__mutmut_32",
+    "xǁFreesoundLibraryǁ_setup__mutmut_36",
+    "xǁFreesoundLibraryǁ_setup__mutmut_37",
+    "xǁFreesoundLibraryǁ_migrate__mutmut_3",
+    "xǁFreesoundLibraryǁ_migrate__mutmut_7",
+    "xǁFreesoundLibraryǁ_migrate__mutmut_8",
+    "xǁFreesoundLibraryǁ_migrate__mutmut_27",
+    "xǁFreesoundLibraryǁ_migrate__mutmut_31",
+    "xǁFreesoundLibraryǁ_migrate__mutmut_34",
+    "xǁFreesoundLibraryǁhas__mutmut_7",
+    "xǁFreesoundLibraryǁhas__mutmut_8",
+    "xǁFreesoundLibraryǁstored_ids__mutmut_4",
+    "xǁFreesoundLibraryǁstored_ids__mutmut_5",
+    "xǁFreesoundLibraryǁadd_sample__mutmut_22",
+    "xǁFreesoundLibraryǁadd_sample__mutmut_23",
+    "xǁFreesoundLibraryǁadd_sample__mutmut_58",
+    "xǁFreesoundLibraryǁadd_sample__mutmut_59",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_7",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_8",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_10",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_11",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_26",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_27",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_35",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_36",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_44",
+    "xǁFreesoundLibraryǁ_materialise__mutmut_45",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_21",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_22",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_53",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_54",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_60",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_61",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_64",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_65",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_67",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_68",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_74",
+    "xǁFreesoundLibraryǁbulk_add__mutmut_75",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_10",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_11",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_21",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_22",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_31",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_32",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_40",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_41",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_51",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_52",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_54",
+    "xǁFreesoundLibraryǁadd_edge__mutmut_55",
+    "xǁFreesoundLibraryǁget__mutmut_7",
+    "xǁFreesoundLibraryǁget__mutmut_8",
+    "xǁFreesoundLibraryǁedges_of__mutmut_6",
+    "xǁFreesoundLibraryǁedges_of__mutmut_7",
+    "xǁFreesoundLibraryǁedges_of__mutmut_9",
+    "xǁFreesoundLibraryǁedges_of__mutmut_10",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_30",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_31",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_37",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_38",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_40",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_41",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_43",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_49",
+    "xǁFreesoundLibraryǁremember_seen__mutmut_51",
+    "xǁFreesoundLibraryǁbest_candidates__mutmut_8",
+    "xǁFreesoundLibraryǁbest_candidates__mutmut_11",
+    "xǁFreesoundLibraryǁbest_candidates__mutmut_12",
+    "xǁFreesoundLibraryǁmark_seen_bad__mutmut_6",
+    "xǁFreesoundLibraryǁmark_seen_bad__mutmut_7",
+    "xǁFreesoundLibraryǁmark_seen_bad__mutmut_9",
+    "xǁFreesoundLibraryǁmark_seen_bad__mutmut_10",
+    "xǁFreesoundLibraryǁ_counts__mutmut_9",
+    "xǁFreesoundLibraryǁ_counts__mutmut_10",
+    "xǁFreesoundLibraryǁ_counts__mutmut_15",
+    "xǁFreesoundLibraryǁ_counts__mutmut_16",
+    "xǁFreesoundLibraryǁ_counts__mutmut_21",
+    "xǁFreesoundLibraryǁ_counts__mutmut_22",
+    "xǁFreesoundLibraryǁ_counts__mutmut_27",
+    "xǁFreesoundLibraryǁ_counts__mutmut_28",
+    "xǁFreesoundLibraryǁ_counts__mutmut_33",
+    "xǁFreesoundLibraryǁ_counts__mutmut_34",
+    "xǁFreesoundLibraryǁ_counts__mutmut_39",
+    "xǁFreesoundLibraryǁ_counts__mutmut_40",
+    "xǁFreesoundLibraryǁ_counts__mutmut_45",
+    "xǁFreesoundLibraryǁ_counts__mutmut_46",
+    "xǁFreesoundLibraryǁ_counts__mutmut_51",
+    "xǁFreesoundLibraryǁ_counts__mutmut_52",
+    "xǁFreesoundLibraryǁ_counts__mutmut_57",
+    "xǁFreesoundLibraryǁ_counts__mutmut_58",
+    "xǁFreesoundLibraryǁ_counts__mutmut_63",
+    "xǁFreesoundLibraryǁ_counts__mutmut_64",
+    "xǁFreesoundLibraryǁstats__mutmut_6",
+    "xǁFreesoundLibraryǁstats__mutmut_7",
+    "xǁFreesoundLibraryǁverify__mutmut_5",
+    "xǁFreesoundLibraryǁverify__mutmut_6",
+    "xǁFreesoundLibraryǁverify__mutmut_19",
+    "xǁFreesoundLibraryǁverify__mutmut_20",
+    "xǁFreesoundLibraryǁverify__mutmut_22",
+    "xǁFreesoundLibraryǁverify__mutmut_23",
+    "xǁFreesoundLibraryǁverify__mutmut_27",
+    "xǁFreesoundLibraryǁverify__mutmut_28",
+    "xǁFreesoundLibraryǁverify__mutmut_30",
+    "xǁFreesoundLibraryǁverify__mutmut_31",
+    "xǁFreesoundLibraryǁverify__mutmut_35",
+    "xǁFreesoundLibraryǁverify__mutmut_36",
+    "xǁFreesoundLibraryǁverify__mutmut_40",
+    "xǁFreesoundLibraryǁverify__mutmut_41",
+    "xǁFreesoundLibraryǁverify__mutmut_43",
+    "xǁFreesoundLibraryǁverify__mutmut_44",
+    "xǁFreesoundLibraryǁverify__mutmut_48",
+    "xǁFreesoundLibraryǁverify__mutmut_49",
+    "xǁFreesoundLibraryǁverify__mutmut_51",
+    "xǁFreesoundLibraryǁverify__mutmut_52",
+    "xǁFreesoundLibraryǁverify__mutmut_54",
+    "xǁFreesoundLibraryǁverify__mutmut_55",
+    "xǁFreesoundLibraryǁverify__mutmut_60",
+    "xǁFreesoundLibraryǁverify__mutmut_61",
+    "xǁFreesoundLibraryǁverify__mutmut_65",
+    "xǁFreesoundLibraryǁverify__mutmut_70",
+    "xǁFreesoundLibraryǁverify__mutmut_71",
+    "xǁFreesoundLibraryǁverify__mutmut_73",
+    "xǁFreesoundLibraryǁverify__mutmut_74",
+    "xǁFreesoundLibraryǁ_fill_graph__mutmut_4",
+    "xǁFreesoundLibraryǁ_fill_graph__mutmut_5",
+    "xǁFreesoundLibraryǁ_fill_graph__mutmut_7",
+    "xǁFreesoundLibraryǁ_fill_graph__mutmut_8",
+    "xǁFreesoundLibraryǁ_fill_graph__mutmut_37",
+    "xǁFreesoundLibraryǁ_fill_graph__mutmut_38",
+    "xǁFreesoundLibraryǁbackup_to__mutmut_6",
+    "xǁFreesoundLibraryǁbackup_to__mutmut_7",
+    "x__sample_join__mutmut_26",
+    "x__sample_join__mutmut_27",
+    "x__seen_join__mutmut_11",
+    "x__seen_join__mutmut_12",
+]
+EQUIVALENT.update(dict.fromkeys(
+    ("easy_oww.freesound.store." + name for name in _STORE_SQL_CASE),
+    "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case"))
 
 # Statements that only word a message (an exception's text, a log line) are not mutated: their
 # wording is the README's and the CLI error tests' business, and a mutant that changes a word of
@@ -320,13 +497,15 @@ def mangled_module(path: str) -> str:
 
 
 def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
-    """src, tests and pyproject.toml in `work`, with [tool.mutmut] narrowed to `module`.
+    """src, tests, bench and pyproject.toml in `work`, with [tool.mutmut] narrowed to `module`.
     Unless `fresh`, an earlier run's mutants/ stays: mutmut keeps the verdicts of functions
     whose source did not change (copies keep their mtimes) and tests only the rest."""
     if fresh and work.exists():
         shutil.rmtree(work)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "mutants")
-    for part in ("src", "tests"):
+    # bench/ (and mutmut's also_copy below): test_map.py builds its large library with
+    # bench.b11_map's generator
+    for part in ("src", "tests", "bench"):
         if (work / part).exists():
             shutil.rmtree(work / part)
         shutil.copytree(REPO / part, work / part, ignore=ignore)
@@ -334,6 +513,7 @@ def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
     text += "\n[tool.mutmut]\n" + "\n".join([
         'source_paths = ["src"]',
+        'also_copy = ["bench"]',
         f'only_mutate = ["src/easy_oww/{module.path}"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(list(module.tests))}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
