@@ -19,6 +19,27 @@ from easy_oww.trainer.mww_config import mww_config as merged_mww_config
 CATALOG_HELP = "Also read this catalog file (TOML), as `download --catalog` does."
 
 
+def _target(output: Path | None, into: Path | None) -> Path | None:
+    """Where the YAML goes (None: stdout); an existing --output is never overwritten."""
+    if output is not None and output.exists() and output != into:
+        raise BadInputError(f"--output {output} exists; merge into it with --into {output}, "
+                            "or choose a new file")
+    return output or into
+
+
+def _write(target: Path | None, text: str) -> None:
+    if target is not None:
+        atomic_write_text(target, text)
+
+
+def _say_written(ctx: click.Context, target: Path | None, text: str, summary: str) -> None:
+    """The YAML itself on stdout, or one line saying where it was written."""
+    if target is None:
+        click.echo(text, nl=False)
+    elif not get_flag(ctx, "quiet"):
+        click.echo(f"Wrote {target}: {summary}.")
+
+
 def _summary(values: dict) -> str:
     parts = []
     for key in TRAINER_KEYS:
@@ -59,14 +80,10 @@ the config is still written, and the exit code is 1.""")
 def oww_config(ctx: click.Context, output: Path | None, into: Path | None,
                duplication_rate: int, as_json: bool, catalog: str | None) -> None:
     """Write the paths openWakeWord's train.py reads, from what is downloaded."""
-    if output is not None and output.exists() and output != into:
-        raise BadInputError(f"--output {output} exists; merge into it with --into {output}, "
-                            "or choose a new file")
+    target = _target(output, into)
     engine = DatasetEngine(workspace=get_workspace(ctx), catalog_file=catalog)
     made = merged_config(engine, into=into, duplication_rate=duplication_rate)
-    target = output or into
-    if target is not None:
-        atomic_write_text(target, made.text)
+    _write(target, made.text)
     if as_json:
         click.echo(json.dumps({"ok": not made.problems,
                                "written": str(target) if target is not None else None,
@@ -74,10 +91,7 @@ def oww_config(ctx: click.Context, output: Path | None, into: Path | None,
                                "notes": made.notes,
                                **({"yaml": made.text} if target is None else {})}, indent=1))
     else:
-        if target is None:
-            click.echo(made.text, nl=False)
-        elif not get_flag(ctx, "quiet"):
-            click.echo(f"Wrote {target}: {_summary(made.values)}.")
+        _say_written(ctx, target, made.text, _summary(made.values))
         for line in made.notes if not get_flag(ctx, "quiet") else ():
             click.echo(f"Note: {line}", err=True)
         for line in made.problems:
@@ -119,25 +133,18 @@ stay; easy-oww's are written anew. A missing set is one line on stderr and exit 
 def mww_config(ctx: click.Context, output: Path | None, into: Path | None,
                positive: Path | None, as_json: bool, catalog: str | None) -> None:
     """Write the features microWakeWord's trainer reads, from what is downloaded."""
-    if output is not None and output.exists() and output != into:
-        raise BadInputError(f"--output {output} exists; merge into it with --into {output}, "
-                            "or choose a new file")
+    target = _target(output, into)
     engine = DatasetEngine(workspace=get_workspace(ctx), catalog_file=catalog)
     made = merged_mww_config(engine, into=into,
                              positive=positive.absolute() if positive is not None else None)
-    target = output or into
-    if target is not None:
-        atomic_write_text(target, made.text)
+    _write(target, made.text)
     if as_json:
         click.echo(json.dumps({"ok": not made.problems,
                                "written": str(target) if target is not None else None,
                                "features": made.features, "problems": made.problems,
                                **({"yaml": made.text} if target is None else {})}, indent=1))
     else:
-        if target is None:
-            click.echo(made.text, nl=False)
-        elif not get_flag(ctx, "quiet"):
-            click.echo(f"Wrote {target}: {len(made.features)} features entries.")
+        _say_written(ctx, target, made.text, f"{len(made.features)} features entries")
         for line in made.problems:
             click.echo(f"Problem: {line}", err=True)
     if made.problems:
