@@ -504,3 +504,24 @@ def test_two_restores_in_one_second_keep_both_replaced_libraries(library_dir, mo
     second = restore_backup(library_dir, info.name)
     assert first != second and second.name == f"{first.name}-2"
     assert _samples_at(first) == 4 and _samples_at(second) == 5
+
+
+def test_a_wal_another_connection_keeps_open_is_not_left_beside_the_restored_file(library_dir):
+    """With a reader still connected, folding the WAL does not remove it (SQLite removes it
+    only with its last connection): the restore removes it, or it would be replayed into the
+    restored file."""
+    info = _library_with_backup(library_dir)
+    db = library_dir / DB_NAME
+    reader = sqlite3.connect(db)
+    try:
+        reader.execute("SELECT count(*) FROM samples").fetchone()
+        with FreesoundLibrary(library_dir) as lib:
+            lib._conn.execute("PRAGMA wal_autocheckpoint = 0")
+            lib.add_sample(make_sound(500))
+        assert Path(f"{db}-wal").exists() and Path(f"{db}-shm").exists()
+        restore_backup(library_dir, info.name)
+        assert not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
+    finally:
+        reader.close()
+    with FreesoundLibrary(library_dir) as lib:
+        assert lib.stats().samples == 3 and lib.verify() == []
