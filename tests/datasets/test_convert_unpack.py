@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from easy_oww.archives.extract import ArchiveError, extract, journal_path, temp_dir
+from easy_oww.archives.extract import ArchiveError, Owner, extract, journal_path, temp_dir
 from easy_oww.audio import AudioConverter
 from tests.datasets.helpers import REPO, run_cli, sha256, write_catalog
 
@@ -284,3 +284,55 @@ def test_a_resume_after_sigkill_mid_conversion_converts_only_what_is_missing(tmp
     assert not temp_dir(into, tar.name).exists()
     assert sorted(p.name for p in into.glob("*.wav")) == sorted(
         f"{i:03d}.wav" for i in range(24))
+
+
+def test_a_member_that_would_replace_another_archives_file_is_refused_naming_both(tmp_path):
+    first, second = tmp_path / "bal_train00.tar", tmp_path / "bal_train01.tar"
+    make_tar(first, {"a/x.flac": flac_clip(440.0)})
+    make_tar(second, {"b/y.flac": flac_clip(300.0), "b/x.flac": flac_clip(880.0)})
+    into = tmp_path / "16k"
+    (out,) = extract(first, into, fmt="tar", transform=AudioConverter(16000), flatten=True)
+    before = (into / "x.wav").read_bytes()
+    owned = {"x.wav": Owner("audioset/bal_train00.tar", out.sha256)}
+    with pytest.raises(ArchiveError) as caught:
+        extract(second, into, fmt="tar", transform=AudioConverter(16000), flatten=True,
+                owned=owned)
+    assert str(caught.value) == (
+        "b/x.flac in bal_train01.tar would replace x.wav, unpacked from "
+        "audioset/bal_train00.tar with other bytes; unpack the two archives into two folders")
+    assert (into / "x.wav").read_bytes() == before  # the first archive's clip is intact
+    assert round(dominant_hz(into / "x.wav")) == 440
+    # The same bytes from another archive (a shared README, the same clip) are no conflict.
+    again = tmp_path / "again.tar"
+    make_tar(again, {"c/x.flac": flac_clip(440.0)})
+    (same,) = extract(again, into, fmt="tar", transform=AudioConverter(16000), flatten=True,
+                      owned=owned)
+    assert same.sha256 == out.sha256
+
+
+def test_two_tars_unpacked_into_one_folder_cannot_overwrite_each_other(tmp_path,
+                                                                       faulty_server):
+    readme = b"AudioSet balanced train\n"
+    tars = {"bal_train00.tar": {"bal/a.flac": flac_clip(440.0), "bal/README.txt": readme},
+            "bal_train01.tar": {"bal/b.flac": flac_clip(880.0), "bal/README.txt": readme,
+                                "bal/a.flac": flac_clip(2000.0)}}
+    files, unpack = [], []
+    for name, members in tars.items():
+        files.append(serve(faulty_server, name, make_tar(tmp_path / name, members),
+                           f"audioset/{name}"))
+        unpack.append({"format": "tar", "files": [f"audioset/{name}"], "into": "audioset/16k",
+                       "sample_rate": 16000, "flatten": True})
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    write_catalog(ws / "datasets.toml", {"audioset": {"priority": "critical", "files": files,
+                                                      "unpack": unpack}})
+    run = run_cli(tmp_path, "download", "--workspace", str(ws))
+    assert run.code == 1 and "Traceback" not in run.err
+    assert ("bal/a.flac in bal_train01.tar would replace a.wav, unpacked from "
+            "audioset/bal_train00.tar with other bytes") in run.err
+    out = ws / "datasets" / "audioset" / "16k"
+    assert round(dominant_hz(out / "a.wav")) == 440  # the first tar's clip, not replaced
+    manifest = json.loads((ws / ".cache" / "manifest.json").read_text())
+    record = manifest["datasets"]["audioset"]["files"]["audioset/16k/a.wav"]
+    assert record["source"] == "audioset/bal_train00.tar"
+    assert record["hash"] == sha256((out / "a.wav").read_bytes())

@@ -24,6 +24,11 @@ Options for audio datasets (AudioSet's tars, FMA's zips):
   written for it, and a listed member absent from the archive is an error;
 - ``tolerate(name, error)`` may excuse a member the transform cannot convert (a track known
   to hold no audio): it is then recorded as ``unreadable`` with the reason, and not written.
+
+``owned`` names the files other archives already put in the target (path -> that archive and
+the file's sha256): a member that would replace one with different bytes is refused, naming
+both archives, before its rename (two archives unpacked into one folder must not silently
+overwrite each other's members; an identical file, a shared LICENSE say, is fine).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import shutil
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +69,7 @@ __all__ = [
     "ChecksumError",
     "MemberChecksumError",
     "MemberResult",
+    "Owner",
     "UnsafeArchiveError",
     "ZipBombError",
     "extract",
@@ -105,6 +111,14 @@ class Transform(Protocol):
     """
 
     def __call__(self, src: Any, dst: Any, name: str, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The archive that wrote a file already in the target, and that file's sha256."""
+
+    archive: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,7 @@ def extract(
     flatten: bool = False,
     checksums: str | None = None,
     tolerate: Callable[[str, Exception], str | None] | None = None,
+    owned: Mapping[str, Owner] | None = None,
 ) -> list[MemberResult]:
     """Extract ``source`` (an archive, or a split zip's volumes in order, the .zip last) into
     ``into`` and return one ``MemberResult`` per member, in archive order.
@@ -172,8 +187,9 @@ def extract(
     left with no name, or that ``select(name)`` rejects, are not extracted. ``on_member`` is
     called (in the calling thread) as each member is committed or found already done.
     ``durable`` fsyncs each output before its rename (off only for benchmarks).
-    ``flatten``, ``checksums`` and ``tolerate``: see the module's docstring (``checksums`` is
-    the list's member name; ``tolerate`` returns the reason to record, or None to fail).
+    ``flatten``, ``checksums``, ``tolerate`` and ``owned``: see the module's docstring
+    (``checksums`` is the list's member name; ``tolerate`` returns the reason to record, or
+    None to fail; ``owned`` is keyed by the output path relative to ``into``, POSIX form).
     """
     into = Path(into).absolute()
     volumes = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
@@ -187,7 +203,8 @@ def extract(
         run = _Extraction(archive, into, transform=transform, max_ratio=max_ratio,
                           on_member=on_member, strip=strip_components, select=select,
                           workers=workers or os.cpu_count() or 1, durable=durable,
-                          flatten=flatten, checksums=checksums, tolerate=tolerate)
+                          flatten=flatten, checksums=checksums, tolerate=tolerate,
+                          owned=owned)
         return run.go()
 
 
@@ -446,7 +463,8 @@ class _Extraction:
                  max_ratio: float, on_member: Callable[[MemberResult], None] | None,
                  strip: int, select: Callable[[str], bool] | None, workers: int,
                  durable: bool, flatten: bool = False, checksums: str | None = None,
-                 tolerate: Callable[[str, Exception], str | None] | None = None) -> None:
+                 tolerate: Callable[[str, Exception], str | None] | None = None,
+                 owned: Mapping[str, Owner] | None = None) -> None:
         self.archive = archive
         self.into = into
         self.transform = transform
@@ -461,6 +479,7 @@ class _Extraction:
         self.flatten = flatten
         self.checksums = checksums
         self.tolerate = tolerate
+        self.owned = owned or {}
         self.target = getattr(transform, "target", None)
         self.expected_sha1: dict[str, str] = {}  # plain member name -> sha1 from the list
         self._seen: set[str] = set()  # plain names of every member the archive holds
@@ -740,6 +759,7 @@ class _Extraction:
             if self.durable:
                 os.fsync(handle.fileno())
             handle.close()
+            self._check_owner(entry, writer.hexdigest())
             os.chmod(tmp, _FILE_MODE)
             os.replace(tmp, final)
         except BaseException:
@@ -751,6 +771,13 @@ class _Extraction:
             sha256=writer.hexdigest(), crc32=entry.crc32, source_size=entry.source_size,
             settings=entry.settings,
         )
+
+    def _check_owner(self, entry: _Entry, sha256: str) -> None:
+        owner = self.owned.get(entry.rel)
+        if owner is not None and owner.sha256 != sha256:
+            raise ArchiveError(
+                f"{entry.name} in {self.archive.name} would replace {entry.rel}, unpacked from "
+                f"{owner.archive} with other bytes; unpack the two archives into two folders")
 
     # dirs and links --------------------------------------------------------------------
 

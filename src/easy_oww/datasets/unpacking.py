@@ -62,7 +62,7 @@ def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager
     """Extract `dataset`'s archives into the folder `cache` records, under `lock_dir`'s locks
     (waiting up to `lock_timeout` for another process), then remove the archives."""
     # Imported here: numpy and libsoxr are worth loading only when there is work for them.
-    from easy_oww.archives.extract import extract, temp_dir
+    from easy_oww.archives.extract import Owner, extract, temp_dir
     from easy_oww.audio import AudioConverter, AudioDecodeError
 
     archives: list[str] = []
@@ -109,7 +109,9 @@ def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager
                                   strip_components=spec.strip_components, transform=transform,
                                   max_ratio=spec.max_ratio or DEFAULT_MAX_RATIO,
                                   flatten=spec.flatten, checksums=spec.checksums,
-                                  tolerate=excuse if silent else None, on_member=report)
+                                  tolerate=excuse if silent else None, on_member=report,
+                                  owned={rel: Owner(*o) for rel, o in owned_by_others(
+                                      cache.load(), spec.into, spec.files[-1]).items()})
             except AudioDecodeError as exc:
                 raise AudioDecodeError(
                     f"{exc.path} in {volumes[-1].name}", f"{exc.problem}; if this track is "
@@ -130,6 +132,20 @@ def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager
     for rel in dict.fromkeys(archives):
         cache.mark_removed(dataset.key, rel)
         (cache.datasets_dir / rel).unlink(missing_ok=True)
+
+
+def owned_by_others(manifest: dict[str, Any], into: str, source: str) -> dict[str, tuple[str, str]]:
+    """The files under ``into`` that archives other than ``source`` unpacked (any dataset's),
+    by path relative to ``into``: (that archive, sha256)."""
+    prefix = into.rstrip("/") + "/"
+    owned: dict[str, tuple[str, str]] = {}
+    for entry in manifest.get("datasets", {}).values():
+        for rel, record in entry.get("files", {}).items():
+            hash_ = str(record.get("hash", ""))
+            if (record.get("member") and rel.startswith(prefix) and hash_.startswith("sha256:")
+                    and record.get("source") not in (None, source)):
+                owned[rel[len(prefix):]] = (str(record["source"]), hash_[len("sha256:"):])
+    return owned
 
 
 def members_intact(cache: CacheManager, dataset: Dataset, entry: dict[str, Any],
