@@ -62,8 +62,10 @@ MODULES: dict[str, Module] = {m.path: m for m in [
            ("tests/datasets/test_download_cli.py",)),
     Module("archives/splitzip.py", ("tests/archives/test_splitzip.py",
                                     "tests/archives/test_bzip2.py"), 900),
-    Module("archives/extract.py", ("tests/archives",), 1800,
+    Module("archives/extract.py", ("tests/archives", "tests/datasets/test_unpacking.py"), 1800,
            ("tests/datasets/test_unpack_download.py",)),
+    Module("datasets/unpacking.py", ("tests/datasets/test_unpacking.py",), 900,
+           ("tests/datasets/test_unpack_download.py", "tests/datasets/test_convert_unpack.py")),
     Module("datasets/cache.py", ("tests/datasets/test_cache.py", "tests/datasets/test_seed_api.py"),
            900, ("tests/datasets/test_download_cli.py",)),
     # The store is used by every freesound command: its three own test files reached 35 % of
