@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import tarfile
+import threading
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
-from easy_oww.archives.extract import ArchiveError, temp_dir
+from easy_oww.archives.extract import (
+    ArchiveError,
+    MemberChecksumError,
+    ZipBombError,
+    temp_dir,
+)
 from easy_oww.archives.splitzip import ArchiveVolumeError
-from easy_oww.audio import AudioDecodeError
+from easy_oww.audio import AudioDecodeError, FormatError
 from easy_oww.datasets.cache import CacheManager
 from easy_oww.datasets.catalog import Dataset, parse_file
 from easy_oww.datasets.unpacking import (
@@ -24,6 +34,7 @@ from easy_oww.datasets.unpacking import (
     owned_by_others,
     unpack_dataset,
 )
+from easy_oww.demo.zipwrite import write_split_zip
 from easy_oww.errors import LockTimeoutError
 from tests.datasets.helpers import write_catalog
 
@@ -42,8 +53,9 @@ TARS = {"arch/one.tar": {"top/a.txt": b"alpha\n", "top/sub/b.txt": b"bravo!\n"},
         "arch/two.tar": {"top/c.txt": b"charlie\n"}}
 
 
-def dataset_of(tmp_path: Path, unpack: list[dict], key: str = "ds", **extra) -> Dataset:
-    files = [{"url": f"http://127.0.0.1:9/{p}", "path": p} for p in TARS]
+def dataset_of(tmp_path: Path, unpack: list[dict], key: str = "ds", paths=tuple(TARS),
+               **extra) -> Dataset:
+    files = [{"url": f"http://127.0.0.1:9/{p}", "path": p} for p in paths]
     catalog = write_catalog(tmp_path / f"{key}.toml", {key: {
         "priority": "critical", "files": files, "unpack": unpack, **extra}})
     _, (dataset,) = parse_file(catalog)
@@ -166,9 +178,11 @@ def test_a_fallback_shard_is_intact_when_its_converted_rows_are(tmp_path):
     entry = {"files": {"wav16k/v1.wav": {"member": True, "source": "shards/0.parquet",
                                          "size": 8}}}
     assert members_intact(cache, routed, entry, "shards/0.parquet")
-    assert members_intact(cache, dataset, entry, "shards/0.parquet")  # not its route: no claim
     entry["files"]["wav16k/v1.wav"]["size"] = 9
     assert not members_intact(cache, routed, entry, "shards/0.parquet")
+    # The tars' route makes no claim about a shard: not its archive.
+    assert members_intact(cache, dataset, entry, "shards/0.parquet")
+    assert not members_intact(cache, dataset, {}, "arch/one.tar")  # no "files" table: none
 
 
 def test_owned_by_others_names_other_archives_files_in_the_folder_only(tmp_path):
@@ -182,11 +196,13 @@ def test_owned_by_others_names_other_archives_files_in_the_folder_only(tmp_path)
             "out/f.txt": {"member": True, "hash": "sha256:ff"}}},  # no source recorded
         "other": {"files": {
             "out/sub/g.txt": {"member": True, "source": "o/x.zip", "hash": "sha256:99"}}}}}
-    assert owned_by_others(manifest, "out/", "arch/two.tar") == {
+    assert owned_by_others(manifest, "out", "arch/two.tar") == {
         "a.txt": ("arch/one.tar", "aa"), "sub/g.txt": ("o/x.zip", "99")}
     assert owned_by_others(manifest, "out", "arch/one.tar") == {
         "b.txt": ("arch/two.tar", "bb"), "sub/g.txt": ("o/x.zip", "99")}
     assert owned_by_others({}, "out", "arch/one.tar") == {}
+    # An entry written before members were recorded has no "files" table.
+    assert owned_by_others({"datasets": {"old": {"complete": True}}}, "out", "a.tar") == {}
 
 
 def test_a_second_archive_with_other_bytes_under_a_taken_name_is_refused(tmp_path):
@@ -205,6 +221,10 @@ def test_another_process_extracting_is_waited_for_then_named(tmp_path):
     dataset = dataset_of(tmp_path, TWO_INTO_ONE)
     held = extraction_lock(cache.cache_dir / "locks",
                            temp_dir(cache.datasets_dir / "out", "one.tar"))
+    assert Path(held.lock_file).parent == cache.cache_dir / "locks"
+    other = extraction_lock(cache.cache_dir / "locks",
+                            temp_dir(cache.datasets_dir / "out", "two.tar"))
+    assert other.lock_file != held.lock_file  # one lock per archive, not one for all
     held.acquire()
     try:
         said: list[str] = []
@@ -282,5 +302,174 @@ def test_an_undecodable_member_is_named_with_its_archive_unless_listed_silent(tm
     entry = cache.entry("ds")
     assert entry["unreadable"]["wav/000123.wav"]["member"] == "t/000123.mp3"
     assert entry["unreadable"]["wav/000123.wav"]["source"] == rel
+    assert entry["unreadable"]["wav/000123.wav"]["reason"].startswith(
+        "listed as silent (no audio): cannot be decoded")
     assert entry["files"]["wav/readme.txt"]["member"] is True
     assert not (cache.datasets_dir / "wav" / "000123.wav").exists()
+
+
+def test_a_waiting_unpack_says_so_at_once_then_goes_on_when_the_other_finishes(tmp_path):
+    cache = workspace(tmp_path)
+    dataset = dataset_of(tmp_path, TWO_INTO_ONE)
+    held = extraction_lock(cache.cache_dir / "locks",
+                           temp_dir(cache.datasets_dir / "out", "one.tar"))
+    held.acquire()
+    told = threading.Event()
+    said: list[str] = []
+    failure: list[BaseException] = []
+
+    def log(line: str) -> None:
+        said.append(line)
+        told.set()
+
+    def unpack() -> None:
+        try:
+            unpack_dataset(dataset, UnpackOptions(), cache, lock_dir=cache.cache_dir / "locks",
+                           lock_timeout=60, log=log)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failure.append(exc)
+
+    worker = threading.Thread(target=unpack)
+    worker.start()
+    try:
+        # The first try does not wait: the user reads why nothing moves straight away.
+        assert told.wait(0.8), "no 'waiting' line within 0.8 s"
+    finally:
+        held.release()
+    worker.join(30)
+    assert not worker.is_alive() and failure == []
+    assert said == ["ds: another easy-oww process is extracting one.tar; waiting"]
+    assert (cache.datasets_dir / "out" / "c.txt").read_bytes() == b"charlie\n"
+
+
+def test_an_archive_done_earlier_does_not_stop_the_ones_after_it(tmp_path):
+    cache = workspace(tmp_path)
+    run(dataset_of(tmp_path, TWO_INTO_ONE[:1]), cache)  # one.tar out and removed
+    assert not (cache.datasets_dir / "arch" / "one.tar").exists()
+    run(dataset_of(tmp_path, TWO_INTO_ONE), cache)
+    assert (cache.datasets_dir / "out" / "c.txt").read_bytes() == b"charlie\n"
+    assert cache.entry("ds")["files"]["arch/two.tar"]["removed"] is True
+
+
+def wav_bytes(rate: int, seconds: float = 0.5, subtype: str = "PCM_16") -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    out = io.BytesIO()
+    sf.write(out, 0.3 * np.sin(2 * np.pi * 440 * t), rate, format="WAV", subtype=subtype)
+    return out.getvalue()
+
+
+def one_archive(cache: CacheManager, rel: str, data: bytes) -> None:
+    path = cache.datasets_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_audio_is_converted_to_the_rate_asked_and_the_settings_recorded(tmp_path):
+    cache = CacheManager(tmp_path / "ws" / ".cache")
+    clip = wav_bytes(44100)
+    one_archive(cache, "arch/one.tar", tar_bytes({"t/clip.wav": clip}))
+    plain = [{"format": "tar", "files": ["arch/one.tar"], "into": "raw"}]
+    run(dataset_of(tmp_path, plain), cache, UnpackOptions(keep_archives=True))
+    assert (cache.datasets_dir / "raw" / "t" / "clip.wav").read_bytes() == clip  # as it was
+    assert "settings" not in cache.entry("ds")["files"]["raw/t/clip.wav"]
+    converting = [{"format": "tar", "files": ["arch/one.tar"], "into": "wav",
+                   "sample_rate": 16000, "flatten": True}]
+    run(dataset_of(tmp_path, converting), cache, UnpackOptions(keep_archives=True))
+    out = cache.datasets_dir / "wav" / "clip.wav"
+    assert (sf.info(out).samplerate, sf.info(out).frames) == (16000, 8000)
+    record = cache.entry("ds")["files"]["wav/clip.wav"]
+    assert record["settings"]["sample_rate"] == 16000
+    assert record["settings"]["subtype"] == "PCM_16"
+    # The same archive again at the rate the user names: its own files are replaced (they are
+    # this archive's, not another's), at the new rate.
+    run(dataset_of(tmp_path, converting), cache, UnpackOptions(sample_rate=8000))
+    assert (sf.info(out).samplerate, sf.info(out).frames) == (8000, 4000)
+    assert cache.entry("ds")["files"]["wav/clip.wav"]["settings"]["sample_rate"] == 8000
+
+
+def test_a_split_zip_is_read_across_its_volumes(tmp_path):
+    cache = CacheManager(tmp_path / "ws" / ".cache")
+    members = [(f"clips/{i}.bin", random.Random(i).randbytes(50_000)) for i in range(4)]
+    (cache.datasets_dir / "z").mkdir(parents=True)
+    volumes = write_split_zip(cache.datasets_dir / "z" / "set.zip", members, 64 * 1024)
+    assert len(volumes) == 4
+    rels = [v.relative_to(cache.datasets_dir).as_posix() for v in volumes]
+    catalog = write_catalog(tmp_path / "z.toml", {"z": {
+        "priority": "critical",
+        "files": [{"url": f"http://127.0.0.1:9/{r}", "path": r} for r in rels],
+        "unpack": [{"format": "zip", "files": rels, "into": "out"}]}})
+    _, (dataset,) = parse_file(catalog)
+    run(dataset, cache)
+    for name, data in members:
+        assert (cache.datasets_dir / "out" / name).read_bytes() == data
+    two = [(f"c/{i}.bin", random.Random(10 + i).randbytes(40_000)) for i in range(2)]
+    cache2 = CacheManager(tmp_path / "ws2" / ".cache")
+    cache2.datasets_dir.mkdir(parents=True)
+    vols = write_split_zip(cache2.datasets_dir / "y.zip", two, 64 * 1024)
+    assert len(vols) == 2  # the .z01 and the .zip
+    rels = [v.relative_to(cache2.datasets_dir).as_posix() for v in vols]
+    catalog = write_catalog(tmp_path / "y.toml", {"y": {
+        "priority": "critical",
+        "files": [{"url": f"http://127.0.0.1:9/{r}", "path": r} for r in rels],
+        "unpack": [{"format": "zip", "files": rels, "into": "out"}]}})
+    _, (dataset,) = parse_file(catalog)
+    said: list[str] = []
+    unpack_dataset(dataset, UnpackOptions(), cache2, lock_dir=cache2.cache_dir / "locks",
+                   lock_timeout=5, log=said.append)
+    for name, data in two:
+        assert (cache2.datasets_dir / "out" / name).read_bytes() == data
+
+
+def test_the_catalogs_checksums_list_and_ratio_limit_are_applied(tmp_path):
+    cache = CacheManager(tmp_path / "ws" / ".cache")
+    good, bad = b"first track\n", b"second track\n"
+    sums = (f"{hashlib.sha1(good).hexdigest()}  a.bin\n"
+            f"{hashlib.sha1(b'something else').hexdigest()}  b.bin\n").encode()
+    one_archive(cache, "arch/one.tar", tar_bytes({"s/checksums": sums, "s/a.bin": good,
+                                                  "s/b.bin": bad}))
+    listed = [{"format": "tar", "files": ["arch/one.tar"], "into": "out",
+               "checksums": "s/checksums"}]
+    with pytest.raises(MemberChecksumError, match="s/b.bin in one.tar does not match its sha1"):
+        run(dataset_of(tmp_path, listed), cache)
+    assert not (cache.datasets_dir / "out" / "s" / "b.bin").exists()
+    # A limit the catalog sets on how far members may inflate is the one applied.
+    rng = random.Random(7)
+    text = bytes(rng.choice(b"acgt") for _ in range(3 << 20))  # about 4:1 under deflate
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("genome.txt", text)
+    one_archive(cache, "arch/g.zip", packed.getvalue())
+    limited = [{"format": "zip", "files": ["arch/g.zip"], "into": "g", "max_ratio": 2.0}]
+    with pytest.raises(ZipBombError):
+        run(dataset_of(tmp_path, limited, key="g", paths=["arch/g.zip"]), cache)
+    run(dataset_of(tmp_path, [{**limited[0], "max_ratio": 8.0}], key="g", paths=["arch/g.zip"]),
+        cache)
+    assert (cache.datasets_dir / "g" / "genome.txt").read_bytes() == text
+
+
+def test_silent_excuses_only_audio_that_does_not_decode_not_a_damaged_wav(tmp_path):
+    cache = CacheManager(tmp_path / "ws" / ".cache")
+    one_archive(cache, "arch/one.tar", tar_bytes({"t/000777.wav": b"RIFF" + b"\0" * 60}))
+    unpack = [{"format": "tar", "files": ["arch/one.tar"], "into": "wav",
+               "sample_rate": 16000, "flatten": True, "silent": ["000777"]}]
+    with pytest.raises(FormatError) as caught:
+        run(dataset_of(tmp_path, unpack), cache)
+    assert not isinstance(caught.value, AudioDecodeError)
+    assert "unreadable" not in (cache.entry("ds") or {})
+
+
+def test_an_archive_another_process_removed_meanwhile_is_still_marked_removed(tmp_path):
+    cache = CacheManager(tmp_path / "ws" / ".cache")
+    archive = cache.datasets_dir / "arch" / "one.tar"
+    one_archive(cache, "arch/one.tar", tar_bytes({"t/000123.mp3": b"not audio" * 64}))
+    cache.record_file("ds", "arch/one.tar", size=archive.stat().st_size, hash="sha256:0")
+    unpack = [{"format": "tar", "files": ["arch/one.tar"], "into": "wav",
+               "sample_rate": 16000, "flatten": True, "silent": ["000123"]}]
+
+    def log(line: str) -> None:  # as a second `download` finishing the same unpack would
+        archive.unlink()
+
+    unpack_dataset(dataset_of(tmp_path, unpack), UnpackOptions(), cache,
+                   lock_dir=cache.cache_dir / "locks", lock_timeout=5, log=log)
+    assert not archive.exists()
+    assert cache.entry("ds")["files"]["arch/one.tar"]["removed"] is True

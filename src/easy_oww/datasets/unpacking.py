@@ -136,8 +136,9 @@ def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager
 
 def owned_by_others(manifest: dict[str, Any], into: str, source: str) -> dict[str, tuple[str, str]]:
     """The files under ``into`` that archives other than ``source`` unpacked (any dataset's),
-    by path relative to ``into``: (that archive, sha256)."""
-    prefix = into.rstrip("/") + "/"
+    by path relative to ``into`` (a catalog path: no slash at either end): (that archive,
+    sha256)."""
+    prefix = into + "/"
     owned: dict[str, tuple[str, str]] = {}
     for entry in manifest.get("datasets", {}).values():
         for rel, record in entry.get("files", {}).items():
@@ -161,7 +162,7 @@ def members_intact(cache: CacheManager, dataset: Dataset, entry: dict[str, Any],
         return True
     members = [(rel, r) for rel, r in entry.get("files", {}).items()
                if r.get("member") and r.get("source") == source]
-    into = folder.rstrip("/") + "/"
+    into = folder + "/"  # a catalog path: no slash at either end
     if not members or any(rel.startswith(into) for rel in entry.get("failed", {})):
         return False
     for rel, record in members:
