@@ -193,7 +193,8 @@ def test_owned_by_others_names_other_archives_files_in_the_folder_only(tmp_path)
             "out/c.txt": {"source": "arch/one.tar", "hash": "sha256:cc"},  # not a member
             "out/d.txt": {"member": True, "source": "arch/one.tar", "hash": "md5:dd"},
             "outer/e.txt": {"member": True, "source": "arch/one.tar", "hash": "sha256:ee"},
-            "out/f.txt": {"member": True, "hash": "sha256:ff"}}},  # no source recorded
+            "out/f.txt": {"member": True, "hash": "sha256:ff"},  # no source recorded
+            "out/h.txt": {"member": True, "source": "arch/one.tar"}}},  # no hash recorded
         "other": {"files": {
             "out/sub/g.txt": {"member": True, "source": "o/x.zip", "hash": "sha256:99"}}}}}
     assert owned_by_others(manifest, "out", "arch/two.tar") == {
@@ -274,6 +275,14 @@ def test_a_split_is_chosen_only_when_the_dataset_has_it(tmp_path):
     assert UnpackOptions(splits={"s": "test"}).split_of(split) is None
     assert UnpackOptions(splits={"other": "dev"}).split_of(split) is None
     assert UnpackOptions().split_of(split) is None
+    # The rate recorded is the chosen split's, not one the other split would have given.
+    rated = dataset_of(tmp_path, [
+        {"format": "tar", "files": ["arch/one.tar"], "into": "dev", "split": "dev",
+         "sample_rate": 16000},
+        {"format": "tar", "files": ["arch/two.tar"], "into": "eval", "split": "eval",
+         "sample_rate": 8000}], key="s")
+    assert conversion_rate(rated, UnpackOptions(splits={"s": "eval"})) == 8000
+    assert conversion_rate(rated, UnpackOptions()) is None  # both: no one rate
     cache = workspace(tmp_path)
     run(split, cache, UnpackOptions(splits={"s": "eval"}))
     assert (cache.datasets_dir / "eval" / "top" / "c.txt").is_file()

@@ -104,12 +104,12 @@ def unpack_dataset(dataset: Dataset, options: UnpackOptions, cache: CacheManager
                     log(f"{key}: {result.name}: skipped, {result.reason}")
 
             try:
-                results = extract(volumes if len(volumes) > 1 else volumes[0], into,
+                results = extract(volumes, into,
                                   fmt=spec.format,  # type: ignore[arg-type]
                                   strip_components=spec.strip_components, transform=transform,
                                   max_ratio=spec.max_ratio or DEFAULT_MAX_RATIO,
                                   flatten=spec.flatten, checksums=spec.checksums,
-                                  tolerate=excuse if silent else None, on_member=report,
+                                  tolerate=excuse, on_member=report,
                                   owned={rel: Owner(*o) for rel, o in owned_by_others(
                                       cache.load(), spec.into, spec.files[-1]).items()})
             except AudioDecodeError as exc:
@@ -142,8 +142,9 @@ def owned_by_others(manifest: dict[str, Any], into: str, source: str) -> dict[st
     owned: dict[str, tuple[str, str]] = {}
     for entry in manifest.get("datasets", {}).values():
         for rel, record in entry.get("files", {}).items():
-            hash_ = str(record.get("hash", ""))
-            if (record.get("member") and rel.startswith(prefix) and hash_.startswith("sha256:")
+            hash_ = record.get("hash")
+            if (record.get("member") and rel.startswith(prefix) and isinstance(hash_, str)
+                    and hash_.startswith("sha256:")
                     and record.get("source") not in (None, source)):
                 owned[rel[len(prefix):]] = (str(record["source"]), hash_[len("sha256:"):])
     return owned
