@@ -304,3 +304,41 @@ def test_doctor_says_the_fallback_is_taken_and_does_not_block(tmp_path, ws, hub,
     blocked = run_cli(tmp_path, "doctor", "--dataset", "audioset", "--json", "--workspace",
                       str(ws), HF_ENDPOINT=hub.endpoint, HF_TOKEN=TOKEN)
     assert blocked.code == 1 and blocked.json()["fallbacks"] == {}
+
+
+def test_tars_fetched_before_the_fallback_are_removed_once_it_has_finished(tmp_path, ws, hub):
+    pinned = converted(hub)
+    hub.set_fault(HUB_REPO, "data/bal_train01.tar", status=404)  # 00 answers, 01 is gone
+    write_catalog(ws, pinned, sized=True)
+    archive = ws / "datasets" / "audioset" / "archive"
+    archive.mkdir(parents=True)  # an earlier run, cut short, left part of 01 to resume
+    (archive / "bal_train01.tar.part").write_bytes(TARS["data/bal_train01.tar"][:4096])
+    (archive / "bal_train01.tar.part.json").write_text(json.dumps(
+        {"url": hub.resolve_url(HUB_REPO, "data/bal_train01.tar", revision=pinned),
+         "written": [[0, 4096]]}))
+    run = download(tmp_path, ws, hub)
+    assert run.code == 0, run.err
+    assert_16k_wavs(ws / "datasets" / "audioset" / "audioset_16k", set(PARQUET_CLIPS))
+    assert hub.bytes_sent(HUB_REPO, "data/bal_train00.tar") == len(TARS["data/bal_train00.tar"])
+    said = [line for line in run.out.splitlines() + run.err.splitlines() if "freed" in line]
+    assert len(said) == 1 and said[0].startswith(
+        "audioset: removed what the pinned route fetched before the Parquet route took over "
+        "(1 file(s), 1 partial; ")
+    assert list(archive.iterdir()) == []  # no tar, no part, no resume record
+    entry = metadata(ws)
+    assert entry["complete"] and not [rel for rel in entry["files"] if rel.endswith(".tar")]
+    (row,) = run_cli(tmp_path, "download", "--status", "--json", "--workspace", str(ws)).json()
+    assert row["status"] == "cached"
+
+
+def test_keep_archives_keeps_the_tars_fetched_before_the_fallback(tmp_path, ws, hub):
+    pinned = converted(hub)
+    hub.set_fault(HUB_REPO, "data/bal_train01.tar", status=404)
+    write_catalog(ws, pinned, sized=True)
+    run = run_cli(tmp_path, "download", "--dataset", "audioset", "--keep-archives",
+                  "--workspace", str(ws), HF_ENDPOINT=hub.endpoint, HF_TOKEN=TOKEN)
+    assert run.code == 0, run.err
+    tar = ws / "datasets" / "audioset" / "archive" / "bal_train00.tar"
+    assert tar.read_bytes() == TARS["data/bal_train00.tar"]
+    assert "took over" not in run.out + run.err
+

@@ -410,7 +410,33 @@ class DatasetEngine:
             routed = self.download([d.via_fallback() for d, _ in gone.values()], force=force)
             report.outcomes += routed.outcomes
             report.dataset_errors.update(routed.dataset_errors)
+            for dataset, _ in gone.values():
+                if (self.cache.entry(dataset.key) or {}).get("complete"):
+                    self._drop_turned_aside(dataset)
         return report
+
+    def _drop_turned_aside(self, dataset: Dataset) -> None:
+        """Once its fallback has fetched `dataset`, the files of the route a 404 turned aside
+        (AudioSet's tars fetched before it, in this run or an earlier one: up to 2.8 GB each)
+        are of no use: deleted with their resume records, forgotten, and said in one line."""
+        if self.unpack_options.keep_archives:
+            return
+        whole, partial, freed = 0, 0, 0
+        for item in dataset.files:
+            dest = self.datasets_dir / item.path
+            for path in (dest, Path(f"{dest}.part"), Path(f"{dest}.part.json")):
+                if path.is_file() and not path.is_symlink():
+                    freed += path.stat().st_size
+                    path.unlink()
+                    whole += path == dest
+                    partial += path.suffix == ".part"
+        self.cache.forget_files(dataset.key, [item.path for item in dataset.files])
+        if freed:
+            taken = dataset.fallback.format.capitalize() if dataset.fallback else "other"
+            self.progress.log(
+                f"{dataset.key}: removed what the pinned route fetched before the {taken} "
+                f"route took over ({whole} file(s), {partial} partial; {human_bytes(freed)} "
+                "freed)")
 
     def _check_fallback_needs(self) -> None:
         """MissingExtraError when the fallback's format needs an extra not installed."""
