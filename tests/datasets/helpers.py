@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,17 @@ def run_cli(tmp: Path, *args: str, timeout: float = 120, **env: str) -> Run:
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    """A plain tar of `members` (name -> bytes), in that order."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
 
 
 def write_catalog(path: Path, datasets: dict[str, dict], builtin: bool = False) -> Path:

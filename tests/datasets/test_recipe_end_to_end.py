@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 import zipfile
 
 import numpy as np
 import soundfile as sf
 
-from tests.datasets.helpers import run_cli, write_catalog
+from tests.datasets.helpers import run_cli, tar_bytes, write_catalog
 from tests.servers.hub_standin import HubStandin
 
 AUDIOSET = "agkphysics/AudioSet"
@@ -30,16 +29,6 @@ def _audio(fmt: str, subtype: str, rate: int, channels: int, seed: int, seconds=
     return buffer.getvalue()
 
 
-def _tar(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def _zip(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -50,7 +39,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 def test_the_microwakeword_recipe_end_to_end(tmp_path):
     # AudioSet's tars: FLAC, 48 kHz 24-bit stereo, named by YouTube id in a folder.
-    tars = {f"data/bal_train0{i}.tar": _tar({
+    tars = {f"data/bal_train0{i}.tar": tar_bytes({
         f"audio/bal_train/id{i}{j}.flac": _audio("FLAC", "PCM_24", 48000, 2, 10 * i + j)
         for j in range(3)}) for i in range(2)}
     fma = _zip({f"fma_small/00{i}/00{i}00{j}.mp3": _audio("MP3", "MPEG_LAYER_III", 44100, 2, j)
@@ -141,7 +130,7 @@ def _npy(shape: tuple[int, ...], dtype: str) -> bytes:
 def test_the_openwakeword_recipe_end_to_end(tmp_path):
     features = {"openwakeword_features_ACAV100M_2000_hrs_16bit.npy": _npy((8, 16, 96), "float16"),
                 "validation_set_features.npy": _npy((20, 96), "float32")}
-    tar = _tar({f"audio/bal_train/yt{j}.flac": _audio("FLAC", "PCM_24", 48000, 2, j)
+    tar = tar_bytes({f"audio/bal_train/yt{j}.flac": _audio("FLAC", "PCM_24", 48000, 2, j)
                 for j in range(4)})
     fma = _zip({f"fma_small/000/00000{j}.mp3": _audio("MP3", "MPEG_LAYER_III", 44100, 2, j)
                 for j in range(3)})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import tarfile
 import threading
 import zipfile
 from pathlib import Path
@@ -36,18 +35,7 @@ from easy_oww.datasets.unpacking import (
 )
 from easy_oww.demo.zipwrite import write_split_zip
 from easy_oww.errors import LockTimeoutError
-from tests.datasets.helpers import write_catalog
-
-
-def tar_bytes(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
-
+from tests.datasets.helpers import tar_bytes, write_catalog
 
 TARS = {"arch/one.tar": {"top/a.txt": b"alpha\n", "top/sub/b.txt": b"bravo!\n"},
         "arch/two.tar": {"top/c.txt": b"charlie\n"}}
@@ -396,37 +384,18 @@ def test_audio_is_converted_to_the_rate_asked_and_the_settings_recorded(tmp_path
     assert cache.entry("ds")["files"]["wav/clip.wav"]["settings"]["sample_rate"] == 8000
 
 
-def test_a_split_zip_is_read_across_its_volumes(tmp_path):
+@pytest.mark.parametrize(("count", "size"), [(2, 40_000), (4, 50_000)])
+def test_a_split_zip_is_read_across_its_volumes(tmp_path, count, size):
     cache = CacheManager(tmp_path / "ws" / ".cache")
-    members = [(f"clips/{i}.bin", random.Random(i).randbytes(50_000)) for i in range(4)]
+    members = [(f"clips/{i}.bin", random.Random(i).randbytes(size)) for i in range(count)]
     (cache.datasets_dir / "z").mkdir(parents=True)
     volumes = write_split_zip(cache.datasets_dir / "z" / "set.zip", members, 64 * 1024)
-    assert len(volumes) == 4
+    assert len(volumes) == count  # two: the smallest split, a .z01 and the .zip
     rels = [v.relative_to(cache.datasets_dir).as_posix() for v in volumes]
-    catalog = write_catalog(tmp_path / "z.toml", {"z": {
-        "priority": "critical",
-        "files": [{"url": f"http://127.0.0.1:9/{r}", "path": r} for r in rels],
-        "unpack": [{"format": "zip", "files": rels, "into": "out"}]}})
-    _, (dataset,) = parse_file(catalog)
-    run(dataset, cache)
+    unpack = [{"format": "zip", "files": rels, "into": "out"}]
+    run(dataset_of(tmp_path, unpack, key="z", paths=rels), cache)
     for name, data in members:
         assert (cache.datasets_dir / "out" / name).read_bytes() == data
-    two = [(f"c/{i}.bin", random.Random(10 + i).randbytes(40_000)) for i in range(2)]
-    cache2 = CacheManager(tmp_path / "ws2" / ".cache")
-    cache2.datasets_dir.mkdir(parents=True)
-    vols = write_split_zip(cache2.datasets_dir / "y.zip", two, 64 * 1024)
-    assert len(vols) == 2  # the .z01 and the .zip
-    rels = [v.relative_to(cache2.datasets_dir).as_posix() for v in vols]
-    catalog = write_catalog(tmp_path / "y.toml", {"y": {
-        "priority": "critical",
-        "files": [{"url": f"http://127.0.0.1:9/{r}", "path": r} for r in rels],
-        "unpack": [{"format": "zip", "files": rels, "into": "out"}]}})
-    _, (dataset,) = parse_file(catalog)
-    said: list[str] = []
-    unpack_dataset(dataset, UnpackOptions(), cache2, lock_dir=cache2.cache_dir / "locks",
-                   lock_timeout=5, log=said.append)
-    for name, data in two:
-        assert (cache2.datasets_dir / "out" / name).read_bytes() == data
 
 
 def test_the_catalogs_checksums_list_and_ratio_limit_are_applied(tmp_path):
