@@ -426,7 +426,8 @@ class DatasetEngine:
             dest = self.datasets_dir / item.path
             for path in (dest, Path(f"{dest}.part"), Path(f"{dest}.part.json")):
                 if path.is_file() and not path.is_symlink():
-                    freed += path.stat().st_size
+                    stat = path.stat()  # a part is sparse: its blocks are what comes back
+                    freed += min(stat.st_size, getattr(stat, "st_blocks", 1 << 62) * 512)
                     path.unlink()
                     whole += path == dest
                     partial += path.suffix == ".part"
