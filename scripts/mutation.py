@@ -62,11 +62,7 @@ MODULES: dict[str, Module] = {m.path: m for m in [
            ("tests/datasets/test_download_cli.py",)),
     Module("archives/splitzip.py", ("tests/archives/test_splitzip.py",
                                     "tests/archives/test_bzip2.py"), 900),
-    # The audio options (transform, flatten, checksums, tolerate) are tested with real FLAC and
-    # MP3 in test_convert_unpack.py; its CLI tests run in subprocesses, so mutmut maps only
-    # its in-process ones to extract's functions.
-    Module("archives/extract.py", ("tests/archives", "tests/datasets/test_unpacking.py",
-                                   "tests/datasets/test_convert_unpack.py"), 1800,
+    Module("archives/extract.py", ("tests/archives", "tests/datasets/test_unpacking.py"), 1800,
            ("tests/datasets/test_unpack_download.py",)),
     Module("datasets/unpacking.py", ("tests/datasets/test_unpacking.py",), 900,
            ("tests/datasets/test_unpack_download.py", "tests/datasets/test_convert_unpack.py")),
