@@ -1,0 +1,240 @@
+"""extract()'s options for audio datasets, in-process: the archive's own sha1 list, members
+excused by `tolerate`, outputs other archives own, and members too large to buffer (read and
+converted as a stream). The CLI's end-to-end runs are in tests/datasets/test_convert_unpack.py."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from easy_oww.archives.checksums import ChecksumListError
+from easy_oww.archives.extract import (
+    BUFFER_LIMIT,
+    ArchiveError,
+    MemberChecksumError,
+    Owner,
+    extract,
+    journal_path,
+)
+from easy_oww.audio import AudioConverter, AudioDecodeError, FormatError
+
+
+def wav(rate: int = 44100, seconds: float = 0.25, freq: float = 440.0) -> bytes:
+    t = np.arange(int(rate * seconds)) / rate
+    out = io.BytesIO()
+    sf.write(out, 0.3 * np.sin(2 * np.pi * freq * t), rate, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+def sha1(data: bytes) -> str:
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+def a_tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def a_zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+TRACKS = {"fma_small/000/000002.mp3": b"track two" * 50,
+          "fma_small/000/000005.mp3": b"track five" * 50,
+          "fma_small/011/011683.mp3": b"track 11683" * 50}
+
+
+def listed(tracks: dict[str, bytes], wrong: str | None = None) -> bytes:
+    """FMA's `fma_small/checksums`: `<sha1>  <path relative to fma_small/>` per track."""
+    lines = [f"{sha1(b'other') if name == wrong else sha1(data)}  "
+             f"{name.removeprefix('fma_small/')}" for name, data in tracks.items()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("maker", [a_zip, a_tar], ids=["zip", "tar"])
+def test_every_listed_member_is_checked_against_the_archives_sha1_list(tmp_path, maker):
+    members = {"fma_small/checksums": listed(TRACKS), **TRACKS,
+               "fma_small/README.txt": b"not listed, copied as it is\n"}
+    archive = maker(tmp_path / f"fma.{maker.__name__[2:]}", members)
+    results = extract(archive, tmp_path / "out", fmt=maker.__name__[2:],
+                      checksums="fma_small/checksums")
+    written = {r.name: r.path.read_bytes() for r in results if r.kind == "file"}
+    assert written == members
+
+
+@pytest.mark.parametrize("maker", [a_zip, a_tar], ids=["zip", "tar"])
+def test_a_member_that_differs_from_the_list_is_named_and_not_written(tmp_path, maker):
+    bad = "fma_small/000/000005.mp3"
+    archive = maker(tmp_path / "fma.a", {"fma_small/checksums": listed(TRACKS, wrong=bad),
+                                         **TRACKS})
+    with pytest.raises(MemberChecksumError) as caught:
+        extract(archive, tmp_path / "out", fmt=maker.__name__[2:],
+                checksums="fma_small/checksums", workers=1)
+    assert str(caught.value) == (
+        f"{bad} in fma.a does not match its sha1 in fma_small/checksums (sha1 "
+        f"{sha1(TRACKS[bad])}, listed {sha1(b'other')}): the archive is damaged; download it "
+        "again")
+    assert not (tmp_path / "out" / bad).exists()
+
+
+def test_a_listed_member_the_archive_lacks_is_an_error_after_the_others(tmp_path):
+    present = dict(list(TRACKS.items())[:2])
+    archive = a_zip(tmp_path / "fma.zip", {"fma_small/checksums": listed(TRACKS), **present})
+    with pytest.raises(MemberChecksumError, match="fma_small/011/011683.mp3") as caught:
+        extract(archive, tmp_path / "out", checksums="fma_small/checksums")
+    assert "fma.zip" in str(caught.value)
+    for name, data in present.items():  # the members there were checked and kept
+        assert (tmp_path / "out" / name).read_bytes() == data
+
+
+def test_the_list_is_found_through_a_dot_slash_and_its_paths_are_relative_to_it(tmp_path):
+    members = {"./fma_small/checksums": listed(TRACKS),
+               **{f"./{name}": data for name, data in TRACKS.items()}}
+    archive = a_tar(tmp_path / "dotted.tar", members)
+    results = extract(archive, tmp_path / "out", fmt="tar", checksums="fma_small/checksums")
+    assert sum(r.kind == "file" for r in results) == 4
+
+
+@pytest.mark.parametrize(("members", "problem"), [
+    ({"fma_small/000/000002.mp3": b"x"}, "fma.zip holds no checksums list fma_small/checksums"),
+    ({"fma_small/checksums": b"\xff\xfe not text"},
+     "fma_small/checksums in fma.zip is not a text checksums list"),
+])
+def test_a_list_missing_or_not_text_is_named(tmp_path, members, problem):
+    archive = a_zip(tmp_path / "fma.zip", members)
+    with pytest.raises(ChecksumListError) as caught:
+        extract(archive, tmp_path / "out", checksums="fma_small/checksums")
+    assert str(caught.value).startswith(problem)
+
+
+def test_a_tar_list_that_is_a_folder_is_not_read_as_the_list(tmp_path):
+    archive = tmp_path / "odd.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.addfile(_dir_info("fma_small/checksums"))
+        info = tarfile.TarInfo("fma_small/000/000002.mp3")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(ChecksumListError, match="holds no checksums list"):
+        extract(archive, tmp_path / "out", fmt="tar", checksums="fma_small/checksums")
+
+
+def _dir_info(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info
+
+
+# -- members the transform cannot convert ------------------------------------------------------
+
+def test_an_excused_member_is_recorded_unreadable_not_written_and_not_retried(tmp_path):
+    archive = a_tar(tmp_path / "t.tar", {"t/000123.mp3": b"not audio" * 64,
+                                         "t/ok.wav": wav()})
+    into = tmp_path / "out"
+    asked: list[str] = []
+
+    def tolerate(name: str, error: Exception) -> str | None:
+        asked.append(name)
+        return f"excused: {type(error).__name__}" if isinstance(error, AudioDecodeError) else None
+
+    results = extract(archive, into, fmt="tar", transform=AudioConverter(16000), flatten=True,
+                      tolerate=tolerate)
+    (skipped,) = [r for r in results if r.kind == "unreadable"]
+    assert (skipped.name, skipped.path, skipped.size, skipped.sha256, skipped.reason) == (
+        "t/000123.mp3", into / "000123.wav", 0, None, "excused: AudioDecodeError")
+    assert skipped.settings == AudioConverter(16000).decoded_settings
+    assert skipped.source_size == len(b"not audio" * 64)
+    assert not (into / "000123.wav").exists() and (into / "ok.wav").is_file()
+    assert asked == ["t/000123.mp3"]
+    rows = [line for line in journal_path(into, "t.tar").read_text().splitlines()
+            if '"unreadable"' in line]
+    assert len(rows) == 1 and '"path":"000123.wav"' in rows[0]
+    # Again with the same settings: taken from the journal, not tried again.
+    again = extract(archive, into, fmt="tar", transform=AudioConverter(16000), flatten=True,
+                    tolerate=tolerate)
+    assert asked == ["t/000123.mp3"]
+    assert [r.kind for r in again] == [r.kind for r in results] and all(r.skipped for r in again)
+    # Other settings: tried again (and excused again).
+    extract(archive, into, fmt="tar", transform=AudioConverter(8000), flatten=True,
+            tolerate=tolerate)
+    assert asked == ["t/000123.mp3", "t/000123.mp3"]
+
+
+def test_a_failure_tolerate_does_not_excuse_stops_the_run(tmp_path):
+    archive = a_tar(tmp_path / "t.tar", {"t/000123.mp3": b"not audio" * 64})
+    with pytest.raises(AudioDecodeError, match="000123.mp3"):
+        extract(archive, tmp_path / "out", fmt="tar", transform=AudioConverter(16000),
+                tolerate=lambda name, error: None)
+
+
+def test_a_damaged_wav_is_not_excused_as_silent(tmp_path):
+    archive = a_zip(tmp_path / "w.zip", {"w/1.wav": b"RIFF" + bytes(60)})
+    with pytest.raises(FormatError):
+        extract(archive, tmp_path / "out", transform=AudioConverter(16000),
+                tolerate=lambda name, e: "x" if isinstance(e, AudioDecodeError) else None)
+
+
+# -- outputs other archives own ----------------------------------------------------------------
+
+def test_an_owned_output_is_replaced_only_by_the_same_bytes(tmp_path):
+    into = tmp_path / "out"
+    first = a_zip(tmp_path / "one.zip", {"x.txt": b"one\n", "same.txt": b"shared\n"})
+    results = {r.name: r for r in extract(first, into)}
+    owned = {name: Owner("a/one.zip", r.sha256 or "") for name, r in results.items()}
+    second = a_zip(tmp_path / "two.zip", {"same.txt": b"shared\n", "x.txt": b"two\n",
+                                          "y.txt": b"y\n"})
+    with pytest.raises(ArchiveError) as caught:
+        extract(second, into, owned=owned, workers=1)
+    assert str(caught.value) == ("x.txt in two.zip would replace x.txt, unpacked from "
+                                 "a/one.zip with other bytes; unpack the two archives into two "
+                                 "folders")
+    assert (into / "x.txt").read_bytes() == b"one\n"
+    # Without the claim the same archive goes in (the check is the claim's, not the name's).
+    extract(second, into)
+    assert (into / "x.txt").read_bytes() == b"two\n"
+
+
+# -- members too large to buffer ---------------------------------------------------------------
+
+@pytest.mark.parametrize("maker", [a_zip, a_tar], ids=["zip", "tar"])
+def test_a_member_larger_than_the_buffer_is_streamed_whole(tmp_path, maker):
+    big = np.random.default_rng(5).integers(0, 4, BUFFER_LIMIT + 4099, dtype=np.uint8)
+    data = big.tobytes()
+    archive = maker(tmp_path / "big.a", {"big.bin": data, "small.bin": b"small"})
+    into = tmp_path / "out"
+    results = {r.name: r for r in extract(archive, into, fmt=maker.__name__[2:])}
+    out = results["big.bin"]
+    assert (out.size, out.source_size) == (len(data), len(data))
+    assert out.sha256 == hashlib.sha256(data).hexdigest()
+    assert (into / "big.bin").read_bytes() == data
+    assert (into / "small.bin").read_bytes() == b"small"
+
+
+def test_a_wav_larger_than_the_buffer_is_converted_as_a_stream(tmp_path):
+    rate = 48000
+    frames = BUFFER_LIMIT // 4 + rate  # stereo 16-bit: a little over the buffer
+    t = np.arange(frames) / rate
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 440 * t), np.zeros_like(t)], axis=1)
+    raw = io.BytesIO()
+    sf.write(raw, stereo, rate, format="WAV", subtype="PCM_16")
+    assert raw.getbuffer().nbytes > BUFFER_LIMIT
+    archive = a_tar(tmp_path / "long.tar", {"long.wav": raw.getvalue()})
+    (out,) = extract(archive, tmp_path / "out", fmt="tar", transform=AudioConverter(16000))
+    info = sf.info(out.path)
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    assert abs(info.frames - frames // 3) <= 1
+    assert out.sha256 == hashlib.sha256(out.path.read_bytes()).hexdigest()
+    assert out.settings == AudioConverter(16000).settings
