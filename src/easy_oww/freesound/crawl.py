@@ -130,7 +130,11 @@ class GrowOptions:
 
 
 def _solr_term(text: str) -> str:
-    return f'"{text}"' if any(c in text for c in ' :"()[]') else text
+    if not any(c in text for c in ' :"()[]\\'):
+        return text
+    # a quoted Solr phrase ends at the next unescaped quote: escape the user's quotes and
+    # backslashes so the phrase ends where the text does (a bare quote was a 400 from Freesound)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass
