@@ -7,7 +7,9 @@ run (scripts/mutation.py) can afford them; the end-to-end growth is test_grow.py
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 
 import pytest
 
@@ -411,31 +413,37 @@ def test_a_malformed_item_in_an_expansion_is_skipped_and_the_rest_kept(crawler, 
     assert crawl.result.problems == 1
 
 
-def test_a_sample_deleted_on_freesound_is_marked_and_never_asked_about_again(crawler, fs):
-    crawl = grown(crawler)
-    [source] = crawl.lib.stored_ids()
-    fs.delete_sound(source)
-    crawl._expand(source)
-    assert sql(crawl.lib.folder, "SELECT expanded, deleted, note FROM samples WHERE id = ?",
-               (source,)) == [(2, 1, "deleted on Freesound (404)")]
-    assert sql(crawl.lib.folder, "SELECT run_id, sound_id, what FROM problems") == [
-        (crawl.run_id, source, "similar: 404, marked deleted")]
-    assert crawl._expanded == 1 and crawl.lib.next_to_expand() is None
+def test_samples_deleted_on_freesound_are_marked_and_never_asked_about_again(crawler, fs):
+    crawl = grown(crawler, samples=2)
+    sources = sorted(crawl.lib.stored_ids())
+    for source in sources:
+        fs.delete_sound(source)
+        crawl._expand(source)
+    for source in sources:
+        assert sql(crawl.lib.folder, "SELECT expanded, deleted, note FROM samples "
+                   "WHERE id = ?", (source,)) == [(2, 1, "deleted on Freesound (404)")]
+    assert sql(crawl.lib.folder, "SELECT run_id, sound_id, what FROM problems ORDER BY id") == [
+        (crawl.run_id, source, "similar: 404, marked deleted") for source in sources]
+    assert crawl._expanded == 2  # each counts for the 1-in-expand_every rule
+    assert crawl.lib.next_to_expand() is None
     assert sql(crawl.lib.folder, "SELECT count(*) FROM pending_edges") == [(0,)]
 
 
-def test_a_malformed_expansion_is_marked_recorded_and_not_retried(crawler, fs):
-    crawl = grown(crawler)
-    [source] = crawl.lib.stored_ids()
-    fs.malformed_next(1, kind="json")
-    crawl._expand(source)
-    [(expanded, deleted, note)] = sql(crawl.lib.folder, "SELECT expanded, deleted, note "
-                                      "FROM samples WHERE id = ?", (source,))
-    assert (expanded, deleted) == (2, 0) and note.startswith("malformed answer: ")
-    [(run_id, sound_id, what)] = sql(crawl.lib.folder,
-                                     "SELECT run_id, sound_id, what FROM problems")
-    assert (run_id, sound_id) == (crawl.run_id, source) and what.startswith("similar: ")
-    assert crawl.result.problems == 1 and crawl._expanded == 1
+def test_malformed_expansions_are_marked_recorded_and_not_retried(crawler, fs):
+    crawl = grown(crawler, samples=2)
+    sources = sorted(crawl.lib.stored_ids())
+    fs.malformed_next(2, kind="json")
+    for source in sources:
+        crawl._expand(source)
+    for source in sources:
+        [(expanded, deleted, note)] = sql(crawl.lib.folder, "SELECT expanded, deleted, note "
+                                          "FROM samples WHERE id = ?", (source,))
+        assert (expanded, deleted) == (2, 0) and note.startswith("malformed answer: ")
+    problems = sql(crawl.lib.folder, "SELECT run_id, sound_id, what FROM problems ORDER BY id")
+    assert [(run_id, sound_id) for run_id, sound_id, _ in problems] == [
+        (crawl.run_id, source) for source in sources]
+    assert all(what.startswith("similar: ") for _, _, what in problems)
+    assert crawl.result.problems == 2 and crawl._expanded == 2
     assert crawl.lib.next_to_expand() is None
 
 
@@ -541,6 +549,67 @@ def test_nothing_left_to_find_stops_with_exhausted(crawler):
     assert sql(crawl.lib.folder, "SELECT status FROM runs") == [("exhausted",)]
 
 
+@contextlib.contextmanager
+def watchdog(crawl: Crawler, seconds: float = 5.0):
+    """Stop the crawl if it is still going after `seconds` (it takes a fraction of one): a
+    crawl that loops without a request would otherwise never end. Not synchronisation: a test
+    that passes never meets it."""
+    timer = threading.Timer(seconds, crawl.stop.set)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def test_when_the_fallback_finds_nothing_either_the_crawl_ends(crawler, fs):
+    crawl = crawler(GrowOptions(samples=2, tags=["zzzznotaword"]))
+    crawl.queries = ["zzzznotaword"]
+    with watchdog(crawl):
+        result = crawl.run()
+    assert result.stopped == Stopped.EXHAUSTED and result.stored == 0
+    assert [r["params"]["query"] for r in fs.request_log()] == ["zzzznotaword", ""]
+
+
+def test_a_remembered_sample_already_stored_is_passed_over(crawler):
+    """A library made inconsistent elsewhere (a sample both stored and remembered, the most
+    linked of all): the crawl takes the next one rather than trying it for ever."""
+    crawler(GrowOptions(samples=2, queries=["rain"])).run()
+    crawl = crawler(GrowOptions(samples=2, queries=["rain"]))
+    stored = crawl.lib.stored_ids()
+    twice = min(stored)
+    with crawl.lib.transaction() as conn:
+        conn.execute("INSERT INTO seen (id, status, raw, first_seen, links) SELECT id, "
+                     "'candidate', raw, added_at, 1000 FROM samples WHERE id = ?", (twice,))
+    with watchdog(crawl):
+        result = crawl.run()
+    assert result.stopped == Stopped.DONE and result.stored == 2
+    assert len(crawl.lib.stored_ids() - stored) == 2
+
+
+def test_candidates_the_options_refuse_are_passed_over_for_the_next_good_one(crawler):
+    """Remembered by a run without a filter, taken by one with: each refused candidate is
+    passed over, again and again, and every good one after it is still taken."""
+    first = crawler(GrowOptions(samples=1, queries=["rain"]))
+    first.run()
+    leftovers = [(i, first.lib.seen_metadata(i)) for i, _ in first.lib.candidate_links()]
+    top = leftovers[0][1]["duration"]
+    durations = sorted(sound["duration"] for _, sound in leftovers)
+    middle = durations[len(durations) // 2]
+    # a bound that refuses the best candidate and about half of the others
+    bound = ({"max_duration": (min(durations) + top) / 2} if top > middle
+             else {"min_duration": (max(durations) + top) / 2})
+    good = [i for i, sound in leftovers if GrowOptions(**bound).accepts(sound)]
+    assert len(good) >= 6 and leftovers[0][0] not in good
+    commits: list[int] = []
+    crawl = crawler(GrowOptions(samples=6, queries=["rain"], **bound), per_day=1,
+                    on_commit=lambda batch: commits.extend(i for i, _ in batch))
+    with pytest.raises(GrowBudgetExhaustedError):  # one search, then only what is in hand
+        crawl.run()
+    assert len(commits) == 6 and set(commits) <= set(good)
+    assert all(crawl.options.accepts(crawl.lib.get(i)) for i in commits)
+
+
 def test_the_everyday_queries_finding_nothing_fall_back_to_everything(crawler, fs):
     crawl = crawler(GrowOptions(samples=2))
     assert crawl.queries == list(DEFAULT_QUERIES)
@@ -567,8 +636,6 @@ def test_a_stop_before_the_run_stores_nothing_and_says_interrupted(crawler, fs):
 
 
 def test_a_stop_given_to_the_crawler_is_the_one_it_obeys(crawler, fs):
-    import threading
-
     stop = threading.Event()
     commits: list[int] = []
 
