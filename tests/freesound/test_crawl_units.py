@@ -549,6 +549,24 @@ def test_nothing_left_to_find_stops_with_exhausted(crawler):
     assert sql(crawl.lib.folder, "SELECT status FROM runs") == [("exhausted",)]
 
 
+def test_more_refused_candidates_than_one_look_takes_do_not_hide_a_good_one(crawler, sound):
+    """250 remembered samples the options refuse, each linked more than the one they take:
+    the crawl still finds that one, in hand, rather than asking Freesound for more."""
+    crawl = crawler(GrowOptions(samples=1, licenses=["cc0"]))
+    lib = crawl.lib
+    lib.add_sample(sound(1))
+    by = "https://creativecommons.org/licenses/by/4.0/"
+    for other in range(2, 252):
+        lib.remember_seen({**sound(other), "license": by}, other)
+        lib.add_edge(1, other, rank=other)
+        lib.add_edge(1, other, "similar_tags", rank=other)  # two links each
+    lib.remember_seen(sound(500), 500)
+    lib.add_edge(1, 500, rank=1)
+    found = [crawl._candidate(linked=True) for _ in range(2)]
+    assert [sound["id"] for sound in found] == [500, 500]
+    assert len(crawl._skip) == 250
+
+
 @contextlib.contextmanager
 def watchdog(crawl: Crawler, seconds: float = 5.0):
     """Stop the crawl if it is still going after `seconds` (it takes a fraction of one): a

@@ -49,6 +49,9 @@ from easy_oww.freesound.store import FreesoundLibrary, MalformedSampleError, nor
 # Everyday background sounds: what a wake-word model must learn to ignore.
 DEFAULT_QUERIES = ("ambience", "room tone", "rain", "traffic", "crowd")
 
+# Remembered candidates read at a time (ids and link counts only), besides those passed over.
+CANDIDATES_A_LOOK = 200
+
 LICENSE_URL_PARTS = {
     "Creative Commons 0": ("publicdomain/zero",),
     "Attribution": ("licenses/by/",),
@@ -249,17 +252,24 @@ class Crawler:
         return None
 
     def _candidate(self, linked: bool) -> dict[str, Any] | None:
-        # ids first; the JSON only for the one we take (or test against the filters)
-        for sound_id, links in self.lib.candidate_links(limit=200):
-            if linked and links == 0:
+        # ids first; the JSON only for the one we take (or test against the filters). The ones
+        # passed over stay candidates (another run's options may take them), so each look
+        # reaches past them: 200 of them must not hide a good one (the crawl would spend
+        # requests on expansions and further pages while it waits in hand).
+        while True:
+            limit = CANDIDATES_A_LOOK + len(self._skip)
+            rows = self.lib.candidate_links(limit=limit)
+            for sound_id, links in rows:
+                if linked and links == 0:
+                    return None
+                if sound_id in self._skip:
+                    continue
+                sound = self.lib.seen_metadata(sound_id)
+                if sound is not None and self.options.accepts(sound):
+                    return sound
+                self._skip.add(sound_id)
+            if len(rows) < limit:  # every candidate was looked at
                 return None
-            if sound_id in self._skip:
-                continue
-            sound = self.lib.seen_metadata(sound_id)
-            if sound is not None and self.options.accepts(sound):
-                return sound
-            self._skip.add(sound_id)
-        return None
 
     # -- steps
     def _store(self, sound: dict[str, Any]) -> None:
