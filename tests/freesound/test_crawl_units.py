@@ -265,11 +265,22 @@ def test_a_search_past_its_last_page_marks_the_query_done(crawler, fs):
                              "downloads_desc", 2, False)
     result = crawl.run()
     # page 2 of a 105-sound search answers 404: the query is exhausted at page 2
-    assert [r["params"]["page"] for r in fs.request_log()] == ["2"]
+    assert [(r["params"]["page"], r["params"]["filter"]) for r in fs.request_log()] == [
+        ("2", "duration:[* TO 60]")]
     assert sql(crawl.lib.folder, "SELECT key, query, filter, sort, next_page, exhausted "
                "FROM seeds") == [(seed_key("rain", crawl.filter), "rain", crawl.filter,
                                   "downloads_desc", 2, 1)]
     assert result.stored == 0 and result.stopped == Stopped.EXHAUSTED
+
+
+def test_a_search_not_found_at_once_is_recorded_as_done(crawler, fs):
+    crawl = crawler(GrowOptions(samples=1, queries=["rain"], max_duration=9.0))
+    fs.fail_next(1, status=404)
+    result = crawl.run()
+    assert result.stored == 0 and result.stopped == Stopped.EXHAUSTED
+    assert sql(crawl.lib.folder, "SELECT key, query, filter, sort, next_page, exhausted "
+               "FROM seeds") == [(seed_key("rain", "duration:[* TO 9]"), "rain",
+                                  "duration:[* TO 9]", "downloads_desc", 1, 1)]
 
 
 def test_the_next_page_of_an_unfinished_search_is_fetched_and_stored_from(crawler, fs):
@@ -293,8 +304,8 @@ def test_a_malformed_search_answer_is_recorded_and_the_next_page_asked_later(cra
     crawl.run_id = crawl.lib.start_run()
     fs.malformed_next(1, kind="json")
     crawl._fetch_seed_page("rain", 1)
-    assert sql(crawl.lib.folder, "SELECT query, filter, sort, next_page, exhausted FROM seeds"
-               ) == [("rain", None, "downloads_desc", 2, 0)]
+    assert sql(crawl.lib.folder, "SELECT key, query, filter, sort, next_page, exhausted "
+               "FROM seeds") == [(seed_key("rain"), "rain", None, "downloads_desc", 2, 0)]
     [(run_id, sound_id, what)] = sql(crawl.lib.folder,
                                      "SELECT run_id, sound_id, what FROM problems")
     assert run_id == crawl.run_id and sound_id is None
