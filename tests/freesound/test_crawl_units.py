@@ -300,12 +300,13 @@ def test_the_next_page_of_an_unfinished_search_is_fetched_and_stored_from(crawle
 
 
 def test_a_malformed_search_answer_is_recorded_and_the_next_page_asked_later(crawler, fs):
-    crawl = crawler(GrowOptions(samples=1, queries=["rain"]))
+    crawl = crawler(GrowOptions(samples=1, queries=["rain"], min_duration=0.5))
     crawl.run_id = crawl.lib.start_run()
     fs.malformed_next(1, kind="json")
     crawl._fetch_seed_page("rain", 1)
     assert sql(crawl.lib.folder, "SELECT key, query, filter, sort, next_page, exhausted "
-               "FROM seeds") == [(seed_key("rain"), "rain", None, "downloads_desc", 2, 0)]
+               "FROM seeds") == [(seed_key("rain", crawl.filter), "rain", "duration:[0.5 TO *]",
+                                  "downloads_desc", 2, 0)]
     [(run_id, sound_id, what)] = sql(crawl.lib.folder,
                                      "SELECT run_id, sound_id, what FROM problems")
     assert run_id == crawl.run_id and sound_id is None
@@ -325,6 +326,7 @@ def test_malformed_results_are_skipped_recorded_and_the_rest_kept(crawler, fs):
     rain = search_ids(crawl, "rain", sort="downloads_desc")
     kept = crawl.lib.stored_ids() | crawl.lib.seen_ids()
     assert len(kept & set(rain)) == len(rain) - 1  # only the one without an id is missing
+    assert kept <= set(rain)  # and nothing made up in its place
 
 
 @pytest.mark.parametrize("item,recorded_id", [
