@@ -324,6 +324,25 @@ EQUIVALENT: dict[str, str] = {
         "'PACK_ID' is only a column name in the SQL, which is case-insensitive",
     "easy_oww.freesound.store.xǁFreesoundLibraryǁadd_edge__mutmut_61":
         "1 << 31 for an unranked link: any stand-in above every real rank sorts alike",
+    # freesound/crawl.py (2026-11-26)
+    "easy_oww.freesound.crawl.xǁGrowOptionsǁaccepts__mutmut_7":
+        "a missing license read as 'XXXX', not '': neither is a wanted name nor holds a URL part",
+    "easy_oww.freesound.crawl.xǁGrowOptionsǁaccepts__mutmut_15":
+        "every LICENSES name has its URL parts: .get's default is never used",
+    "easy_oww.freesound.crawl.xǁGrowOptionsǁaccepts__mutmut_17":
+        "every LICENSES name has its URL parts: .get's default is never used",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ_seed_pick__mutmut_11":
+        "limit=50 is seed_candidates' own default",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ_maybe_backup__mutmut_5":
+        "k > x / e and k > x // e agree for whole numbers k, x, e (k * e is a whole multiple)",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ_expand__mutmut_78":
+        "remember_seen itself leaves an id already stored alone",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ_fetch_seed_page__mutmut_62":
+        "remember_seen itself leaves an id already stored alone",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ_next_page_query__mutmut_5":
+        "step 1 searches each query's first page before step 7 asks for a next: no row missing",
+    "easy_oww.freesound.crawl.x__similarity__mutmut_34":
+        "count >= rank >= 1 at every call: with count 1 the rank is 1 and the fraction 0 anyway",
 }
 
 
