@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import threading
 
 import pytest
@@ -41,10 +42,10 @@ def crawler(fs, tmp_path):
     opened: list[FreesoundLibrary] = []
 
     def make(options: GrowOptions | None = None, *, key: str = KEY, per_day: int = DAY,
-             **kwargs) -> Crawler:
+             library_class: type[FreesoundLibrary] = FreesoundLibrary, **kwargs) -> Crawler:
         for lib in opened:  # one writer at a time, as under the grow lock
             lib.close()
-        lib = FreesoundLibrary(tmp_path / "library")
+        lib = library_class(tmp_path / "library")
         opened.append(lib)
         budget = RateBudget(FINGERPRINT, per_minute=100000, per_day=per_day,
                             folder=tmp_path / "state")
@@ -701,3 +702,37 @@ def test_a_refused_key_leaves_the_run_marked_failed(crawler):
         crawl.run()
     assert sql(crawl.lib.folder, "SELECT status, samples_added, finished_at IS NOT NULL "
                "FROM runs") == [("failed", 0, 1)]
+
+
+class FailingDisk(FreesoundLibrary):
+    """A real library whose named methods fail as a failing disk makes SQLite fail."""
+
+    failing: frozenset[str] = frozenset()
+
+    def checkpoint(self) -> None:
+        if "checkpoint" in self.failing:
+            raise sqlite3.OperationalError("disk I/O error")
+        super().checkpoint()
+
+    def update_run(self, run_id: int, **kwargs) -> None:
+        if "update_run" in self.failing or (kwargs.get("finished")
+                                            and "finish_run" in self.failing):
+            raise sqlite3.OperationalError("disk I/O error")
+        super().update_run(run_id, **kwargs)
+
+
+@pytest.mark.parametrize("failing", ["checkpoint", "finish_run"])
+def test_a_failure_while_finishing_a_run_does_not_hide_what_it_did(crawler, failing):
+    library_class = type("Failing", (FailingDisk,), {"failing": frozenset([failing])})
+    crawl = crawler(GrowOptions(samples=3, queries=["rain"]), library_class=library_class)
+    result = crawl.run()
+    assert result.stopped == Stopped.DONE and result.stored == 3 == result.samples
+    status = sql(crawl.lib.folder, "SELECT status FROM runs")
+    assert status == [("running" if failing == "finish_run" else "done",)]
+
+
+def test_a_commit_that_fails_reaches_the_caller_as_itself(crawler):
+    library_class = type("Failing", (FailingDisk,), {"failing": frozenset(["update_run"])})
+    crawl = crawler(GrowOptions(samples=3, queries=["rain"]), library_class=library_class)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        crawl.run()
