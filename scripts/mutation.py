@@ -343,6 +343,23 @@ EQUIVALENT: dict[str, str] = {
         "step 1 searches each query's first page before step 7 asks for a next: no row missing",
     "easy_oww.freesound.crawl.x__similarity__mutmut_34":
         "count >= rank >= 1 at every call: with count 1 the rank is 1 and the fraction 0 anyway",
+    "easy_oww.freesound.crawl.xǁCrawlerǁrun__mutmut_7":
+        "requests=None: as false as False, the only thing _loop asks of it",
+    "easy_oww.freesound.crawl.xǁCrawlerǁrun__mutmut_11":
+        "_finish (in the finally) sets budget_resets_at again, from the same budget",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ_loop__mutmut_3": "None is as false as False",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ_loop__mutmut_45":
+        "linked=None: as false as False, the only thing _candidate asks of it",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ__init____mutmut_6":
+        "the default on_commit's return value is never read",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ__init____mutmut_9":
+        "the default on_progress's return value is never read",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ__init____mutmut_14":
+        "the default log's return value is never read",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ__init____mutmut_22":
+        "run() sets run_id before anything reads it",
+    "easy_oww.freesound.crawl.xǁCrawlerǁ__init____mutmut_23":
+        "run() sets run_id before anything reads it",
 }
 
 
