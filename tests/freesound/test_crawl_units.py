@@ -269,6 +269,8 @@ def test_a_seed_remembered_by_a_run_with_other_options_is_not_taken(crawler):
     second = crawler(GrowOptions(samples=1, queries=["rain"], **bound),
                      on_commit=lambda batch: commits.extend(i for i, _ in batch))
     second.run()
+    assert (seed_key("rain", second.filter), "rain", second.filter, 2) in sql(
+        second.lib.folder, "SELECT key, query, filter, next_page FROM seeds")
     # the most downloaded of the remembered results these options take
     assert commits == [next(s["id"] for s in leftovers if GrowOptions(**bound).accepts(s))]
 
