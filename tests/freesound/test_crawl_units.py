@@ -587,6 +587,7 @@ def test_nothing_left_to_find_stops_with_exhausted(crawler):
     assert sql(crawl.lib.folder, "SELECT status FROM runs") == [("exhausted",)]
 
 
+@pytest.mark.timeout(20)  # it takes well under a second; a look that never ends fails here
 def test_more_refused_candidates_than_one_look_takes_do_not_hide_a_good_one(crawler, sound):
     """250 remembered samples the options refuse, each linked more than the one they take:
     the crawl still finds that one, in hand, rather than asking Freesound for more."""
