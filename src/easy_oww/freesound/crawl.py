@@ -49,6 +49,9 @@ from easy_oww.freesound.store import FreesoundLibrary, MalformedSampleError, nor
 # Everyday background sounds: what a wake-word model must learn to ignore.
 DEFAULT_QUERIES = ("ambience", "room tone", "rain", "traffic", "crowd")
 
+# Remembered candidates read at a time (ids and link counts only), besides those passed over.
+CANDIDATES_A_LOOK = 200
+
 LICENSE_URL_PARTS = {
     "Creative Commons 0": ("publicdomain/zero",),
     "Attribution": ("licenses/by/",),
@@ -130,7 +133,11 @@ class GrowOptions:
 
 
 def _solr_term(text: str) -> str:
-    return f'"{text}"' if any(c in text for c in ' :"()[]') else text
+    if not any(c in text for c in ' :"()[]\\'):
+        return text
+    # a quoted Solr phrase ends at the next unescaped quote: escape the user's quotes and
+    # backslashes so the phrase ends where the text does (a bare quote was a 400 from Freesound)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @dataclass
@@ -245,17 +252,24 @@ class Crawler:
         return None
 
     def _candidate(self, linked: bool) -> dict[str, Any] | None:
-        # ids first; the JSON only for the one we take (or test against the filters)
-        for sound_id, links in self.lib.candidate_links(limit=200):
-            if linked and links == 0:
+        # ids first; the JSON only for the one we take (or test against the filters). The ones
+        # passed over stay candidates (another run's options may take them), so each look
+        # reaches past them: 200 of them must not hide a good one (the crawl would spend
+        # requests on expansions and further pages while it waits in hand).
+        while True:
+            limit = CANDIDATES_A_LOOK + len(self._skip)
+            rows = self.lib.candidate_links(limit=limit)
+            for sound_id, links in rows:
+                if linked and links == 0:
+                    return None
+                if sound_id in self._skip:
+                    continue
+                sound = self.lib.seen_metadata(sound_id)
+                if sound is not None and self.options.accepts(sound):
+                    return sound
+                self._skip.add(sound_id)
+            if len(rows) < limit:  # every candidate was looked at
                 return None
-            if sound_id in self._skip:
-                continue
-            sound = self.lib.seen_metadata(sound_id)
-            if sound is not None and self.options.accepts(sound):
-                return sound
-            self._skip.add(sound_id)
-        return None
 
     # -- steps
     def _store(self, sound: dict[str, Any]) -> None:
