@@ -185,6 +185,19 @@ EQUIVALENT: dict[str, str] = {
         "a hard link's target is '' only for the target folder: not a file, refused (as XXXX)",
     "easy_oww.archives.extract.x__file_mode__mutmut_3":
         "the mask set while reading the umask is put back on the next line: only the old counts",
+    "easy_oww.archives.extract.xǁ_ZipArchiveǁentries__mutmut_12":
+        "a member that is not a link never has its target read ('' or None alike)",
+    "easy_oww.archives.extract.xǁ_ZipArchiveǁentries__mutmut_16":
+        "a 4096-byte link target is refused either way: symlink() counts the NUL in PATH_MAX",
+    "easy_oww.archives.extract.xǁ_ZipArchiveǁentries__mutmut_20": "decode()'s default is UTF-8",
+    "easy_oww.archives.extract.xǁ_ZipArchiveǁentries__mutmut_24": "'UTF-8' names the same codec",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_load_checksums__mutmut_9":
+        "'UTF-8' names the same codec",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_write_and_commit__mutmut_37":
+        "memory only: the in-flight count then holds one member (64 MiB at most, under the "
+        "256 MiB cap) and the throttle eases; the outputs are the same",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_21":
+        "speed only: the journal fsynced about once a second without `durable` too",
     "easy_oww.archives.splitzip.xǁMemberStreamǁ__init____mutmut_5":
         "_pos = 1 on an empty buffer: the first read refills it and sets _pos to 0",
     "easy_oww.archives.splitzip.xǁMemberStreamǁ__init____mutmut_6": "None is as false as False",

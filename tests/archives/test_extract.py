@@ -658,3 +658,35 @@ def test_a_file_where_the_archive_has_a_folder_is_named_in_one_line(tmp_path, wh
     assert str(caught.value).startswith(f"{into / 'top'}") and "a.zip has one there" in str(
         caught.value)
     assert blocked.read_bytes() == b"mine"
+
+
+def test_an_empty_folder_that_became_a_file_is_named_on_a_rerun_that_keeps_its_journal(
+        tmp_path):
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("top/empty/", b"")
+        z.writestr("top/x.txt", b"x")
+    into = tmp_path / "out"
+    extract(archive, into)
+    (into / "top" / "empty").rmdir()
+    (into / "top" / "empty").write_bytes(b"mine")
+    with pytest.raises(ArchiveError) as caught:  # the journal says done; the disk says not
+        extract(archive, into)
+    assert str(caught.value).startswith(f"{into / 'top' / 'empty'} is not a folder")
+    assert (into / "top" / "empty").read_bytes() == b"mine"
+
+
+def test_a_zip_symlink_whose_target_is_not_utf8_is_made_byte_for_byte(tmp_path):
+    """Old archivers store names in the local code page: the link keeps its bytes (Latin-1
+    here), as `unzip` makes it, instead of failing to decode them."""
+    target = b"caf\xe9.txt"
+    with zipfile.ZipFile(tmp_path / "l.zip", "w") as z:
+        z.writestr(zipfile.ZipInfo("caf\u00e9.txt"), b"coffee")
+        info = zipfile.ZipInfo("link")
+        info.create_system = 3
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(info, target)
+    into = tmp_path / "out"
+    results = {r.name: r for r in extract(tmp_path / "l.zip", into)}
+    assert results["link"].kind == "symlink"
+    assert os.readlink(os.fsencode(into / "link")) == target

@@ -17,6 +17,7 @@ import soundfile as sf
 from easy_oww.archives.checksums import ChecksumListError
 from easy_oww.archives.extract import (
     BUFFER_LIMIT,
+    IN_FLIGHT_BYTES,
     ArchiveError,
     MemberChecksumError,
     Owner,
@@ -91,6 +92,32 @@ def test_a_member_that_differs_from_the_list_is_named_and_not_written(tmp_path, 
     assert not (tmp_path / "out" / bad).exists()
 
 
+@pytest.mark.parametrize(("absent", "named"), [
+    (4, "fma_small/000/000002.mp3, fma_small/000/000005.mp3, fma_small/000/000007.mp3 and 1 more"),
+    (5, "fma_small/000/000002.mp3, fma_small/000/000005.mp3, fma_small/000/000007.mp3 and 2 more"),
+    (3, "fma_small/000/000002.mp3, fma_small/000/000005.mp3, fma_small/000/000007.mp3;"),
+])
+def test_listed_members_the_archive_lacks_are_counted_and_the_first_three_named(
+        tmp_path, absent, named):
+    tracks = {f"fma_small/000/{n:06d}.mp3": bytes([n]) * 10 for n in (2, 5, 7, 9, 11)}
+    names = sorted(tracks)
+    present = {name: tracks[name] for name in names[absent:]}
+    archive = a_zip(tmp_path / "fma.zip", {"fma_small/checksums": listed(
+        {name: tracks[name] for name in names}), **present})
+    with pytest.raises(MemberChecksumError) as caught:
+        extract(archive, tmp_path / "out", checksums="fma_small/checksums")
+    assert str(caught.value).startswith(
+        f"{absent} member(s) listed in fma_small/checksums are not in fma.zip: {named}")
+
+
+def test_a_bad_line_in_the_archives_list_names_the_list_and_the_archive(tmp_path):
+    archive = a_zip(tmp_path / "fma.zip", {"fma_small/checksums": b"not a sha1 line\n",
+                                           **TRACKS})
+    with pytest.raises(ChecksumListError) as caught:
+        extract(archive, tmp_path / "out", checksums="fma_small/checksums")
+    assert "fma_small/checksums in fma.zip" in str(caught.value)
+
+
 def test_a_listed_member_the_archive_lacks_is_an_error_after_the_others(tmp_path):
     present = dict(list(TRACKS.items())[:2])
     archive = a_zip(tmp_path / "fma.zip", {"fma_small/checksums": listed(TRACKS), **present})
@@ -123,11 +150,11 @@ def test_a_list_missing_or_not_text_is_named(tmp_path, members, problem):
 
 def test_a_tar_list_that_is_a_folder_is_not_read_as_the_list(tmp_path):
     archive = tmp_path / "odd.tar"
-    with tarfile.open(archive, "w") as tar:
-        tar.addfile(_dir_info("fma_small/checksums"))
+    with tarfile.open(archive, "w") as tar:  # a regular member first: it must not be taken
         info = tarfile.TarInfo("fma_small/000/000002.mp3")
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
+        tar.addfile(_dir_info("fma_small/checksums"))
     with pytest.raises(ChecksumListError, match="holds no checksums list"):
         extract(archive, tmp_path / "out", fmt="tar", checksums="fma_small/checksums")
 
@@ -140,9 +167,11 @@ def _dir_info(name: str) -> tarfile.TarInfo:
 
 # -- members the transform cannot convert ------------------------------------------------------
 
-def test_an_excused_member_is_recorded_unreadable_not_written_and_not_retried(tmp_path):
-    archive = a_tar(tmp_path / "t.tar", {"t/000123.mp3": b"not audio" * 64,
+@pytest.mark.parametrize("maker", [a_zip, a_tar], ids=["zip", "tar"])
+def test_an_excused_member_is_recorded_unreadable_not_written_and_not_retried(tmp_path, maker):
+    archive = maker(tmp_path / "t.tar", {"t/000123.mp3": b"not audio" * 64,
                                          "t/ok.wav": wav()})
+    fmt = maker.__name__[2:]
     into = tmp_path / "out"
     asked: list[str] = []
 
@@ -150,7 +179,7 @@ def test_an_excused_member_is_recorded_unreadable_not_written_and_not_retried(tm
         asked.append(name)
         return f"excused: {type(error).__name__}" if isinstance(error, AudioDecodeError) else None
 
-    results = extract(archive, into, fmt="tar", transform=AudioConverter(16000), flatten=True,
+    results = extract(archive, into, fmt=fmt, transform=AudioConverter(16000), flatten=True,
                       tolerate=tolerate)
     (skipped,) = [r for r in results if r.kind == "unreadable"]
     assert (skipped.name, skipped.path, skipped.size, skipped.sha256, skipped.reason) == (
@@ -163,12 +192,12 @@ def test_an_excused_member_is_recorded_unreadable_not_written_and_not_retried(tm
             if '"unreadable"' in line]
     assert len(rows) == 1 and '"path":"000123.wav"' in rows[0]
     # Again with the same settings: taken from the journal, not tried again.
-    again = extract(archive, into, fmt="tar", transform=AudioConverter(16000), flatten=True,
+    again = extract(archive, into, fmt=fmt, transform=AudioConverter(16000), flatten=True,
                     tolerate=tolerate)
     assert asked == ["t/000123.mp3"]
     assert [r.kind for r in again] == [r.kind for r in results] and all(r.skipped for r in again)
     # Other settings: tried again (and excused again).
-    extract(archive, into, fmt="tar", transform=AudioConverter(8000), flatten=True,
+    extract(archive, into, fmt=fmt, transform=AudioConverter(8000), flatten=True,
             tolerate=tolerate)
     assert asked == ["t/000123.mp3", "t/000123.mp3"]
 
@@ -211,8 +240,8 @@ def test_an_owned_output_is_replaced_only_by_the_same_bytes(tmp_path):
 
 @pytest.mark.parametrize("maker", [a_zip, a_tar], ids=["zip", "tar"])
 def test_a_member_larger_than_the_buffer_is_streamed_whole(tmp_path, maker):
-    big = np.random.default_rng(5).integers(0, 4, BUFFER_LIMIT + 4099, dtype=np.uint8)
-    data = big.tobytes()
+    block = np.random.default_rng(5).integers(0, 256, 4099, dtype=np.uint8).tobytes()
+    data = (block * (BUFFER_LIMIT // len(block) + 2))[:BUFFER_LIMIT + 4099]  # quick to deflate
     archive = maker(tmp_path / "big.a", {"big.bin": data, "small.bin": b"small"})
     into = tmp_path / "out"
     results = {r.name: r for r in extract(archive, into, fmt=maker.__name__[2:])}
@@ -238,3 +267,17 @@ def test_a_wav_larger_than_the_buffer_is_converted_as_a_stream(tmp_path):
     assert abs(info.frames - frames // 3) <= 1
     assert out.sha256 == hashlib.sha256(out.path.read_bytes()).hexdigest()
     assert out.settings == AudioConverter(16000).settings
+
+
+@pytest.mark.timeout(120)  # a throttle that never lets go hangs: a failure, not a wait
+def test_members_adding_up_past_the_in_flight_cap_all_come_out(tmp_path):
+    """Small members are buffered while a worker writes them, at most IN_FLIGHT_BYTES at
+    once; the count must go down as they are written, or the reader waits for ever."""
+    count = IN_FLIGHT_BYTES // (8 << 20) + 4
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(count):
+            z.writestr(f"m{i:03d}.bin", bytes([i]) * (8 << 20))
+    results = extract(archive, tmp_path / "out", durable=False, max_ratio=5000)
+    assert len(results) == count and sum(r.size for r in results) > IN_FLIGHT_BYTES
+    assert (tmp_path / "out" / f"m{count - 1:03d}.bin").read_bytes()[:3] == bytes([count - 1]) * 3
