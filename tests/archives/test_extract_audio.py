@@ -231,6 +231,10 @@ def test_an_owned_output_is_replaced_only_by_the_same_bytes(tmp_path):
                                  "a/one.zip with other bytes; unpack the two archives into two "
                                  "folders")
     assert (into / "x.txt").read_bytes() == b"one\n"
+    # The same bytes under an owned name are no conflict.
+    third = a_zip(tmp_path / "three.zip", {"same.txt": b"shared\n"})
+    (same,) = extract(third, into, owned=owned)
+    assert same.sha256 == owned["same.txt"].sha256
     # Without the claim the same archive goes in (the check is the claim's, not the name's).
     extract(second, into)
     assert (into / "x.txt").read_bytes() == b"two\n"
@@ -269,7 +273,7 @@ def test_a_wav_larger_than_the_buffer_is_converted_as_a_stream(tmp_path):
     assert out.settings == AudioConverter(16000).settings
 
 
-@pytest.mark.timeout(120)  # a throttle that never lets go hangs: a failure, not a wait
+@pytest.mark.timeout(30)  # a throttle that never lets go hangs: a failure, not a wait
 def test_members_adding_up_past_the_in_flight_cap_all_come_out(tmp_path):
     """Small members are buffered while a worker writes them, at most IN_FLIGHT_BYTES at
     once; the count must go down as they are written, or the reader waits for ever."""
