@@ -198,6 +198,13 @@ EQUIVALENT: dict[str, str] = {
         "256 MiB cap) and the throttle eases; the outputs are the same",
     "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_21":
         "speed only: the journal fsynced about once a second without `durable` too",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_22":
+        "speed only: the journal fsynced after every member (it only saves a re-run's work: "
+        "each output is fsynced before its rename)",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_23":
+        "the journal's sync interval by a hair (>= 1.0 s): how much a crash redoes, not what",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_24":
+        "the journal's sync interval (2 s): how much a crash redoes, not what comes out",
     "easy_oww.archives.splitzip.xǁMemberStreamǁ__init____mutmut_5":
         "_pos = 1 on an empty buffer: the first read refills it and sets _pos to 0",
     "easy_oww.archives.splitzip.xǁMemberStreamǁ__init____mutmut_6": "None is as false as False",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -285,3 +286,20 @@ def test_members_adding_up_past_the_in_flight_cap_all_come_out(tmp_path):
     results = extract(archive, tmp_path / "out", durable=False, max_ratio=5000)
     assert len(results) == count and sum(r.size for r in results) > IN_FLIGHT_BYTES
     assert (tmp_path / "out" / f"m{count - 1:03d}.bin").read_bytes()[:3] == bytes([count - 1]) * 3
+
+
+def test_a_run_longer_than_a_second_syncs_its_journal_on_the_way_and_finishes(tmp_path):
+    """The journal is fsynced at most once a second while members come out; a run must get
+    past those syncs (they were reached by no test shorter than a second)."""
+    archive = a_zip(tmp_path / "slow.zip", {f"m{i}.txt": b"%d\n" % i for i in range(4)})
+    seen: list[str] = []
+
+    def on_member(result) -> None:
+        seen.append(result.name)
+        if len(seen) == 1:
+            time.sleep(1.1)  # time passing, not synchronisation: the sync is once a second
+
+    results = extract(archive, tmp_path / "out", on_member=on_member, workers=1)
+    assert [r.name for r in results] == sorted(seen) == [f"m{i}.txt" for i in range(4)]
+    lines = journal_path(tmp_path / "out", "slow.zip").read_text().splitlines()
+    assert len(lines) == 4
