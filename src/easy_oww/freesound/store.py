@@ -1048,7 +1048,7 @@ class FreesoundLibrary:
         """Join the staged library in the SQLite file `staging` (made by `create_staging` and
         `stage_rows`) into this one, in one transaction recorded as a "merged" run; returns
         the counts added. The join is commutative, associative and idempotent (the rules are
-        `_SAMPLE_JOIN`'s, `_EDGE_JOIN`'s and `_SEEN_JOIN`'s), so merge order and repeats do
+        `_sample_join`'s, `_EDGE_JOIN`'s and `_seen_join`'s), so merge order and repeats do
         not change the result."""
         with self._lock:
             self._conn.execute("ATTACH DATABASE ? AS staged", (str(staging),))
@@ -1073,14 +1073,16 @@ class FreesoundLibrary:
         columns = [*SAMPLE_COLUMNS, "raw", "added_at", "expanded", "deleted", "note"]
         conn.execute(
             f"INSERT INTO main.samples ({', '.join(columns)}, run_id) "
-            f"SELECT {', '.join(columns)}, ? FROM staged.samples WHERE true {_SAMPLE_JOIN}",
+            f"SELECT {', '.join(columns)}, ? FROM staged.samples WHERE true "
+            f"{_sample_join('samples')}",
             (run_id,))
         conn.execute("DELETE FROM main.seen WHERE EXISTS "
                      "(SELECT 1 FROM main.samples s WHERE s.id = seen.id)")
         conn.execute(
             "INSERT INTO main.seen (id, status, downloads, raw, first_seen, note) "
             "SELECT id, status, downloads, raw, first_seen, note FROM staged.seen s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM main.samples t WHERE t.id = s.id) {_SEEN_JOIN}")
+            f"WHERE NOT EXISTS (SELECT 1 FROM main.samples t WHERE t.id = s.id) "
+            f"{_seen_join('seen')}")
         # The source's edges (and pending edges) go where they belong now: between two stored
         # samples, an edge; else pending. Then this library's pending edges whose ends the
         # source stored become edges. (Routing them all through pending costs a delete per edge.)
@@ -1168,9 +1170,6 @@ def _seen_join(table: str) -> str:
             f"note = {_either('note', table, 'max')}")
 
 
-_SAMPLE_JOIN = _sample_join("samples")
-_SEEN_JOIN = _seen_join("seen")
-
 _STAGING_SCHEMA = f"""
     CREATE TABLE samples (id INTEGER PRIMARY KEY, {', '.join(SAMPLE_COLUMNS[1:])},
         raw TEXT NOT NULL, added_at TEXT NOT NULL, expanded INTEGER NOT NULL,
@@ -1183,14 +1182,18 @@ _STAGING_SCHEMA = f"""
         raw TEXT, first_seen TEXT NOT NULL, note TEXT);
 """
 
-_STAGE_SQL = {
-    "sample": (f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}, raw, added_at, expanded, "
-               f"deleted, note) VALUES ({', '.join('?' * (len(SAMPLE_COLUMNS) + 5))}) "
-               f"{_SAMPLE_JOIN}"),
-    "edge": f"INSERT INTO edges VALUES (?, ?, ?, ?, ?) {_EDGE_JOIN.format(table='edges')}",
-    "pending": f"INSERT INTO pending VALUES (?, ?, ?, ?, ?) {_EDGE_JOIN.format(table='pending')}",
-    "seen": f"INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?) {_SEEN_JOIN}",
-}
+def _stage_sql(kind: str) -> str:
+    """The statement that adds a row of `kind` to a staging file, joined by the merge's rules.
+    Built when used, not at import: the rules are then the code's as it runs (mutation tests
+    switch a mutant on after import), and building them costs microseconds."""
+    if kind == "sample":
+        return (f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}, raw, added_at, expanded, "
+                f"deleted, note) VALUES ({', '.join('?' * (len(SAMPLE_COLUMNS) + 5))}) "
+                f"{_sample_join('samples')}")
+    if kind == "seen":
+        return f"INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?) {_seen_join('seen')}"
+    table = {"edge": "edges", "pending": "pending"}[kind]
+    return f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?) {_EDGE_JOIN.format(table=table)}"
 
 
 def create_staging(path: Path) -> sqlite3.Connection:
@@ -1209,4 +1212,4 @@ def stage_rows(conn: sqlite3.Connection, kind: str, rows: Iterable[tuple[Any, ..
     """Add rows of one kind to a staging file; an id or edge met twice is joined by the same
     rules as the merge. Sample rows: SAMPLE_COLUMNS' values, raw, added_at, expanded, deleted,
     note; seen rows: id, status, downloads, raw, first_seen, note."""
-    conn.executemany(_STAGE_SQL[kind], rows)
+    conn.executemany(_stage_sql(kind), rows)
