@@ -199,7 +199,9 @@ def _sqlite_header_problem(path: Path) -> str | None:
 
 def fold_wal(path: Path) -> bool:
     """Write a closed library's WAL into its database file and remove it, as SQLite does when
-    the last connection closes; False when the database refuses (damaged): its WAL is kept."""
+    the last connection closes; False when SQLite cannot open it. A file that is not a
+    database is no refusal: SQLite checkpoints nothing and may delete the WAL, so a caller
+    that must keep it gives it a second name first (restore_backup does)."""
     try:
         with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
