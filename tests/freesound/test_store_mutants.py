@@ -836,3 +836,31 @@ def test_graph_leaves_the_garbage_collector_as_it_found_it(library_dir):
             assert not gc.isenabled()
         finally:
             gc.enable()
+
+
+# ----------------------------------------------------------------------------- bulk_add
+def test_bulk_add_leaves_the_seen_list_add_edge_leaves(tmp_path):
+    """The ends of a batch's links that are not stored become seen ids counting the stored
+    samples that link to them, as add_edge makes them one by one (the crawl takes its next
+    candidates from there; bulk_add used to leave them out: imports lost their frontier)."""
+    samples = [make_sound(i) for i in (1, 2, 3)]
+    edges = [(1, 50, "similar", 0.5, 3), (2, 50, "similar", 0.4, None), (3, 51, "similar", 0.3, 2),
+             (60, 61, "similar", 0.2, 1), (62, 1, "similar", 0.1, 4), (1, 2, "similar", 0.9, 1)]
+    with FreesoundLibrary(tmp_path / "bulk") as lib:
+        lib.remember_seen(make_sound(51, downloads=5), 51)
+        assert lib.bulk_add(samples, edges) == 3
+        bulk = sql(lib.folder, "SELECT id, status, links, best_rank, downloads FROM seen "
+                   "ORDER BY id")
+        assert lib.candidate_links() == [(51, 1)]
+        assert lib.verify() == []
+    with FreesoundLibrary(tmp_path / "one") as lib:
+        lib.remember_seen(make_sound(51, downloads=5), 51)
+        for data in samples:
+            lib.add_sample(data)
+        for edge in edges:
+            lib.add_edge(*edge)
+        one = sql(lib.folder, "SELECT id, status, links, best_rank, downloads FROM seen "
+                   "ORDER BY id")
+    assert bulk == one == [(50, "known", 2, 3, None), (51, "candidate", 1, 2, 5),
+                           (60, "known", 0, None, None), (61, "known", 0, None, None),
+                           (62, "known", 0, None, None)]

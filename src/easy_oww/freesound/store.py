@@ -512,7 +512,8 @@ class FreesoundLibrary:
         """Many samples and edges in one transaction (imports, benchmarks); returns samples added.
 
         Samples already stored are skipped; edges whose ends are not both stored afterwards
-        wait in the pending table, exactly as with add_edge.
+        wait in the pending table, and their ends not stored join the seen list with their
+        links counted, exactly as with add_edge.
         """
         columns = list(SAMPLE_COLUMNS) + ["raw", "added_at", "run_id"]
         insert = (f"INSERT OR IGNORE INTO samples ({', '.join(columns)}) "
@@ -542,6 +543,17 @@ class FreesoundLibrary:
             conn.execute(f"INSERT OR IGNORE INTO edges SELECT * FROM pending_edges "
                          f"WHERE {both_stored}")
             conn.execute(f"DELETE FROM pending_edges WHERE {both_stored}")
+            # As add_edge: an end not stored is a seen id, and a seen id counts the stored
+            # samples that link to it (links and best_rank order the crawl's candidates).
+            conn.execute(
+                "INSERT OR IGNORE INTO seen (id, first_seen) SELECT ends.id, ? FROM "
+                "(SELECT source AS id FROM pending_edges UNION SELECT target FROM pending_edges)"
+                " ends WHERE NOT EXISTS (SELECT 1 FROM samples s WHERE s.id = ends.id)", (now,))
+            linking = ("FROM pending_edges p WHERE p.target = seen.id AND EXISTS "
+                       "(SELECT 1 FROM samples s WHERE s.id = p.source)")
+            conn.execute(f"UPDATE seen SET links = (SELECT count(*) {linking}), "
+                         f"best_rank = (SELECT min(coalesce(p.rank, {1 << 30})) {linking}) "
+                         "WHERE id IN (SELECT target FROM pending_edges)")
             after = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
         return after - before
 
