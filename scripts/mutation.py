@@ -723,6 +723,15 @@ EQUIVALENT["easy_oww.freesound.store.xǁFreesoundLibraryǁgraph_rows__mutmut_33"
 EQUIVALENT["easy_oww.freesound.store.xǁFreesoundLibraryǁgraph_rows__mutmut_37"] = (
     "weight for kind breaks ties only between rows of one (source, target), which the two "
     "streams never share")
+for _name in ("x__is_damage__mutmut_12", "x__is_damage__mutmut_13"):
+    EQUIVALENT["easy_oww.freesound.store." + _name] = (
+        "SQLite's one message with 'disk image' is 'database disk image is malformed', which "
+        "'malformed' matches")
+EQUIVALENT["easy_oww.freesound.store.xǁFreesoundLibraryǁaudio_wanted__mutmut_18"] = (
+    "LIMIT -2 is no limit, as LIMIT -1 is (SQLite: any negative limit)")
+EQUIVALENT["easy_oww.freesound.store.x__sample_join__mutmut_5"] = (
+    "`c != 'XXidXX'` keeps id among the columns set on conflict: `id = excluded.id or id`, the "
+    "same id either way (the conflict is on id)")
 EQUIVALENT["easy_oww.freesound.store.x__sample_join__mutmut_6"] = (
     "`c != 'ID'` keeps id among the columns set on conflict: `id = excluded.id or id`, the "
     "same id either way (the conflict is on id)")

@@ -772,6 +772,9 @@ def test_problems_are_listed_newest_first(library_dir):
                                                (7, 1, "problem 1")]
         assert all(row[0].endswith("Z") for row in listed)
         assert len(lib.problems()) == 4
+        for number in range(4, 101):
+            lib.record_problem(f"problem {number}")
+        assert len(lib.problems()) == 100 and lib.problems()[0][3] == "problem 100"
 
 
 def test_best_candidates_gives_two_hundred_unless_asked(library_dir):
