@@ -732,6 +732,15 @@ EQUIVALENT["easy_oww.freesound.store.xǁFreesoundLibraryǁaudio_wanted__mutmut_1
 EQUIVALENT["easy_oww.freesound.store.x__sample_join__mutmut_5"] = (
     "`c != 'XXidXX'` keeps id among the columns set on conflict: `id = excluded.id or id`, the "
     "same id either way (the conflict is on id)")
+for _name in ("xǁFreesoundLibraryǁhistory__mutmut_33", "xǁFreesoundLibraryǁhistory__mutmut_36",
+              "xǁFreesoundLibraryǁhistory__mutmut_37"):
+    EQUIVALENT["easy_oww.freesound.store." + _name] = (
+        "zip without strict: the query selects exactly the ten columns the ten keys name")
+for _name in ("xǁFreesoundLibraryǁ_merge_attached__mutmut_111",
+              "xǁFreesoundLibraryǁ_merge_attached__mutmut_112"):
+    EQUIVALENT["easy_oww.freesound.store." + _name] = (
+        "the stand-in rank of an unranked link (2 << 30, 1 << 31): any value above every real "
+        "rank orders the candidates alike")
 EQUIVALENT["easy_oww.freesound.store.x__sample_join__mutmut_6"] = (
     "`c != 'ID'` keeps id among the columns set on conflict: `id = excluded.id or id`, the "
     "same id either way (the conflict is on id)")

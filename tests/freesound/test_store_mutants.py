@@ -416,6 +416,7 @@ def _two_libraries(tmp_path):
         lib.add_edge(3, 4, "similar", 0.7)
         lib.add_edge(2, 1, "similar", 0.4, rank=7)  # 1 is stored only in a
         lib.add_edge(2, 200, "similar", 0.8, rank=6)
+        lib.add_edge(2, 201, "similar", 0.1)  # unranked: ranked after every ranked link
         lib.mark_expanded(2)
         lib.mark_deleted(4, "banana")
         lib.remember_seen(make_sound(300, downloads=7), 300)
@@ -438,7 +439,7 @@ def test_a_merge_joins_every_sample_edge_and_seen_id_by_the_documented_rules(tmp
     raw_a4 = sql(a, "SELECT raw FROM samples WHERE id = 4")[0][0]
     result, stats = merge_library(a, b)
     assert (result.samples, result.updated, result.edges, result.seen, result.expanded,
-            result.pending_edges) == (1, 1, 3, 1, 1, 0)
+            result.pending_edges) == (1, 1, 3, 2, 1, 1)
     assert sql(a, "SELECT id FROM samples ORDER BY id") == [(1,), (2,), (3,), (4,)]
     # 3: b's answer is newer (February against January): its metadata; a's mark and note stay
     assert _sample(a, 3) == {"num_downloads": 333, "raw": raw_b3,
@@ -458,12 +459,14 @@ def test_a_merge_joins_every_sample_edge_and_seen_id_by_the_documented_rules(tmp
         (2, 3, "similar", 0.6, 3),
         (3, 4, "similar", 0.7, 5),  # the highest weight and the best rank either saw
     ]
-    assert _contents(a)["pending"] == [(1, 100, "similar", 0.3, 4), (2, 200, "similar", 0.8, 6)]
+    assert _contents(a)["pending"] == [(1, 100, "similar", 0.3, 4), (2, 200, "similar", 0.8, 6),
+                                       (2, 201, "similar", 0.1, None)]
     seen = {row[0]: row for row in sql(a, "SELECT id, status, links, best_rank, downloads, "
                                           "first_seen, note FROM seen")}
-    assert set(seen) == {100, 200, 300, 400, 500}  # 1 and 2 are stored now: no longer seen
+    assert set(seen) == {100, 200, 201, 300, 400, 500}  # 1 and 2 are stored: no longer seen
     assert seen[100][1:5] == ("known", 1, 4, None)
     assert seen[200][1:5] == ("known", 1, 6, None)  # linked from 2, stored now
+    assert seen[201][1:5] == ("known", 1, 1 << 30, None)  # as add_edge ranks an unranked link
     assert seen[300][1:5] == ("candidate", 0, None, 7)  # b's metadata beats none
     assert seen[400][1:5] == ("deleted", 0, None, 9) and seen[400][6] == "gone"
     assert seen[500][1:] == ("candidate", 0, None, 50, "2025-01-01T00:00:00Z", "seed:wind")
@@ -476,7 +479,7 @@ def test_a_merge_joins_every_sample_edge_and_seen_id_by_the_documented_rules(tmp
     assert {key: run[key] for key in ("status", "samples_added", "requests", "samples", "edges",
                                       "seen")} == {
         "status": "merged", "samples_added": 1, "requests": 0, "samples": 4, "edges": 5,
-        "seen": 5}
+        "seen": 6}
     assert run["finished_at"] is not None and run["db_bytes"] > 0
     assert sql(a, "SELECT run_id FROM samples WHERE id = 2") == [(run["run"],)]
 
