@@ -737,7 +737,8 @@ for _name in ("xǁFreesoundLibraryǁhistory__mutmut_33", "xǁFreesoundLibraryǁh
     EQUIVALENT["easy_oww.freesound.store." + _name] = (
         "zip without strict: the query selects exactly the ten columns the ten keys name")
 for _name in ("xǁFreesoundLibraryǁ_merge_attached__mutmut_111",
-              "xǁFreesoundLibraryǁ_merge_attached__mutmut_112"):
+              "xǁFreesoundLibraryǁ_merge_attached__mutmut_112",
+              "xǁFreesoundLibraryǁbulk_add__mutmut_93", "xǁFreesoundLibraryǁbulk_add__mutmut_94"):
     EQUIVALENT["easy_oww.freesound.store." + _name] = (
         "the stand-in rank of an unranked link (2 << 30, 1 << 31): any value above every real "
         "rank orders the candidates alike")

@@ -886,3 +886,21 @@ def test_bulk_add_leaves_the_seen_list_add_edge_leaves(tmp_path):
     assert bulk == one == [(50, "known", 2, 3, None), (51, "candidate", 1, 2, 5),
                            (60, "known", 0, None, None), (61, "known", 0, None, None),
                            (62, "known", 0, None, None)]
+
+
+# ----------------------------------------------------------------------------- meta, problems
+def test_meta_values_are_kept_and_a_new_library_knows_when_it_was_made(library_dir):
+    with FreesoundLibrary(library_dir) as lib:
+        created = lib.get_meta("created_at")
+        assert created is not None and created.endswith("Z")
+        assert lib.get_meta("nothing such") is None
+        lib.set_meta("note", "one")
+        lib.set_meta("note", "two")
+    with FreesoundLibrary(library_dir) as lib:
+        assert lib.get_meta("note") == "two" and lib.get_meta("created_at") == created
+
+
+def test_a_long_problem_is_kept_to_its_first_2000_characters(library_dir):
+    with FreesoundLibrary(library_dir) as lib:
+        lib.record_problem("x" * 1999 + "yz" + "w" * 500, sound_id=5)
+        assert lib.problems()[0][3] == "x" * 1999 + "y"
