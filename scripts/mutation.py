@@ -742,6 +742,8 @@ for _name in ("xǁFreesoundLibraryǁ_merge_attached__mutmut_111",
     EQUIVALENT["easy_oww.freesound.store." + _name] = (
         "the stand-in rank of an unranked link (2 << 30, 1 << 31): any value above every real "
         "rank orders the candidates alike")
+EQUIVALENT["easy_oww.freesound.store.xǁFreesoundLibraryǁstart_run__mutmut_15"] = (
+    "`lastrowid or 1`: an INSERT into a rowid table that succeeded has a lastrowid of 1 or more")
 EQUIVALENT["easy_oww.freesound.store.x__sample_join__mutmut_6"] = (
     "`c != 'ID'` keeps id among the columns set on conflict: `id = excluded.id or id`, the "
     "same id either way (the conflict is on id)")

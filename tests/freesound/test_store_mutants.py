@@ -967,3 +967,18 @@ def test_a_checkpoint_empties_the_wal_outside_a_transaction(library_dir):
         lib.checkpoint()
         assert wal.stat().st_size == 0
         assert lib.db_bytes() == lib.path.stat().st_size
+
+
+def test_a_run_left_running_by_a_dead_process_is_marked_killed_by_the_next(library_dir):
+    with FreesoundLibrary(library_dir) as lib:
+        first = lib.start_run()  # its process dies: never updated
+        second = lib.start_run()
+        statuses = {run["run"]: run["status"] for run in lib.history()}
+    assert statuses == {first: "killed", second: "running"}
+
+
+def test_has_says_which_ids_are_stored(library_dir):
+    with FreesoundLibrary(library_dir) as lib:
+        lib.add_sample(make_sound(1))
+        lib.remember_seen(make_sound(2), 2)
+        assert lib.has(1) is True and lib.has(2) is False and lib.has(3) is False
