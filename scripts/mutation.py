@@ -744,6 +744,9 @@ for _name in ("xǁFreesoundLibraryǁ_merge_attached__mutmut_111",
         "rank orders the candidates alike")
 EQUIVALENT["easy_oww.freesound.store.xǁFreesoundLibraryǁstart_run__mutmut_15"] = (
     "`lastrowid or 1`: an INSERT into a rowid table that succeeded has a lastrowid of 1 or more")
+EQUIVALENT["easy_oww.freesound.store.x__sqlite_header_problem__mutmut_11"] = (
+    "read(None) reads the whole file, of which only the first 100 bytes are looked at: the same "
+    "verdict, only slower")
 EQUIVALENT["easy_oww.freesound.store.x__sample_join__mutmut_6"] = (
     "`c != 'ID'` keeps id among the columns set on conflict: `id = excluded.id or id`, the "
     "same id either way (the conflict is on id)")

@@ -982,3 +982,17 @@ def test_has_says_which_ids_are_stored(library_dir):
         lib.add_sample(make_sound(1))
         lib.remember_seen(make_sound(2), 2)
         assert lib.has(1) is True and lib.has(2) is False and lib.has(3) is False
+
+
+def test_a_truncated_file_of_a_library_past_2_24_pages_is_named_with_the_headers_size(
+        library_dir):
+    """The page count is the header's four bytes at 28: a library of 2^24 pages or more (64 GiB
+    at 4 KiB) has its count's top byte set."""
+    db = _library_file(library_dir)
+    data = bytearray(db.read_bytes())
+    pages = int.from_bytes(data[28:32], "big")
+    data[28:32] = (pages + (1 << 24)).to_bytes(4, "big")
+    kept = (pages // 2) * 4096 + 100
+    db.write_bytes(bytes(data[:kept]))
+    assert _problem_opening(library_dir) == (
+        f"truncated ({kept} bytes, the header says {(pages + (1 << 24)) * 4096})")
