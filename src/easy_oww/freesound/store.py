@@ -199,7 +199,9 @@ def _sqlite_header_problem(path: Path) -> str | None:
 
 def fold_wal(path: Path) -> bool:
     """Write a closed library's WAL into its database file and remove it, as SQLite does when
-    the last connection closes; False when the database refuses (damaged): its WAL is kept."""
+    the last connection closes; False when SQLite cannot open it. A file that is not a
+    database is no refusal: SQLite checkpoints nothing and may delete the WAL, so a caller
+    that must keep it gives it a second name first (restore_backup does)."""
     try:
         with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
@@ -510,7 +512,8 @@ class FreesoundLibrary:
         """Many samples and edges in one transaction (imports, benchmarks); returns samples added.
 
         Samples already stored are skipped; edges whose ends are not both stored afterwards
-        wait in the pending table, exactly as with add_edge.
+        wait in the pending table, and their ends not stored join the seen list with their
+        links counted, exactly as with add_edge.
         """
         columns = list(SAMPLE_COLUMNS) + ["raw", "added_at", "run_id"]
         insert = (f"INSERT OR IGNORE INTO samples ({', '.join(columns)}) "
@@ -540,6 +543,17 @@ class FreesoundLibrary:
             conn.execute(f"INSERT OR IGNORE INTO edges SELECT * FROM pending_edges "
                          f"WHERE {both_stored}")
             conn.execute(f"DELETE FROM pending_edges WHERE {both_stored}")
+            # As add_edge: an end not stored is a seen id, and a seen id counts the stored
+            # samples that link to it (links and best_rank order the crawl's candidates).
+            conn.execute(
+                "INSERT OR IGNORE INTO seen (id, first_seen) SELECT ends.id, ? FROM "
+                "(SELECT source AS id FROM pending_edges UNION SELECT target FROM pending_edges)"
+                " ends WHERE NOT EXISTS (SELECT 1 FROM samples s WHERE s.id = ends.id)", (now,))
+            linking = ("FROM pending_edges p WHERE p.target = seen.id AND EXISTS "
+                       "(SELECT 1 FROM samples s WHERE s.id = p.source)")
+            conn.execute(f"UPDATE seen SET links = (SELECT count(*) {linking}), "
+                         f"best_rank = (SELECT min(coalesce(p.rank, {1 << 30})) {linking}) "
+                         "WHERE id IN (SELECT target FROM pending_edges)")
             after = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
         return after - before
 
@@ -1048,7 +1062,7 @@ class FreesoundLibrary:
         """Join the staged library in the SQLite file `staging` (made by `create_staging` and
         `stage_rows`) into this one, in one transaction recorded as a "merged" run; returns
         the counts added. The join is commutative, associative and idempotent (the rules are
-        `_SAMPLE_JOIN`'s, `_EDGE_JOIN`'s and `_SEEN_JOIN`'s), so merge order and repeats do
+        `_sample_join`'s, `_EDGE_JOIN`'s and `_seen_join`'s), so merge order and repeats do
         not change the result."""
         with self._lock:
             self._conn.execute("ATTACH DATABASE ? AS staged", (str(staging),))
@@ -1073,14 +1087,16 @@ class FreesoundLibrary:
         columns = [*SAMPLE_COLUMNS, "raw", "added_at", "expanded", "deleted", "note"]
         conn.execute(
             f"INSERT INTO main.samples ({', '.join(columns)}, run_id) "
-            f"SELECT {', '.join(columns)}, ? FROM staged.samples WHERE true {_SAMPLE_JOIN}",
+            f"SELECT {', '.join(columns)}, ? FROM staged.samples WHERE true "
+            f"{_sample_join('samples')}",
             (run_id,))
         conn.execute("DELETE FROM main.seen WHERE EXISTS "
                      "(SELECT 1 FROM main.samples s WHERE s.id = seen.id)")
         conn.execute(
             "INSERT INTO main.seen (id, status, downloads, raw, first_seen, note) "
             "SELECT id, status, downloads, raw, first_seen, note FROM staged.seen s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM main.samples t WHERE t.id = s.id) {_SEEN_JOIN}")
+            f"WHERE NOT EXISTS (SELECT 1 FROM main.samples t WHERE t.id = s.id) "
+            f"{_seen_join('seen')}")
         # The source's edges (and pending edges) go where they belong now: between two stored
         # samples, an edge; else pending. Then this library's pending edges whose ends the
         # source stored become edges. (Routing them all through pending costs a delete per edge.)
@@ -1168,9 +1184,6 @@ def _seen_join(table: str) -> str:
             f"note = {_either('note', table, 'max')}")
 
 
-_SAMPLE_JOIN = _sample_join("samples")
-_SEEN_JOIN = _seen_join("seen")
-
 _STAGING_SCHEMA = f"""
     CREATE TABLE samples (id INTEGER PRIMARY KEY, {', '.join(SAMPLE_COLUMNS[1:])},
         raw TEXT NOT NULL, added_at TEXT NOT NULL, expanded INTEGER NOT NULL,
@@ -1183,14 +1196,18 @@ _STAGING_SCHEMA = f"""
         raw TEXT, first_seen TEXT NOT NULL, note TEXT);
 """
 
-_STAGE_SQL = {
-    "sample": (f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}, raw, added_at, expanded, "
-               f"deleted, note) VALUES ({', '.join('?' * (len(SAMPLE_COLUMNS) + 5))}) "
-               f"{_SAMPLE_JOIN}"),
-    "edge": f"INSERT INTO edges VALUES (?, ?, ?, ?, ?) {_EDGE_JOIN.format(table='edges')}",
-    "pending": f"INSERT INTO pending VALUES (?, ?, ?, ?, ?) {_EDGE_JOIN.format(table='pending')}",
-    "seen": f"INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?) {_SEEN_JOIN}",
-}
+def _stage_sql(kind: str) -> str:
+    """The statement that adds a row of `kind` to a staging file, joined by the merge's rules.
+    Built when used, not at import: the rules are then the code's as it runs (mutation tests
+    switch a mutant on after import), and building them costs microseconds."""
+    if kind == "sample":
+        return (f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}, raw, added_at, expanded, "
+                f"deleted, note) VALUES ({', '.join('?' * (len(SAMPLE_COLUMNS) + 5))}) "
+                f"{_sample_join('samples')}")
+    if kind == "seen":
+        return f"INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?) {_seen_join('seen')}"
+    table = {"edge": "edges", "pending": "pending"}[kind]
+    return f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?) {_EDGE_JOIN.format(table=table)}"
 
 
 def create_staging(path: Path) -> sqlite3.Connection:
@@ -1209,4 +1226,4 @@ def stage_rows(conn: sqlite3.Connection, kind: str, rows: Iterable[tuple[Any, ..
     """Add rows of one kind to a staging file; an id or edge met twice is joined by the same
     rules as the merge. Sample rows: SAMPLE_COLUMNS' values, raw, added_at, expanded, deleted,
     note; seen rows: id, status, downloads, raw, first_seen, note."""
-    conn.executemany(_STAGE_SQL[kind], rows)
+    conn.executemany(_stage_sql(kind), rows)
