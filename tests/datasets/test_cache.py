@@ -409,3 +409,32 @@ def test_a_missing_file_is_reported_but_not_recorded_as_failed(cache):
     assert not cache.verify_integrity("d")
     assert cache.entry("d").get("failed", {}) == {}  # download fetches it again as missing
     assert set(cache.entry("d")["files"]) == {"d/a.bin", "d/b.bin"}
+
+
+def test_members_left_out_on_purpose_are_kept_apart_from_the_files(cache):
+    assert cache.entry("fma") is None
+    cache.record_unreadable("fma", [])  # nothing left out: no entry is made
+    assert cache.entry("fma") is None
+    before = time.strftime("%Y-%m-%dT%H:%M", time.gmtime())
+    cache.record_unreadable("fma", [
+        {"path": cache.datasets_dir / "fma" / "099134.wav", "member": "fma_small/099/099134.mp3",
+         "reason": "listed as silent (no audio)", "source": "fma/fma_small.zip"},
+        {"path": "fma/108925.wav", "member": "fma_small/108/108925.mp3", "reason": "silent too",
+         "source": "fma/fma_small.zip"}])
+    entry = cache.entry("fma")
+    assert entry["complete"] is False and entry["files"] == {}
+    assert sorted(entry["unreadable"]) == ["fma/099134.wav", "fma/108925.wav"]
+    record = entry["unreadable"]["fma/099134.wav"]
+    assert {k: v for k, v in record.items() if k != "time"} == {
+        "member": "fma_small/099/099134.mp3", "reason": "listed as silent (no audio)",
+        "source": "fma/fma_small.zip"}
+    assert record["time"] >= before and record["time"].endswith("Z")
+    # A later call adds to the list, and the files recorded meanwhile are left as they are.
+    cache.record_file("fma", "fma/000002.wav", size=3, hash="sha256:" + "0" * 64)
+    cache.record_unreadable("fma", [{"path": "fma/133297.wav", "member": "m", "reason": "r",
+                                     "source": "s"}])
+    entry = cache.entry("fma")
+    assert sorted(entry["unreadable"]) == ["fma/099134.wav", "fma/108925.wav", "fma/133297.wav"]
+    assert list(entry["files"]) == ["fma/000002.wav"]
+    # Not files: verify looks only for the one recorded file.
+    assert [Path(r["path"]).name for r in cache.verify_files("fma")] == ["000002.wav"]
