@@ -1,0 +1,440 @@
+"""The fetch engine's edges, asserted as a user sees them (the exact bytes at the right
+offsets, a wrong file never called good, progress that does not lie), each fast and in-process
+against the loopback servers: scripts/mutation.py runs them for every mutant of fetch.py."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from easy_oww.errors import DownloadError, NotFoundError
+from easy_oww.hashes import KnownHash
+from easy_oww.progress import NullProgress, Task
+from easy_oww.transfer.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest
+from tests.servers.faulty_http import FaultyServer, RequestRecord
+
+KiB = 1024
+
+
+def sha(data: bytes) -> KnownHash:
+    return KnownHash("sha256", hashlib.sha256(data).hexdigest())
+
+
+def fast(**kw: object) -> FetchOptions:
+    base = dict(backoff_base=0.01, backoff_max=0.05, read_timeout=5.0, min_segment=64 * KiB,
+                chunk=16 * KiB, sidecar_interval=0.0)
+    base.update(kw)
+    return FetchOptions(**base)  # type: ignore[arg-type]
+
+
+def fetcher_for(tmp_path: Path, **kw: object) -> Fetcher:
+    return Fetcher(fast(**kw), lock_dir=tmp_path / "locks")
+
+
+# -- inspect: what `easy-oww doctor` reports about a URL ------------------------------------
+
+def test_inspect_reports_a_ranged_answer_its_size_etag_and_url(faulty_server: FaultyServer,
+                                                               tmp_path):
+    data = os.urandom(5000)
+    etag = faulty_server.set_file("f.bin", data)
+    url = faulty_server.url("f.bin")
+    seen = fetcher_for(tmp_path).inspect(FetchRequest(url, tmp_path / "f.bin"))
+    assert (seen.status, seen.final_url, seen.size, seen.etag, seen.linked_etag, seen.ranges) \
+        == (206, url, 5000, etag, None, True)
+    (get,) = faulty_server.requests_for("f.bin")
+    assert get.method == "GET" and get.range == "bytes=0-0"  # one byte, not the file
+
+
+@pytest.mark.parametrize("fault", [{"ignore_range": True}, {"accept_ranges": "none"}])
+def test_inspect_of_a_server_ignoring_ranges_says_so_and_reads_the_length(
+        faulty_server: FaultyServer, tmp_path, fault):
+    data = os.urandom(7000)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", **fault)
+    seen = fetcher_for(tmp_path).inspect(FetchRequest(faulty_server.url("f.bin"),
+                                                      tmp_path / "f.bin"))
+    assert (seen.status, seen.size, seen.ranges) == (200, 7000, False)
+
+
+def test_inspect_follows_the_redirect_and_reports_the_linked_size_and_etag(
+        faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(3000)
+    etag = faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", redirect_to_cdn=True, linked_headers=True)
+    url = faulty_server.url("f.bin")
+    seen = fetcher_for(tmp_path).inspect(FetchRequest(url, tmp_path / "f.bin"))
+    assert seen.status == 206 and seen.ranges
+    assert seen.final_url != url and "/cdn/" in seen.final_url
+    assert seen.size == 3000 and seen.linked_etag == etag
+
+
+def test_inspect_retries_a_busy_server_and_names_a_missing_file(faulty_server: FaultyServer,
+                                                                tmp_path):
+    faulty_server.set_file("f.bin", b"abc")
+    faulty_server.set_faults("f.bin", status=[503, 503])
+    fetcher = fetcher_for(tmp_path)
+    seen = fetcher.inspect(FetchRequest(faulty_server.url("f.bin"), tmp_path / "f.bin"))
+    assert seen.status == 206 and seen.size == 3
+    assert len(faulty_server.requests_for("f.bin")) == 3
+    with pytest.raises(NotFoundError) as caught:
+        fetcher.inspect(FetchRequest(faulty_server.url("gone.bin"), tmp_path / "g.bin"))
+    assert caught.value.status == 404
+    assert isinstance(caught.value, DownloadError)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+class RecordingTask(Task):
+    def __init__(self, owner: RecordingProgress) -> None:
+        self.owner = owner
+        self.advanced = 0
+        self.resets: list[tuple[int, int | None]] = []
+        self.finished: bool | None = None
+
+    def advance(self, n: int) -> None:
+        self.advanced += n
+        self.owner.advanced.set()
+
+    def reset(self, completed: int = 0, total: int | None = None) -> None:
+        self.resets.append((completed, total))
+        if self.owner.on_first_reset is not None:
+            hook, self.owner.on_first_reset = self.owner.on_first_reset, None
+            hook()
+
+    def finish(self, ok: bool = True) -> None:
+        self.finished = ok
+
+
+class RecordingProgress(NullProgress):
+    """What a fetch told the user: its log lines and each file's progress."""
+
+    def __init__(self, on_first_reset: Callable[[], None] | None = None) -> None:
+        self.logs: list[str] = []
+        self.tasks: list[RecordingTask] = []
+        self.advanced = threading.Event()
+        # The first reset comes right after the probe: a hook there changes the file on the
+        # server between the probe and the download, as an upload between two requests does.
+        self.on_first_reset = on_first_reset
+
+    def task(self, label: str, total: int | None, completed: int = 0) -> Task:
+        self.tasks.append(RecordingTask(self))
+        return self.tasks[-1]
+
+    def log(self, message: str) -> None:
+        self.logs.append(message)
+
+
+def download(server: FaultyServer, tmp_path: Path, name: str, data: bytes | None = None, *,
+             known: bool = True, progress: NullProgress | None = None,
+             fetcher: Fetcher | None = None, **kw: object):
+    """Fetch `name` from `server` into tmp_path/out; (request, result)."""
+    fetcher = fetcher or Fetcher(fast(**kw), lock_dir=tmp_path / "locks", progress=progress)
+    data = server.content(name) if data is None else data
+    request = FetchRequest(server.url(name), tmp_path / "out" / name,
+                           len(data) if known else None, sha(data) if known else None)
+    return request, fetcher.fetch(request)
+
+
+def gets(server: FaultyServer, name: str) -> list[RequestRecord]:
+    return server.requests_for(name, "GET")
+
+
+# -- the validator sent as If-Range ------------------------------------------------------------
+
+@pytest.mark.parametrize("etag", ['W/"v1"', None])
+def test_a_resume_without_a_strong_etag_validates_with_the_date(faulty_server: FaultyServer,
+                                                                 tmp_path, etag):
+    """A weak ETag cannot validate a byte range (RFC 9110 §13.1.5): Last-Modified is sent."""
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data, etag=etag, use_etag=etag is not None)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=1)
+    assert request.dest.read_bytes() == data
+    first, resume = gets(faulty_server, "f.bin")
+    assert resume.range == f"bytes={100 * KiB}-"
+    assert resume.headers["if-range"] == faulty_server.last_modified("f.bin")
+    assert resume.status == 206
+
+
+def test_a_resume_with_a_strong_etag_validates_with_it(faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(300 * KiB)
+    etag = faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=1)
+    assert request.dest.read_bytes() == data
+    assert [r.headers.get("if-range") for r in gets(faulty_server, "f.bin")] == [None, etag]
+
+
+# -- servers that ignore Range: remembered per route (host and first path segment) -----------
+
+@pytest.mark.parametrize("use_etag", [True, False])
+@pytest.mark.parametrize(("first", "second", "same_route"), [
+    ("api/a/x.bin", "api/b/y.bin", True),
+    ("api/a/x.bin", "records/b/y.bin", False),
+    ("X/d/x.bin", "XX/d/y.bin", False),
+])
+def test_a_route_seen_ignoring_ranges_starts_its_next_file_on_one_connection(
+        faulty_server: FaultyServer, tmp_path, use_etag, first, second, same_route):
+    """Zenodo ignores Range on /api/… and honours it on /records/… (zenodo/zenodo#2593)."""
+    for name in (first, second):
+        faulty_server.set_file(name, os.urandom(400 * KiB), use_etag=use_etag)
+    # The first file's resume gets the whole (same) file back: its route ignores ranges.
+    faulty_server.set_faults(first, drop_after=100 * KiB, times=1)
+    faulty_server.add_faults(first, ignore_range=True)
+    fetcher = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks")
+    request, _ = download(faulty_server, tmp_path, first, fetcher=fetcher)
+    assert request.dest.read_bytes() == faulty_server.content(first)
+    assert [r.status for r in gets(faulty_server, first)] == [200, 200, 200]
+
+    fetcher.options.connections = 4
+    request, _ = download(faulty_server, tmp_path, second, fetcher=fetcher)
+    assert request.dest.read_bytes() == faulty_server.content(second)
+    ranges = [r.range for r in gets(faulty_server, second)]
+    if same_route:
+        assert ranges == [None]
+    else:
+        assert len(ranges) == 4 and None not in ranges
+
+
+def test_a_file_that_changed_during_a_resume_does_not_mark_its_route(
+        faulty_server: FaultyServer, tmp_path):
+    """A 200 to a resume with a new validator is a new file, not a server ignoring Range."""
+    old, new = os.urandom(400 * KiB), os.urandom(400 * KiB)
+    faulty_server.set_file("api/a.bin", old)
+    faulty_server.set_faults("api/a.bin", change_after_bytes=50 * KiB, new_data=new,
+                             drop_after=100 * KiB, times=1)
+    fetcher = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks")
+    request, _ = download(faulty_server, tmp_path, "api/a.bin", old, known=False,
+                          fetcher=fetcher)
+    assert request.dest.read_bytes() == new
+    faulty_server.set_file("api/b.bin", os.urandom(400 * KiB))
+    fetcher.options.connections = 4
+    request, _ = download(faulty_server, tmp_path, "api/b.bin", fetcher=fetcher)
+    assert request.dest.read_bytes() == faulty_server.content("api/b.bin")
+    assert len(gets(faulty_server, "api/b.bin")) == 4
+
+
+# -- answers to a resume ---------------------------------------------------------------------
+
+def test_a_resume_refused_with_416_starts_again_from_zero(faulty_server: FaultyServer,
+                                                          tmp_path):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+    faulty_server.add_faults("f.bin", status=416, ranged_only=True,
+                             status_headers={"Content-Range": f"bytes */{len(data)}"})
+    progress = RecordingProgress()
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=1, attempts=2,
+                               progress=progress)
+    assert request.dest.read_bytes() == data
+    assert [(r.range, r.status) for r in gets(faulty_server, "f.bin")] == [
+        (None, 200), (f"bytes={100 * KiB}-", 416), (None, 200)]
+    assert result.resumed_from == 0
+    assert progress.tasks[0].resets[-1] == (0, len(data))
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_busy_answer_to_a_ranged_request_is_retried(faulty_server: FaultyServer, tmp_path,
+                                                      connections):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+    faulty_server.add_faults("f.bin", status=503, ranged_only=True, times=1)
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=connections)
+    assert request.dest.read_bytes() == data
+    assert 503 in [r.status for r in gets(faulty_server, "f.bin")]
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_connection_dropping_every_few_kb_still_gets_there(faulty_server: FaultyServer,
+                                                             tmp_path, connections):
+    """Each attempt that brings new bytes resets the count of failures (attempts=2 here)."""
+    data = os.urandom(1024 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=40 * KiB, times=12)
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=connections,
+                               attempts=2)
+    assert request.dest.read_bytes() == data
+    assert result.transferred == len(data)
+
+
+def test_files_waiting_for_their_hosts_one_slot_all_arrive(faulty_server: FaultyServer,
+                                                           tmp_path):
+    """host_connections=1 (Zenodo's limit): a file waits for the slot (over 0.2 s here, while
+    the other stalls) and then gets its turn."""
+    files = {name: os.urandom(200 * KiB) for name in ("a.bin", "b.bin")}
+    for name, data in files.items():
+        faulty_server.set_file(name, data)
+        faulty_server.set_faults(name, stall_after=10 * KiB, stall_seconds=0.4, times=1)
+    fetcher = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks")
+    results: dict[str, object] = {}
+
+    def one(name: str) -> None:
+        request = FetchRequest(faulty_server.url(name), tmp_path / "out" / name,
+                               len(files[name]), sha(files[name]), host_connections=1)
+        try:
+            results[name] = fetcher.fetch(request)
+        except BaseException as exc:  # reported below
+            results[name] = exc
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name, data in files.items():
+        assert not isinstance(results[name], BaseException), results[name]
+        assert (tmp_path / "out" / name).read_bytes() == data
+
+
+# -- what the user is told -------------------------------------------------------------------
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_clean_download_reports_every_byte_once_and_logs_nothing(faulty_server: FaultyServer,
+                                                                    tmp_path, connections):
+    data = os.urandom(1024 * KiB + 7)
+    faulty_server.set_file("f.bin", data)
+    progress = RecordingProgress()
+    # attempts=1: a single spurious failure (a connection taken as cut at its end) would fail it
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=connections,
+                               attempts=1, progress=progress)
+    assert request.dest.read_bytes() == data
+    (task,) = progress.tasks
+    assert task.advanced == len(data) == result.transferred == result.size
+    assert task.finished is True
+    assert progress.logs == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 2])
+def test_tiny_files_arrive_whole(faulty_server: FaultyServer, tmp_path, size):
+    data = os.urandom(size)
+    faulty_server.set_file("f.bin", data)
+    request, result = download(faulty_server, tmp_path, "f.bin", attempts=1)
+    assert request.dest.read_bytes() == data and result.size == size
+
+
+@pytest.mark.parametrize("label", ["the label", ""])
+def test_log_lines_name_the_file_by_its_label_else_its_name(faulty_server: FaultyServer,
+                                                            tmp_path, label):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", ignore_range=True)
+    progress = RecordingProgress()
+    fetcher = Fetcher(fast(connections=4), lock_dir=tmp_path / "locks", progress=progress)
+    request = FetchRequest(faulty_server.url("f.bin"), tmp_path / "out" / "f.bin", len(data),
+                           sha(data), label=label)
+    fetcher.fetch(request)
+    assert request.dest.read_bytes() == data
+    assert progress.logs and all(line.startswith(f"{label or 'f.bin'}: ")
+                                 for line in progress.logs), progress.logs
+
+
+# -- bodies without a length: the end of the connection is the end of the body --------------
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_body_without_a_length_is_fetched_whole(faulty_server: FaultyServer, tmp_path,
+                                                  connections):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", no_length=True)
+    request, result = download(faulty_server, tmp_path, "f.bin", known=False,
+                               connections=connections)
+    assert request.dest.read_bytes() == data
+    assert result.size == len(data) == result.transferred
+    assert result.hash == str(sha(data))
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_connection_closed_early_without_a_length_is_resumed_not_taken_as_the_end(
+        faulty_server: FaultyServer, tmp_path, connections):
+    """Without Content-Length a cut looks like the body's end: the size the catalog gives
+    tells it is not, and the rest is fetched."""
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", no_length=True)
+    faulty_server.add_faults("f.bin", drop_after=50 * KiB, times=2)
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=connections)
+    assert request.dest.read_bytes() == data
+    assert result.transferred == len(data)
+
+
+# -- bodies that are not the file's bytes -----------------------------------------------------
+
+@pytest.mark.parametrize("known", [True, False])
+def test_a_compressed_answer_is_refused_and_nothing_takes_the_name(faulty_server: FaultyServer,
+                                                                   tmp_path, known):
+    data = os.urandom(100 * KiB)
+    faulty_server.set_file("f.tar.gz", data)
+    faulty_server.set_faults("f.tar.gz", body_headers={"Content-Encoding": "x-gzip"})
+    with pytest.raises(DownloadError, match="compressed"):
+        download(faulty_server, tmp_path, "f.tar.gz", known=known, connections=1)
+    assert not (tmp_path / "out" / "f.tar.gz").exists()
+
+
+def test_an_empty_content_encoding_is_no_encoding(faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(100 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", body_headers={"Content-Encoding": ""})
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=1)
+    assert request.dest.read_bytes() == data
+
+
+# -- several connections ---------------------------------------------------------------------
+
+def test_a_slow_connections_stolen_half_is_fetched_once(faulty_server: FaultyServer, tmp_path):
+    """One connection stalls: the others take the back half of its range, and it stops where
+    its range now ends (no byte fetched twice, progress not past 100 %)."""
+    data = os.urandom(12 * 1024 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", stall_after=KiB, stall_seconds=0.5, times=1,
+                             ranged_only=True)
+    progress = RecordingProgress()
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=4,
+                               progress=progress, chunk=64 * KiB)
+    assert request.dest.read_bytes() == data
+    assert len(gets(faulty_server, "f.bin")) > 4  # a steal happened
+    assert result.transferred == len(data) == progress.tasks[0].advanced
+
+
+def test_segments_with_the_default_read_size_are_exact(faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(2 * 1024 * KiB + 3)
+    faulty_server.set_file("f.bin", data)
+    fetcher = Fetcher(FetchOptions(min_segment=256 * KiB), lock_dir=tmp_path / "locks")
+    request, result = download(faulty_server, tmp_path, "f.bin", fetcher=fetcher)
+    assert request.dest.read_bytes() == data
+    assert len(gets(faulty_server, "f.bin")) == 4
+
+
+def test_a_cancelled_segmented_download_says_so_and_resumes_later(faulty_server: FaultyServer,
+                                                                   tmp_path):
+    data = os.urandom(1024 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", rate=2 * 1024 * KiB)
+    progress = RecordingProgress()
+    fetcher = Fetcher(fast(connections=4), lock_dir=tmp_path / "locks", progress=progress)
+    threading.Thread(target=lambda: progress.advanced.wait() and fetcher.cancel.set(),
+                     daemon=True).start()
+    with pytest.raises(Cancelled):
+        download(faulty_server, tmp_path, "f.bin", fetcher=fetcher)
+    sent = faulty_server.bytes_sent("f.bin")
+    assert 0 < sent < len(data)
+    faulty_server.clear_faults("f.bin")
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=4)
+    assert request.dest.read_bytes() == data
+    assert result.resumed_from > 0
+
+
+def test_a_missing_file_behind_a_good_probe_fails_on_every_connection_as_not_found(
+        faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", status=404, ranged_only=True)
+    with pytest.raises(NotFoundError) as caught:
+        download(faulty_server, tmp_path, "f.bin", connections=4)
+    assert caught.value.status == 404
+    assert not (tmp_path / "out" / "f.bin").exists()
