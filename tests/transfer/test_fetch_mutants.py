@@ -15,7 +15,13 @@ import pytest
 from easy_oww.errors import DownloadError, NotFoundError
 from easy_oww.hashes import KnownHash
 from easy_oww.progress import NullProgress, Task
-from easy_oww.transfer.fetch import Cancelled, Fetcher, FetchOptions, FetchRequest
+from easy_oww.transfer.fetch import (
+    Cancelled,
+    Fetcher,
+    FetchOptions,
+    FetchRequest,
+    _OrderedHasher,
+)
 from tests.servers.faulty_http import FaultyServer, RequestRecord
 
 KiB = 1024
@@ -438,3 +444,84 @@ def test_a_missing_file_behind_a_good_probe_fails_on_every_connection_as_not_fou
         download(faulty_server, tmp_path, "f.bin", connections=4)
     assert caught.value.status == 404
     assert not (tmp_path / "out" / "f.bin").exists()
+
+
+# -- the file changes on the server between two requests -------------------------------------
+
+@pytest.mark.parametrize("use_etag", [True, False])
+def test_a_file_replaced_between_the_probe_and_the_download_resumes_against_the_new_one(
+        faulty_server: FaultyServer, tmp_path, use_etag):
+    """The download's 200 carries the new version's validator: it is the one recorded, so the
+    next run resumes instead of starting over (or, worse, resuming the old file's part)."""
+    old, new = os.urandom(300 * KiB), os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", old, use_etag=use_etag)
+
+    def replace() -> None:
+        faulty_server.set_file("f.bin", new, use_etag=use_etag)
+        faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+
+    progress = RecordingProgress(on_first_reset=replace)
+    request = FetchRequest(faulty_server.url("f.bin"), tmp_path / "out" / "f.bin")
+    with pytest.raises(DownloadError):
+        Fetcher(fast(connections=1, attempts=1), lock_dir=tmp_path / "locks",
+                progress=progress).fetch(request)
+    result = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks").fetch(request)
+    assert request.dest.read_bytes() == new
+    assert result.resumed_from == 100 * KiB
+    assert gets(faulty_server, "f.bin")[-1].range == f"bytes={100 * KiB}-"
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_file_replaced_in_place_under_the_same_etag_is_never_stitched_from_two_versions(
+        faulty_server: FaultyServer, tmp_path, connections):
+    """The ETag stayed but the size changed (Content-Range's total says so): what is on disk
+    is the old version's, so the download starts again rather than appending the new one."""
+    old, new = os.urandom(800 * KiB), os.urandom(1000 * KiB)
+    etag = faulty_server.set_file("f.bin", old, etag="v1")
+    faulty_server.set_faults("f.bin", change_after_bytes=50 * KiB, new_data=new, new_etag=etag,
+                             drop_after=100 * KiB, times=connections)
+    request = FetchRequest(faulty_server.url("f.bin"), tmp_path / "out" / "f.bin")
+    result = Fetcher(fast(connections=connections), lock_dir=tmp_path / "locks").fetch(request)
+    assert request.dest.read_bytes() == new
+    assert result.size == len(new)
+
+
+# -- the hasher keeps memory flat ---------------------------------------------------------------
+
+class _HeldDigest:
+    """sha256 whose first update waits to be let go: the hasher is slower than the network."""
+
+    def __init__(self) -> None:
+        self.inner = hashlib.sha256()
+        self.entered, self.go = threading.Event(), threading.Event()
+
+    def update(self, data: bytes) -> None:
+        self.entered.set()
+        self.go.wait()
+        self.inner.update(data)
+
+    def hexdigest(self) -> str:
+        return self.inner.hexdigest()
+
+
+def test_bytes_waiting_for_a_slow_hasher_never_pass_its_queue(tmp_path):
+    """A receiver ahead of the hasher waits once QUEUE_BYTES are held, instead of holding the
+    whole file in memory; every byte is still hashed in order."""
+    size = _OrderedHasher.QUEUE_BYTES // 2
+    chunks = [os.urandom(size) for _ in range(4)]
+    part = tmp_path / "f.part"
+    part.write_bytes(b"".join(chunks))
+    digest = _HeldDigest()
+    hasher = _OrderedHasher(part, digest)  # type: ignore[arg-type]
+    hasher.feed(0, chunks[0])
+    assert digest.entered.wait(10)  # the hasher holds the first chunk, the queue is empty
+    hasher.feed(size, chunks[1])
+    hasher.feed(2 * size, chunks[2])  # the queue is full now
+    fourth = threading.Thread(target=hasher.feed, args=(3 * size, chunks[3]))
+    fourth.start()
+    fourth.join(0.3)
+    blocked = fourth.is_alive()
+    digest.go.set()
+    fourth.join()
+    assert blocked, "a fourth chunk was taken while QUEUE_BYTES waited"
+    assert hasher.finish(4 * size) == hashlib.sha256(b"".join(chunks)).hexdigest()
