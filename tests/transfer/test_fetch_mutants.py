@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from easy_oww.errors import DownloadError, NotFoundError
+from easy_oww.errors import DownloadError, HashMismatchError, NotFoundError
 from easy_oww.hashes import KnownHash
 from easy_oww.progress import NullProgress, Task
 from easy_oww.transfer.fetch import (
@@ -525,3 +525,77 @@ def test_bytes_waiting_for_a_slow_hasher_never_pass_its_queue(tmp_path):
     fourth.join()
     assert blocked, "a fourth chunk was taken while QUEUE_BYTES waited"
     assert hasher.finish(4 * size) == hashlib.sha256(b"".join(chunks)).hexdigest()
+
+
+def test_inspect_of_a_server_without_lengths_reports_no_size(faulty_server: FaultyServer,
+                                                             tmp_path):
+    faulty_server.set_file("f.bin", os.urandom(3000))
+    faulty_server.set_faults("f.bin", no_length=True, ignore_range=True,
+                             body_headers={"Content-Range": "bytes 0-0/1"})  # on a 200: void
+    seen = fetcher_for(tmp_path).inspect(FetchRequest(faulty_server.url("f.bin"),
+                                                      tmp_path / "f.bin"))
+    assert (seen.status, seen.size, seen.ranges) == (200, None, False)
+
+
+def test_inspect_says_what_it_retries_and_names_the_url_when_it_gives_up(
+        faulty_server: FaultyServer, tmp_path):
+    faulty_server.set_file("f.bin", b"abc")
+    faulty_server.set_faults("f.bin", status=503)
+    progress = RecordingProgress()
+    fetcher = Fetcher(fast(attempts=2), lock_dir=tmp_path / "locks", progress=progress)
+    url = faulty_server.url("f.bin")
+    with pytest.raises(DownloadError) as caught:
+        fetcher.inspect(FetchRequest(url, tmp_path / "f.bin"))
+    assert url in str(caught.value)
+    assert len(progress.logs) == 1 and progress.logs[0].startswith(f"{url}: ")
+
+
+def test_inspect_after_cancel_asks_nothing(faulty_server: FaultyServer, tmp_path):
+    faulty_server.set_file("f.bin", b"abc")
+    fetcher = fetcher_for(tmp_path)
+    fetcher.cancel.set()
+    with pytest.raises(Cancelled):
+        fetcher.inspect(FetchRequest(faulty_server.url("f.bin"), tmp_path / "f.bin"))
+    assert faulty_server.requests_for("f.bin") == []
+
+
+def test_inspect_waits_for_its_hosts_only_slot(faulty_server: FaultyServer, tmp_path):
+    """`doctor` beside a download on a host allowing one connection waits its turn."""
+    data = os.urandom(200 * KiB)
+    faulty_server.set_file("big.bin", data)
+    faulty_server.set_faults("big.bin", stall_after=10 * KiB, stall_seconds=0.5, times=1)
+    faulty_server.set_file("f.bin", b"abc")
+    progress = RecordingProgress()
+    fetcher = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks", progress=progress)
+    download_request = FetchRequest(faulty_server.url("big.bin"), tmp_path / "out" / "big.bin",
+                                    len(data), sha(data), host_connections=1)
+    fetching = threading.Thread(target=fetcher.fetch, args=(download_request,))
+    fetching.start()
+    assert progress.advanced.wait(10)  # the download holds the slot, stalled
+    seen = fetcher.inspect(FetchRequest(faulty_server.url("f.bin"), tmp_path / "f.bin",
+                                        host_connections=1))
+    fetching.join()
+    assert seen.status == 206 and seen.size == 3
+    assert download_request.dest.read_bytes() == data
+
+
+@pytest.mark.parametrize("keep_corrupt", [False, True])
+def test_a_wrong_file_is_never_kept_under_its_name_and_the_error_says_where_it_went(
+        faulty_server: FaultyServer, tmp_path, keep_corrupt):
+    data = os.urandom(100 * KiB)
+    faulty_server.set_file("f.bin", data)
+    fetcher = Fetcher(fast(keep_corrupt=keep_corrupt), lock_dir=tmp_path / "locks")
+    request = FetchRequest(faulty_server.url("f.bin"), tmp_path / "out" / "f.bin", len(data),
+                           sha(b"something else"))
+    with pytest.raises(HashMismatchError) as caught:
+        fetcher.fetch(request)
+    assert not request.dest.exists()
+    corrupt = tmp_path / "out" / "f.bin.corrupt"
+    if keep_corrupt:
+        assert "kept it as f.bin.corrupt" in str(caught.value)
+        assert corrupt.read_bytes() == data
+    else:
+        assert "deleted the download for safety" in str(caught.value)
+        assert not corrupt.exists()
+    assert sorted(p.name for p in request.dest.parent.iterdir()) == (
+        ["f.bin.corrupt"] if keep_corrupt else [])
