@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -599,3 +600,267 @@ def test_a_wrong_file_is_never_kept_under_its_name_and_the_error_says_where_it_w
         assert not corrupt.exists()
     assert sorted(p.name for p in request.dest.parent.iterdir()) == (
         ["f.bin.corrupt"] if keep_corrupt else [])
+
+
+# -- redirects, request headers, statuses -------------------------------------------------------
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("absolute", [True, False])
+def test_every_redirect_status_is_followed_to_the_bytes(faulty_server: FaultyServer, tmp_path,
+                                                        status, absolute):
+    data = os.urandom(100 * KiB)
+    faulty_server.set_file("moved/f.bin", data)
+    faulty_server.set_file("f.bin", b"the old place")
+    where = faulty_server.url("moved/f.bin") if absolute else "/moved/f.bin"
+    faulty_server.set_faults("f.bin", status=status, status_headers={"Location": where})
+    request = FetchRequest(faulty_server.url("f.bin"), tmp_path / "out" / "f.bin", len(data),
+                           sha(data))
+    Fetcher(fast(connections=1), lock_dir=tmp_path / "locks").fetch(request)
+    assert request.dest.read_bytes() == data
+
+
+def test_a_redirect_loop_ends_after_ten_hops(faulty_server: FaultyServer, tmp_path):
+    faulty_server.set_file("f.bin", b"x")
+    faulty_server.set_faults("f.bin", status=302,
+                             status_headers={"Location": faulty_server.url("f.bin")})
+    with pytest.raises(DownloadError, match="too many redirects"):
+        fetcher_for(tmp_path, attempts=1).fetch(FetchRequest(faulty_server.url("f.bin"),
+                                                             tmp_path / "out" / "f.bin"))
+    assert len(faulty_server.requests_for("f.bin")) == 10
+
+
+def test_requests_ask_for_the_bytes_as_stored_and_say_who_asks(faulty_server: FaultyServer,
+                                                               tmp_path):
+    data = os.urandom(10 * KiB)
+    faulty_server.set_file("f.bin", data)
+    fetcher = Fetcher(fast(), lock_dir=tmp_path / "locks", user_agent="easy-oww/9 (test)")
+    download(faulty_server, tmp_path, "f.bin", fetcher=fetcher)
+    for record in faulty_server.requests_for("f.bin"):
+        assert record.headers["accept-encoding"] == "identity"
+        assert record.headers["user-agent"] == "easy-oww/9 (test)"
+
+
+@pytest.mark.parametrize(("status", "error", "words"), [
+    (401, DownloadError, "needs a login or token (for Hugging Face: set HF_TOKEN)"),
+    (403, DownloadError, "is forbidden"),
+    (404, NotFoundError, "was not found"),
+    (410, NotFoundError, "is gone"),
+    (400, DownloadError, "was refused (HTTP 400)"),
+    (405, DownloadError, "was refused (HTTP 405)"),
+    (418, DownloadError, "was refused (HTTP 418)"),
+    (451, DownloadError, "was refused (HTTP 451)"),
+])
+def test_a_refusal_fails_at_once_saying_why(faulty_server: FaultyServer, tmp_path, status,
+                                            error, words):
+    faulty_server.set_file("f.bin", b"x")
+    faulty_server.set_faults("f.bin", status=status)
+    url = faulty_server.url("f.bin")
+    with pytest.raises(error) as caught:
+        fetcher_for(tmp_path).fetch(FetchRequest(url, tmp_path / "out" / "f.bin"))
+    assert type(caught.value) is error and caught.value.status == status
+    assert f"{url} {words}" in str(caught.value)
+    assert len(faulty_server.requests_for("f.bin")) == (2 if status in (400, 405) else 1)
+
+
+@pytest.mark.parametrize("status", [400, 405, 501])
+def test_a_server_refusing_head_is_probed_with_one_ranged_byte(faulty_server: FaultyServer,
+                                                               tmp_path, status):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", status=[status])
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=4)
+    assert request.dest.read_bytes() == data
+    head, probe, *segments = faulty_server.requests_for("f.bin")
+    assert (head.method, head.status) == ("HEAD", status)
+    assert (probe.method, probe.range, probe.status) == ("GET", "bytes=0-0", 206)
+    assert len(segments) == 4
+
+
+# -- rate limits the server states ---------------------------------------------------------------
+
+@pytest.mark.parametrize("headers", [
+    {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "{reset}"},
+    {"RateLimit": '"resolvers";r=0;t=60'},
+])
+def test_a_used_up_rate_limit_is_waited_for_once_said_and_capped(faulty_server: FaultyServer,
+                                                                  tmp_path, headers):
+    """Zenodo's X-RateLimit-* (epoch seconds), the Hub's IETF-draft RateLimit: the next
+    request waits for the reset (capped by retry_after_max) instead of earning a 429."""
+    data = os.urandom(10 * KiB)
+    faulty_server.set_file("f.bin", data)
+    reset = str(int(time.time()) + 60)
+    faulty_server.set_faults("f.bin", times=1, body_headers={
+        name: value.format(reset=reset) for name, value in headers.items()})
+    progress = RecordingProgress()
+    began = time.monotonic()
+    request, _ = download(faulty_server, tmp_path, "f.bin", progress=progress,
+                          retry_after_max=0.3, connections=1)
+    assert time.monotonic() - began >= 0.25
+    assert request.dest.read_bytes() == data
+    host = faulty_server.url("").split("/")[2]
+    assert progress.logs == [f"{host}: its rate limit is used up; waiting 0 s as it asks"]
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-RateLimit-Remaining": "1", "X-RateLimit-Reset": "{reset}"},
+    {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "soon"},
+    {"X-RateLimit-Remaining": "0"},
+    {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "{past}"},
+    {"RateLimit": '"resolvers";r=3;t=60'},
+    {"RateLimit": '"resolvers";r=0;t=soon'},
+    {"RateLimit": '"resolvers";r=0'},
+    {"RateLimit": '"resolvers";r=0;t=0'},
+])
+def test_a_rate_limit_with_requests_left_or_unreadable_is_no_wait(faulty_server: FaultyServer,
+                                                                  tmp_path, headers):
+    data = os.urandom(10 * KiB)
+    faulty_server.set_file("f.bin", data)
+    now = int(time.time())
+    faulty_server.set_faults("f.bin", body_headers={
+        name: value.format(reset=now + 600, past=now - 600) for name, value in headers.items()})
+    progress = RecordingProgress()
+    request, _ = download(faulty_server, tmp_path, "f.bin", progress=progress, connections=1)
+    assert request.dest.read_bytes() == data
+    assert progress.logs == []
+
+
+# -- another process holds the file's lock --------------------------------------------------------
+
+class _LogEvents(RecordingProgress):
+    def __init__(self) -> None:
+        super().__init__()
+        self.logged = threading.Event()
+
+    def log(self, message: str) -> None:
+        super().log(message)
+        self.logged.set()
+
+
+@pytest.mark.parametrize("done_by_other", [True, False])
+def test_a_file_another_process_was_downloading_is_taken_as_done_or_fetched(
+        faulty_server: FaultyServer, tmp_path, done_by_other):
+    from filelock import FileLock  # the other process's side of the lock
+
+    data = os.urandom(50 * KiB)
+    faulty_server.set_file("f.bin", data)
+    progress = _LogEvents()
+    fetcher = Fetcher(fast(), lock_dir=tmp_path / "locks", progress=progress)
+    dest = tmp_path / "out" / "f.bin"
+    completed: list[object] = []
+    request = FetchRequest(faulty_server.url("f.bin"), dest, len(data), sha(data),
+                           done_by_other=lambda: done_by_other, on_complete=completed.append)
+    other = FileLock(str(fetcher.lock_file(dest)))
+    other.acquire()
+    outcome: list[object] = []
+    waiting = threading.Thread(target=lambda: outcome.append(fetcher.fetch(request)))
+    waiting.start()
+    assert progress.logged.wait(10)  # it says it waits for the other process
+    if done_by_other:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)  # what the other process left
+    other.release()
+    waiting.join()
+    (result,) = outcome
+    assert dest.read_bytes() == data
+    assert progress.logs[0].startswith("f.bin: another easy-oww process is downloading it")
+    if done_by_other:
+        assert (result.skipped, result.size, result.transferred, result.resumed_from,
+                result.hash, result.validator) == (True, len(data), 0, len(data),
+                                                   str(sha(data)), None)
+        assert faulty_server.requests_for("f.bin") == [] and completed == []
+    else:
+        assert not result.skipped and result.transferred == len(data)
+        assert completed == [result]
+    assert other.acquire(timeout=0) and other.is_locked  # the lock was let go
+    other.release()
+
+
+def test_the_result_is_recorded_while_the_lock_is_held(faulty_server: FaultyServer, tmp_path):
+    from filelock import FileLock, Timeout  # a second holder, to see the lock is held
+
+    data = os.urandom(20 * KiB)
+    faulty_server.set_file("f.bin", data)
+    fetcher = fetcher_for(tmp_path)
+    dest = tmp_path / "out" / "f.bin"
+    held: list[bool] = []
+
+    def record(result: object) -> None:
+        try:
+            FileLock(str(fetcher.lock_file(dest))).acquire(timeout=0)
+            held.append(False)
+        except Timeout:
+            held.append(True)
+
+    fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(data), sha(data),
+                               on_complete=record))
+    assert held == [True]
+
+
+# -- what the user is told about a restart --------------------------------------------------------
+
+@pytest.mark.parametrize("why", ["changed", "no ranges"])
+def test_a_part_that_cannot_be_resumed_is_said_with_its_cost(faulty_server: FaultyServer,
+                                                             tmp_path, why):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+    request = FetchRequest(faulty_server.url("f.bin"), tmp_path / "out" / "f.bin", len(data),
+                           sha(data))
+    with pytest.raises(DownloadError):
+        Fetcher(fast(connections=1, attempts=1), lock_dir=tmp_path / "locks").fetch(request)
+    if why == "changed":
+        faulty_server.set_file("f.bin", data, etag="another version")
+        said = "the file on the server is not the one the part was cut from"
+    else:
+        faulty_server.set_faults("f.bin", accept_ranges="none")
+        said = "the server does not take byte ranges"
+    progress = RecordingProgress()
+    result = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks",
+                     progress=progress).fetch(request)
+    assert request.dest.read_bytes() == data and result.resumed_from == 0
+    assert progress.logs == [f"f.bin: {said}; starting again from zero (102.4 kB already on "
+                             "disk are fetched again)"]
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_verbose_says_each_decision(faulty_server: FaultyServer, tmp_path, connections):
+    data = os.urandom(300 * KiB)
+    etag = faulty_server.set_file("f.bin", data)
+    progress = RecordingProgress()
+    download(faulty_server, tmp_path, "f.bin", progress=progress, connections=connections,
+             verbose=True)
+    how = "4 connections" if connections == 4 else "one connection"
+    assert progress.logs == [f"f.bin: {len(data):,} bytes, validator {etag}; from the start, "
+                             f"{how}"]
+
+
+def test_verbose_says_where_a_resume_starts(faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data, use_etag=False)
+    faulty_server.set_faults("f.bin", no_length=True)
+    faulty_server.add_faults("f.bin", drop_after=100 * KiB, times=1)
+    request = FetchRequest(faulty_server.url("f.bin"), tmp_path / "out" / "f.bin", len(data),
+                           sha(data))
+    with pytest.raises(DownloadError):
+        Fetcher(fast(connections=1, attempts=1), lock_dir=tmp_path / "locks").fetch(request)
+    progress = RecordingProgress()
+    Fetcher(fast(connections=1, verbose=True), lock_dir=tmp_path / "locks",
+            progress=progress).fetch(request)
+    assert request.dest.read_bytes() == data
+    assert progress.logs == [f"f.bin: ? bytes, validator {faulty_server.last_modified('f.bin')}; "
+                             f"resuming at byte {100 * KiB:,}, one connection"]
+
+
+def test_a_server_that_keeps_refusing_resumes_is_given_up_after_three_fresh_starts(
+        faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB)
+    faulty_server.add_faults("f.bin", status=416, ranged_only=True)
+    progress = RecordingProgress()
+    with pytest.raises(DownloadError, match="again after 3 fresh starts"):
+        download(faulty_server, tmp_path, "f.bin", connections=1, progress=progress)
+    assert [r.range for r in gets(faulty_server, "f.bin")].count(None) == 4
+    assert progress.tasks[0].finished is False
+    restarts = [line for line in progress.logs if "starting again from zero" in line]
+    assert len(restarts) == 3 and all("(102.4 kB fetched again)" in line for line in restarts)
