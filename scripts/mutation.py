@@ -627,15 +627,19 @@ def describe(work: Path, names: list[str]) -> None:
 def forget_survivors(work: Path, module: Module) -> None:
     """Clear the verdicts of surviving, untested, timed-out and interrupted mutants (a stopped
     run leaves "suspicious" ones) so the next run tests them again
-    (mutmut maps new tests to functions, but keeps a survivor's verdict once given)."""
+    (mutmut maps new tests to functions, but keeps a survivor's verdict once given).
+    Survivors listed in EQUIVALENT keep theirs: they cannot be killed, and each would cost
+    every test mapped to it again."""
     meta = work / "mutants" / "src" / "easy_oww" / (module.path + ".meta")
     if not meta.exists():
         return
     data = json.loads(meta.read_text())
     codes = data["exit_code_by_key"]
     for name, code in codes.items():
-        if STATUS.get(code, "suspicious") in ("survived", "no tests", "timeout", "suspicious",
-                                              "interrupted"):
+        status = STATUS.get(code, "suspicious")
+        if status == "survived" and name in EQUIVALENT:
+            continue
+        if status in ("survived", "no tests", "timeout", "suspicious", "interrupted"):
             codes[name] = None
     meta.write_text(json.dumps(data))
 
