@@ -349,6 +349,16 @@ class FaultyServer(ThreadedServer):
             self._bytes.clear()
             self._records.clear()
 
+    def reset(self) -> None:
+        """Forget every file, fault rule, CDN token and count: as if just started (one server
+        shared by many quick tests saves each its start and stop)."""
+        with self._lock:
+            self._resources.clear()
+            self._rules.clear()
+            self._tokens.clear()
+            self._bytes.clear()
+            self._records.clear()
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {

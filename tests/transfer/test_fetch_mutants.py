@@ -8,7 +8,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,23 @@ KiB = 1024
 # A download that hangs fails here rather than waiting for the suite's 300 s (under mutation
 # testing a hang is then a plain failure, seen at once).
 pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[FaultyServer]:
+    server = FaultyServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def faulty_server(shared_server: FaultyServer) -> FaultyServer:
+    """One server for the module, emptied for each test: starting and stopping one per test
+    was most of this file's time, and mutation testing runs it for every mutant."""
+    shared_server.reset()
+    return shared_server
 
 
 def sha(data: bytes) -> KnownHash:
@@ -281,7 +298,7 @@ def test_files_waiting_for_their_hosts_one_slot_all_arrive(faulty_server: Faulty
     files = {name: os.urandom(200 * KiB) for name in ("a.bin", "b.bin")}
     for name, data in files.items():
         faulty_server.set_file(name, data)
-        faulty_server.set_faults(name, stall_after=10 * KiB, stall_seconds=0.4, times=1)
+        faulty_server.set_faults(name, stall_after=10 * KiB, stall_seconds=0.3, times=1)
     fetcher = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks")
     results: dict[str, object] = {}
 
