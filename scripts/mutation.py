@@ -511,6 +511,45 @@ EQUIVALENT.update(dict.fromkeys(
     ("easy_oww.freesound.store." + name for name in _STORE_SQL_CASE),
     "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case"))
 
+# transfer/fetch.py (2026-11-26): mutants that change only the case of an HTTP header's
+# name (a request's dict key, a response header read from urllib3's HTTPHeaderDict), and of
+# the method (urllib3 upper-cases it).
+_FETCH_HEADER_CASE = [
+    "xǁFetcherǁinspect__mutmut_15",
+    "xǁFetcherǁinspect__mutmut_16",
+    "xǁFetcherǁinspect__mutmut_30",
+    "xǁFetcherǁinspect__mutmut_31",
+    "xǁFetcherǁinspect__mutmut_43",
+    "xǁFetcherǁinspect__mutmut_44",
+    "xǁFetcherǁinspect__mutmut_50",
+    "xǁFetcherǁinspect__mutmut_51",
+    "xǁFetcherǁinspect__mutmut_68",
+    "xǁFetcherǁinspect__mutmut_69",
+]
+_FETCH_METHOD_CASE = [
+    "xǁFetcherǁinspect__mutmut_13",
+]
+_FETCH_OTHER = {
+    "xǁFetcherǁ_discard__mutmut_11":
+        "the part exists: _finish has just synced and sized it; nothing removes it before",
+    "xǁFetcherǁ_discard__mutmut_12":
+        "the part exists: _finish has just synced and sized it; nothing removes it before",
+    "xǁFetcherǁinspect__mutmut_52":
+        "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁ_LinkedEventǁwait__mutmut_16":
+        "speed only: a cancel from outside is seen within 1.1 s, not 0.1 s, while waiting",
+    "xǁ_LinkedEventǁwait__mutmut_4": "speed only: a wait of 0 s (Retry-After: 0) lasts up to 1 s",
+    "xǁ_LinkedEventǁwait__mutmut_8": "speed only: one more wait of 0 s at the deadline",
+}
+EQUIVALENT.update(dict.fromkeys(
+    ("easy_oww.transfer.fetch." + name for name in _FETCH_HEADER_CASE),
+    "HTTP header names are case-insensitive (RFC 9110 §5.1): urllib3 and servers compare so"))
+EQUIVALENT.update(dict.fromkeys(
+    ("easy_oww.transfer.fetch." + name for name in _FETCH_METHOD_CASE),
+    "urllib3 upper-cases the method (RequestMethods.request): the same request is sent"))
+EQUIVALENT.update({"easy_oww.transfer.fetch." + name: why for name, why in _FETCH_OTHER.items()})
+# end of transfer/fetch.py
+
 # Statements that only word a message (an exception's text, a log line) are not mutated: their
 # wording is the README's and the CLI error tests' business, and a mutant that changes a word of
 # one is not a mistake that loses data. The condition that raises is on its own line and is
