@@ -50,6 +50,7 @@ class Module:
     budget: int  # seconds for `mutmut run`
     subprocess_tests: tuple[str, ...] = ()  # tests that reach it only via `python -m easy_oww`
     timeout_constant: float = 10.0  # a mutant's time limit: 5 × (its tests' time + this)
+    test_timeout: int | None = None  # pytest-timeout's limit per test in the scratch copy
 
 
 def _deselect(*node_ids: str) -> tuple[str, ...]:
@@ -84,8 +85,9 @@ MODULES: dict[str, Module] = {m.path: m for m in [
            ("tests/datasets/test_download_cli.py",),
            # Many of its hasher's mutants hang (a thread waits for ever): 50 s of the default
            # limit's 5 × (tests' time + 10 s) went on each for nothing; 5 × (time + 2) still
-           # leaves a run on a busy machine four times its time.
-           timeout_constant=2.0),
+           # leaves a run on a busy machine four times its time. And a test that hangs fails
+           # after 10 s (each takes under 1 s): a hang is then a kill, seen at once.
+           timeout_constant=2.0, test_timeout=10),
     Module("archives/splitzip.py", ("tests/archives/test_splitzip.py",
                                     "tests/archives/test_bzip2.py"), 900),
     Module("archives/extract.py", ("tests/archives",), 1800,
@@ -576,6 +578,8 @@ def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
         shutil.copytree(REPO / part, work / part, ignore=ignore)
     text = (REPO / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
+    if module.test_timeout is not None:
+        text = re.sub(r"(?m)^timeout = \d+$", f"timeout = {module.test_timeout}", text)
     text += "\n[tool.mutmut]\n" + "\n".join([
         'source_paths = ["src"]',
         'also_copy = ["bench"]',

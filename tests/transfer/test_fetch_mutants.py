@@ -29,7 +29,7 @@ KiB = 1024
 
 # A download that hangs fails here rather than waiting for the suite's 300 s (under mutation
 # testing a hang is then a plain failure, seen at once).
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(10)
 
 
 @pytest.fixture(scope="module")
