@@ -291,20 +291,21 @@ def test_a_connection_dropping_every_few_kb_still_gets_there(faulty_server: Faul
     assert result.transferred == len(data)
 
 
-def test_files_waiting_for_their_hosts_one_slot_all_arrive(faulty_server: FaultyServer,
-                                                           tmp_path):
-    """host_connections=1 (Zenodo's limit): a file waits for the slot (over 0.2 s here, while
+@pytest.mark.parametrize(("connections", "slots"), [(1, 1), (4, 2)])
+def test_files_waiting_for_their_hosts_slots_all_arrive(faulty_server: FaultyServer, tmp_path,
+                                                        connections, slots):
+    """host_connections (Zenodo allows two): a file waits for a slot (over 0.2 s here, while
     the other stalls) and then gets its turn."""
     files = {name: os.urandom(200 * KiB) for name in ("a.bin", "b.bin")}
     for name, data in files.items():
         faulty_server.set_file(name, data)
-        faulty_server.set_faults(name, stall_after=10 * KiB, stall_seconds=0.3, times=1)
-    fetcher = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks")
+        faulty_server.set_faults(name, stall_after=10 * KiB, stall_seconds=0.3, times=slots)
+    fetcher = Fetcher(fast(connections=connections), lock_dir=tmp_path / "locks")
     results: dict[str, object] = {}
 
     def one(name: str) -> None:
         request = FetchRequest(faulty_server.url(name), tmp_path / "out" / name,
-                               len(files[name]), sha(files[name]), host_connections=1)
+                               len(files[name]), sha(files[name]), host_connections=slots)
         try:
             results[name] = fetcher.fetch(request)
         except BaseException as exc:  # reported below
@@ -422,7 +423,7 @@ def test_an_empty_content_encoding_is_no_encoding(faulty_server: FaultyServer, t
 def test_a_slow_connections_stolen_half_is_fetched_once(faulty_server: FaultyServer, tmp_path):
     """One connection stalls: the others take the back half of its range, and it stops where
     its range now ends (no byte fetched twice, progress not past 100 %)."""
-    data = os.urandom(12 * 1024 * KiB)
+    data = os.urandom(10 * 1024 * KiB)  # 2.5 MiB a connection: more than min_steal (2 MiB)
     faulty_server.set_file("f.bin", data)
     faulty_server.set_faults("f.bin", stall_after=KiB, stall_seconds=0.5, times=1,
                              ranged_only=True)
