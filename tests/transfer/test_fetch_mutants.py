@@ -897,3 +897,18 @@ def test_a_server_that_keeps_refusing_resumes_is_given_up_after_three_fresh_star
     assert progress.tasks[0].finished is False
     restarts = [line for line in progress.logs if "starting again from zero" in line]
     assert len(restarts) == 3 and all("(102.4 kB fetched again)" in line for line in restarts)
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_206_without_content_range_is_never_written(faulty_server: FaultyServer, tmp_path,
+                                                      connections):
+    """Where a partial answer's bytes belong is unknown without Content-Range: not written,
+    the download starts again, and after three such starts it gives up, saying why."""
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB)
+    faulty_server.add_faults("f.bin", status=206, ranged_only=True)
+    with pytest.raises(DownloadError, match="again after 3 fresh starts") as caught:
+        download(faulty_server, tmp_path, "f.bin", connections=connections)
+    assert type(caught.value) is DownloadError
+    assert not (tmp_path / "out" / "f.bin").exists()
