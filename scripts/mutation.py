@@ -517,6 +517,18 @@ EQUIVALENT.update(dict.fromkeys(
 # name (a request's dict key, a response header read from urllib3's HTTPHeaderDict), and of
 # the method (urllib3 upper-cases it).
 _FETCH_HEADER_CASE = [
+    "xǁFetcherǁ_learn__mutmut_6",
+    "xǁFetcherǁ_learn__mutmut_7",
+    "xǁFetcherǁ_piece_attempt__mutmut_20",
+    "xǁFetcherǁ_piece_attempt__mutmut_21",
+    "xǁFetcherǁ_piece_attempt__mutmut_25",
+    "xǁFetcherǁ_piece_attempt__mutmut_26",
+    "xǁFetcherǁ_piece_attempt__mutmut_33",
+    "xǁFetcherǁ_piece_attempt__mutmut_34",
+    "xǁFetcherǁ_segmented__mutmut_29",
+    "xǁFetcherǁ_segmented__mutmut_30",
+    "xǁFetcherǁ_segmented__mutmut_35",
+    "xǁFetcherǁ_segmented__mutmut_36",
     "xǁFetcherǁinspect__mutmut_15",
     "xǁFetcherǁinspect__mutmut_16",
     "xǁFetcherǁinspect__mutmut_30",
@@ -529,19 +541,76 @@ _FETCH_HEADER_CASE = [
     "xǁFetcherǁinspect__mutmut_69",
 ]
 _FETCH_METHOD_CASE = [
+    "xǁFetcherǁ_piece_attempt__mutmut_9",
     "xǁFetcherǁinspect__mutmut_13",
 ]
 _FETCH_OTHER = {
+    "xǁFetcherǁ_copy__mutmut_10":
+        "speed only: a segment's reads are chunk // 4, not 64 KiB, at least",
+    "xǁFetcherǁ_copy__mutmut_11": "speed only: the size of a segment's reads",
+    "xǁFetcherǁ_copy__mutmut_12": "speed only: the size of a segment's reads",
+    "xǁFetcherǁ_copy__mutmut_14": "speed only: the size of a segment's reads",
+    "xǁFetcherǁ_copy__mutmut_29": "read1(0) returns b'' (urllib3): the loop ends on the next line",
+    "xǁFetcherǁ_copy__mutmut_3": "speed only: the size of one connection's reads",
+    "xǁFetcherǁ_copy__mutmut_31":
+        "want <= 0 means pos >= the limit (a piece's end only moves down): the check passes",
+    "xǁFetcherǁ_copy__mutmut_4": "speed only: the size of a segment's reads",
+    "xǁFetcherǁ_copy__mutmut_5": "speed only: the size of the reads",
     "xǁFetcherǁ_discard__mutmut_11":
         "the part exists: _finish has just synced and sized it; nothing removes it before",
     "xǁFetcherǁ_discard__mutmut_12":
         "the part exists: _finish has just synced and sized it; nothing removes it before",
+    "xǁFetcherǁ_learn__mutmut_39":
+        "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁFetcherǁ_segmented__mutmut_26":
+        "a piece is tried only with bytes left (_copy raises before its end; a steal leaves half)",
+    "xǁFetcherǁ_segmented__mutmut_67":
+        "speed only: the saver is woken on every write (a quick save at most every 0.05 s)",
+    "xǁFetcherǁ_segmented__mutmut_71": "the worker threads' names only",
+    "xǁFetcherǁ_segmented__mutmut_75": "the worker threads' names only",
+    "xǁFetcherǁ_segmented__mutmut_76": "the worker threads' names only",
+    "xǁFetcherǁ_segmented__mutmut_77":
+        "speed only: after Ctrl-C it waits for a segment stuck in a read until the read ends",
+    "xǁFetcherǁ_segmented__mutmut_78": "speed only: after Ctrl-C, 6 s for the segments, not 5",
     "xǁFetcherǁinspect__mutmut_52":
         "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁ_Downloadǁwrote__mutmut_10":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_12":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_13":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_14":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_15":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_16":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_17":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_18":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_9":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
     "xǁ_LinkedEventǁwait__mutmut_16":
         "speed only: a cancel from outside is seen within 1.1 s, not 0.1 s, while waiting",
     "xǁ_LinkedEventǁwait__mutmut_4": "speed only: a wait of 0 s (Retry-After: 0) lasts up to 1 s",
     "xǁ_LinkedEventǁwait__mutmut_8": "speed only: one more wait of 0 s at the deadline",
+    "xǁ_OrderedHasherǁ__init____mutmut_11": "'' is as false as None where _error is read",
+    "xǁ_OrderedHasherǁ__init____mutmut_16": "the thread's name only",
+    "xǁ_OrderedHasherǁ__init____mutmut_17":
+        "the hasher thread is always joined (finish, or abandon in close_part's finally)",
+    "xǁ_OrderedHasherǁ__init____mutmut_8":
+        "speed only: _queued one byte high makes the feeder wait one byte sooner",
+    "xǁ_OrderedHasherǁ__init____mutmut_9": "None is as false as False",
+    "xǁ_OrderedHasherǁabandon__mutmut_3":
+        "the abandoned thread ends either way (on a TypeError kept in _error, never read)",
+    "xǁ_OrderedHasherǁabandon__mutmut_4":
+        "after abandon nothing feeds (its one feeder abandons it): _queued is not read again",
+    "xǁ_OrderedHasherǁabandon__mutmut_5":
+        "after abandon nothing feeds (its one feeder abandons it): _queued is not read again",
+    "xǁ_OrderedHasherǁfeed__mutmut_12":
+        "fed chunks carry their offsets and finish() advances _ready to the size",
 }
 EQUIVALENT.update(dict.fromkeys(
     ("easy_oww.transfer.fetch." + name for name in _FETCH_HEADER_CASE),
