@@ -5,6 +5,7 @@ against the loopback servers: scripts/mutation.py runs them for every mutant of 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -912,3 +913,41 @@ def test_a_206_without_content_range_is_never_written(faulty_server: FaultyServe
         download(faulty_server, tmp_path, "f.bin", connections=connections)
     assert type(caught.value) is DownloadError
     assert not (tmp_path / "out" / "f.bin").exists()
+
+
+class _FailingDigest:
+    def update(self, data: bytes) -> None:
+        raise OSError("the disk went away")
+
+    def hexdigest(self) -> str:  # pragma: no cover - never reached
+        return ""
+
+
+def test_a_hasher_that_fails_lets_its_feeder_go_and_says_why(tmp_path):
+    """Once the hasher has failed, a receiver feeding it is not left waiting for room in its
+    queue for ever; finish() names the failure."""
+    size = _OrderedHasher.QUEUE_BYTES // 2
+    part = tmp_path / "f.part"
+    part.write_bytes(os.urandom(4 * size))
+    hasher = _OrderedHasher(part, _FailingDigest())  # type: ignore[arg-type]
+    for index in range(4):  # more than QUEUE_BYTES: would block on a live, stuck hasher
+        hasher.feed(index * size, b"\0" * size)
+    with pytest.raises(DownloadError, match="hash it failed: the disk went away"):
+        hasher.finish(4 * size)
+
+
+def test_a_complete_part_one_byte_past_the_hashers_read_size_is_verified(
+        faulty_server: FaultyServer, tmp_path):
+    """The part holds every byte; reading it back ends with a read of one byte."""
+    data = os.urandom(2 * 1024 * KiB + 1)
+    faulty_server.set_file("f.bin", data)
+    dest = tmp_path / "out" / "f.bin"
+    dest.parent.mkdir(parents=True)
+    Path(str(dest) + ".part").write_bytes(data)
+    Path(str(dest) + ".part.json").write_text(json.dumps({
+        "version": 1, "url": faulty_server.url("f.bin"), "size": len(data),
+        "validator": faulty_server.etag("f.bin"), "sequential": True,
+        "done": [[0, len(data)]]}))
+    _, result = download(faulty_server, tmp_path, "f.bin", connections=1)
+    assert dest.read_bytes() == data
+    assert result.transferred == 0 and result.resumed_from == len(data)
