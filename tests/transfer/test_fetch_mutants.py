@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from easy_oww.errors import DownloadError, HashMismatchError, NotFoundError
+from easy_oww.errors import DownloadError, HashMismatchError, NetworkError, NotFoundError
 from easy_oww.hashes import KnownHash
 from easy_oww.progress import NullProgress, Task
 from easy_oww.transfer.fetch import (
@@ -292,7 +292,7 @@ def test_a_connection_dropping_every_few_kb_still_gets_there(faulty_server: Faul
     assert result.transferred == len(data)
 
 
-@pytest.mark.parametrize(("connections", "slots"), [(1, 1), (4, 2)])
+@pytest.mark.parametrize(("connections", "slots"), [(4, 1), (4, 2)])
 def test_files_waiting_for_their_hosts_slots_all_arrive(faulty_server: FaultyServer, tmp_path,
                                                         connections, slots):
     """host_connections (Zenodo allows two): a file waits for a slot (over 0.2 s here, while
@@ -320,6 +320,8 @@ def test_files_waiting_for_their_hosts_slots_all_arrive(faulty_server: FaultySer
     for name, data in files.items():
         assert not isinstance(results[name], BaseException), results[name]
         assert (tmp_path / "out" / name).read_bytes() == data
+        if slots == 1:  # a host allowing one connection gets one request per file
+            assert len(gets(faulty_server, name)) == 1
 
 
 # -- what the user is told -------------------------------------------------------------------
@@ -720,17 +722,19 @@ def test_a_used_up_rate_limit_is_waited_for_once_said_and_capped(faulty_server: 
                                                                   tmp_path, headers):
     """Zenodo's X-RateLimit-* (epoch seconds), the Hub's IETF-draft RateLimit: the next
     request waits for the reset (capped by retry_after_max) instead of earning a 429."""
-    data = os.urandom(10 * KiB)
+    data = os.urandom(300 * KiB)
     faulty_server.set_file("f.bin", data)
     reset = str(int(time.time()) + 60)
     faulty_server.set_faults("f.bin", times=1, body_headers={
         name: value.format(reset=reset) for name, value in headers.items()})
     progress = RecordingProgress()
     began = time.monotonic()
+    # The probe's answer says it; the four segments then all wait, and it is said once.
     request, _ = download(faulty_server, tmp_path, "f.bin", progress=progress,
-                          retry_after_max=0.3, connections=1)
+                          retry_after_max=0.3, connections=4)
     assert time.monotonic() - began >= 0.25
     assert request.dest.read_bytes() == data
+    assert len(gets(faulty_server, "f.bin")) == 4
     host = faulty_server.url("").split("/")[2]
     assert progress.logs == [f"{host}: its rate limit is used up; waiting 0 s as it asks"]
 
@@ -951,3 +955,57 @@ def test_a_complete_part_one_byte_past_the_hashers_read_size_is_verified(
     _, result = download(faulty_server, tmp_path, "f.bin", connections=1)
     assert dest.read_bytes() == data
     assert result.transferred == 0 and result.resumed_from == len(data)
+
+
+def test_a_busy_servers_retry_after_is_capped(faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(10 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", status=[(503, {"Retry-After": "3600"})])
+    began = time.monotonic()
+    request, _ = download(faulty_server, tmp_path, "f.bin", retry_after_max=0.2,
+                          backoff_max=30.0)
+    assert request.dest.read_bytes() == data
+    assert 0.15 <= time.monotonic() - began < 5  # the server's hour, capped at 0.2 s
+
+
+@pytest.mark.parametrize("offline_attempts", [1, 2])
+def test_no_server_at_all_is_given_up_after_the_offline_attempts(tmp_path, offline_attempts):
+    import socket  # a port nothing listens on
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    progress = RecordingProgress()
+    fetcher = Fetcher(fast(offline_attempts=offline_attempts), lock_dir=tmp_path / "locks",
+                      progress=progress)
+    with pytest.raises(NetworkError):
+        fetcher.fetch(FetchRequest(f"http://127.0.0.1:{port}/f.bin", tmp_path / "out" / "f.bin"))
+    assert len(progress.logs) == offline_attempts - 1  # one "retrying" line per retry
+
+
+def test_without_a_lock_folder_the_lock_lives_in_a_hidden_one_beside_the_file(
+        faulty_server: FaultyServer, tmp_path):
+    data = os.urandom(10 * KiB)
+    faulty_server.set_file("f.bin", data)
+    fetcher = Fetcher(fast())
+    dest = tmp_path / "out" / "f.bin"
+    fetcher.fetch(FetchRequest(faulty_server.url("f.bin"), dest, len(data), sha(data)))
+    assert dest.read_bytes() == data
+    assert fetcher.lock_file(dest).parent == tmp_path / "out" / ".locks"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".locks", "f.bin"]
+
+
+def test_a_lock_held_on_one_file_does_not_hold_up_another(faulty_server: FaultyServer,
+                                                          tmp_path):
+    from filelock import FileLock  # another process's lock on a different file
+
+    data = os.urandom(10 * KiB)
+    faulty_server.set_file("b.bin", data)
+    fetcher = Fetcher(fast(lock_timeout=0.2), lock_dir=tmp_path / "locks")
+    other = FileLock(str(fetcher.lock_file(tmp_path / "out" / "a.bin")))
+    other.acquire()
+    try:
+        request, _ = download(faulty_server, tmp_path, "b.bin", fetcher=fetcher)
+    finally:
+        other.release()
+    assert request.dest.read_bytes() == data
