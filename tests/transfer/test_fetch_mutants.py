@@ -748,6 +748,7 @@ def test_a_used_up_rate_limit_is_waited_for_once_said_and_capped(faulty_server: 
     {"RateLimit": '"resolvers";r=0;t=soon'},
     {"RateLimit": '"resolvers";r=0'},
     {"RateLimit": '"resolvers";r=0;t=0'},
+    {"RateLimit": '"resolvers";t=60'},
 ])
 def test_a_rate_limit_with_requests_left_or_unreadable_is_no_wait(faulty_server: FaultyServer,
                                                                   tmp_path, headers):
@@ -1009,3 +1010,35 @@ def test_a_lock_held_on_one_file_does_not_hold_up_another(faulty_server: FaultyS
     finally:
         other.release()
     assert request.dest.read_bytes() == data
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "{reset}"},
+    {"RateLimit": '"resolvers";r=0;t=1'},
+])
+def test_a_rate_limit_resetting_within_seconds_is_waited_for_as_stated(
+        faulty_server: FaultyServer, tmp_path, headers):
+    """Not capped (retry_after_max is a minute here): the wait is the one the server states."""
+    data = os.urandom(10 * KiB)
+    faulty_server.set_file("f.bin", data)
+    began = time.time()
+    faulty_server.set_faults("f.bin", times=1, body_headers={
+        name: value.format(reset=int(began) + 2) for name, value in headers.items()})
+    progress = RecordingProgress()
+    request, _ = download(faulty_server, tmp_path, "f.bin", progress=progress,
+                          retry_after_max=60.0, connections=1)
+    assert request.dest.read_bytes() == data
+    assert len(progress.logs) == 1 and "its rate limit is used up" in progress.logs[0]
+    assert time.time() - began < 5  # two seconds at most, not the minute of the cap
+
+
+def test_each_new_rate_limit_is_said(faulty_server: FaultyServer, tmp_path):
+    for name in ("a.bin", "b.bin"):
+        faulty_server.set_file(name, os.urandom(10 * KiB))
+    faulty_server.set_faults("a.bin", times=2, body_headers={"RateLimit": "r=0;t=60"})
+    progress = RecordingProgress()
+    fetcher = Fetcher(fast(connections=1, retry_after_max=0.1), lock_dir=tmp_path / "locks",
+                      progress=progress)
+    download(faulty_server, tmp_path, "a.bin", fetcher=fetcher)  # its GET waits
+    download(faulty_server, tmp_path, "b.bin", fetcher=fetcher)  # a.bin's GET set a new one
+    assert len(progress.logs) == 2
