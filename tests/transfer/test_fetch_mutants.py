@@ -1042,3 +1042,35 @@ def test_each_new_rate_limit_is_said(faulty_server: FaultyServer, tmp_path):
     download(faulty_server, tmp_path, "a.bin", fetcher=fetcher)  # its GET waits
     download(faulty_server, tmp_path, "b.bin", fetcher=fetcher)  # a.bin's GET set a new one
     assert len(progress.logs) == 2
+
+
+def test_headers_that_mean_nothing_on_a_plain_answer_are_ignored(faulty_server: FaultyServer,
+                                                                  tmp_path):
+    """A Location (meaningful on a redirect only) and a Content-Range (on a 206 only) on a
+    200 neither send the fetch elsewhere nor change the size."""
+    data = os.urandom(100 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", body_headers={"Location": faulty_server.url("f.bin"),
+                                                    "Content-Range": "bytes 0-0/1"})
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=1)
+    assert request.dest.read_bytes() == data
+    assert [r.method for r in faulty_server.requests_for("f.bin")] == ["HEAD", "GET"]
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_the_size_a_redirect_states_stands_when_the_cdn_gives_none(faulty_server: FaultyServer,
+                                                                   tmp_path, connections):
+    """The Hub's X-Linked-Size is on its redirect; the CDN behind may send no length."""
+    data = os.urandom(300 * KiB)
+    etag = faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", redirect_to_cdn=True, cdn_token_uses=100,
+                             linked_headers=True)
+    faulty_server.add_faults("f.bin", no_length=True)
+    url = faulty_server.url("f.bin")
+    seen = fetcher_for(tmp_path).inspect(FetchRequest(url, tmp_path / "f.bin"))
+    assert (seen.size, seen.linked_etag) == (len(data), etag)
+    progress = RecordingProgress()
+    request, result = download(faulty_server, tmp_path, "f.bin", known=False,
+                               progress=progress, connections=connections)
+    assert request.dest.read_bytes() == data and result.size == len(data)
+    assert progress.tasks[0].resets[0] == (0, len(data))  # the progress bar knows the size
