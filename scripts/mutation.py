@@ -517,6 +517,12 @@ EQUIVALENT.update(dict.fromkeys(
 # name (a request's dict key, a response header read from urllib3's HTTPHeaderDict), and of
 # the method (urllib3 upper-cases it).
 _FETCH_HEADER_CASE = [
+    "xǁFetcherǁ_learn__mutmut_17",
+    "xǁFetcherǁ_learn__mutmut_18",
+    "xǁFetcherǁ_learn__mutmut_26",
+    "xǁFetcherǁ_learn__mutmut_27",
+    "xǁFetcherǁ_learn__mutmut_37",
+    "xǁFetcherǁ_learn__mutmut_38",
     "xǁFetcherǁ_learn__mutmut_6",
     "xǁFetcherǁ_learn__mutmut_7",
     "xǁFetcherǁ_piece_attempt__mutmut_20",
@@ -529,6 +535,11 @@ _FETCH_HEADER_CASE = [
     "xǁFetcherǁ_segmented__mutmut_30",
     "xǁFetcherǁ_segmented__mutmut_35",
     "xǁFetcherǁ_segmented__mutmut_36",
+    "xǁFetcherǁ_single_attempt__mutmut_29",
+    "xǁFetcherǁ_single_attempt__mutmut_30",
+    "xǁFetcherǁ_single_attempt__mutmut_33",
+    "xǁFetcherǁ_single_attempt__mutmut_34",
+    "xǁFetcherǁ_single_attempt__mutmut_46",
     "xǁFetcherǁinspect__mutmut_15",
     "xǁFetcherǁinspect__mutmut_16",
     "xǁFetcherǁinspect__mutmut_30",
@@ -542,6 +553,7 @@ _FETCH_HEADER_CASE = [
 ]
 _FETCH_METHOD_CASE = [
     "xǁFetcherǁ_piece_attempt__mutmut_9",
+    "xǁFetcherǁ_single_attempt__mutmut_9",
     "xǁFetcherǁinspect__mutmut_13",
 ]
 _FETCH_OTHER = {
