@@ -119,8 +119,10 @@ def test_inspect_retries_a_busy_server_and_names_a_missing_file(faulty_server: F
 # -- helpers ---------------------------------------------------------------------------------
 
 class RecordingTask(Task):
-    def __init__(self, owner: RecordingProgress) -> None:
+    def __init__(self, owner: RecordingProgress, label: str, total: int | None,
+                 completed: int) -> None:
         self.owner = owner
+        self.started = (label, total, completed)
         self.advanced = 0
         self.resets: list[tuple[int, int | None]] = []
         self.finished: bool | None = None
@@ -151,7 +153,7 @@ class RecordingProgress(NullProgress):
         self.on_first_reset = on_first_reset
 
     def task(self, label: str, total: int | None, completed: int = 0) -> Task:
-        self.tasks.append(RecordingTask(self))
+        self.tasks.append(RecordingTask(self, label, total, completed))
         return self.tasks[-1]
 
     def log(self, message: str) -> None:
@@ -337,7 +339,10 @@ def test_a_clean_download_reports_every_byte_once_and_logs_nothing(faulty_server
                                attempts=1, progress=progress)
     assert request.dest.read_bytes() == data
     (task,) = progress.tasks
+    assert task.started == ("f.bin", len(data), 0)
     assert task.advanced == len(data) == result.transferred == result.size
+    assert (result.path, result.url, result.validator, result.resumed_from, result.skipped) == (
+        request.dest, request.url, faulty_server.etag("f.bin"), 0, False)
     umask = os.umask(0)
     os.umask(umask)
     assert request.dest.stat().st_mode & 0o777 == 0o644 & ~umask  # as any file the user makes
@@ -1074,3 +1079,19 @@ def test_the_size_a_redirect_states_stands_when_the_cdn_gives_none(faulty_server
                                progress=progress, connections=connections)
     assert request.dest.read_bytes() == data and result.size == len(data)
     assert progress.tasks[0].resets[0] == (0, len(data))  # the progress bar knows the size
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_server_busy_for_good_is_given_up_naming_the_url(faulty_server: FaultyServer,
+                                                           tmp_path, connections):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", status=503, ranged_only=connections > 1)
+    progress = RecordingProgress()
+    url = faulty_server.url("f.bin")
+    with pytest.raises(DownloadError) as caught:
+        download(faulty_server, tmp_path, "f.bin", connections=connections, attempts=2,
+                 progress=progress)
+    assert url in str(caught.value)
+    assert progress.logs and all(line.startswith(f"{url}: ") for line in progress.logs)
+    assert "retrying" in progress.logs[0]
