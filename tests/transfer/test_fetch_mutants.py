@@ -1095,3 +1095,21 @@ def test_a_server_busy_for_good_is_given_up_naming_the_url(faulty_server: Faulty
     assert url in str(caught.value)
     assert progress.logs and all(line.startswith(f"{url}: ") for line in progress.logs)
     assert "retrying" in progress.logs[0]
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "md5", "sha1", "gitsha1"])
+@pytest.mark.parametrize("connections", [1, 4])
+def test_each_catalog_hash_algorithm_checks_the_download(faulty_server: FaultyServer, tmp_path,
+                                                         algorithm, connections):
+    """Zenodo states md5, the Hub sha256 (LFS) or git's blob sha1 (small files)."""
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    if algorithm == "gitsha1":
+        hexdigest = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    else:
+        hexdigest = hashlib.new(algorithm, data).hexdigest()
+    request = FetchRequest(faulty_server.url("f.bin"), tmp_path / "out" / "f.bin", len(data),
+                           KnownHash(algorithm, hexdigest))
+    result = fetcher_for(tmp_path, connections=connections).fetch(request)
+    assert request.dest.read_bytes() == data
+    assert result.hash == f"{algorithm}:{hexdigest}"
