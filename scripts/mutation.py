@@ -597,6 +597,21 @@ _FETCH_METHOD_CASE = [
     "xǁFetcherǁprobe__mutmut_9",
 ]
 _FETCH_OTHER = {
+    "x__parse_content_range__mutmut_14":
+        "one '-' in a Content-Range's span: partition and rpartition agree",
+    "x__parse_content_range__mutmut_17": "the range's end (the tuple's second item) is never read",
+    "x__parse_content_range__mutmut_19": "the range's end (the tuple's second item) is never read",
+    "x__parse_content_range__mutmut_9":
+        "one '/' in a Content-Range: partition and rpartition agree",
+    "xǁFetcherǁ_check_linked_hash__mutmut_5": "'XXXX' is no sha256 either (not 64 long): no check",
+    "xǁFetcherǁ_check_linked_hash__mutmut_6":
+        "'X' is no hex digit: stripping it too changes no sha256",
+    "xǁFetcherǁ_check_status__mutmut_12": "400 is in FATAL_STATUSES: fatal either way",
+    "xǁFetcherǁ_check_status__mutmut_13": "400 is in FATAL_STATUSES: fatal either way",
+    "xǁFetcherǁ_check_status__mutmut_14":
+        "500 is a busy status, raised above: never reaches this test",
+    "xǁFetcherǁ_check_status__mutmut_15":
+        "500 is a busy status, raised above: never reaches this test",
     "xǁFetcherǁ_copy__mutmut_10":
         "speed only: a segment's reads are chunk // 4, not 64 KiB, at least",
     "xǁFetcherǁ_copy__mutmut_11": "speed only: the size of a segment's reads",
@@ -612,6 +627,14 @@ _FETCH_OTHER = {
         "the part exists: _finish has just synced and sized it; nothing removes it before",
     "xǁFetcherǁ_discard__mutmut_12":
         "the part exists: _finish has just synced and sized it; nothing removes it before",
+    "xǁFetcherǁ_fetch_locked__mutmut_13": "completed=0 is the default",
+    "xǁFetcherǁ_fetch_locked__mutmut_22": "None is as false as False",
+    "xǁFetcherǁ_fetch_locked__mutmut_30": "descriptor 0 is stdin, never the part",
+    "xǁFetcherǁ_fetch_locked__mutmut_31": "descriptor 0 is stdin, never the part",
+    "xǁFetcherǁ_fetch_locked__mutmut_5":
+        "the stale file was just listed, under the lock: it exists",
+    "xǁFetcherǁ_fetch_locked__mutmut_6":
+        "the stale file was just listed, under the lock: it exists",
     "xǁFetcherǁ_finish__mutmut_16": "'' is as false as None for close_part's `if self.hasher`",
     "xǁFetcherǁ_finish__mutmut_19":
         "unreachable: hasher.finish has just read size bytes of the part, cut to size",
@@ -619,6 +642,21 @@ _FETCH_OTHER = {
     "xǁFetcherǁ_finish__mutmut_8": "ftruncate to the size it already has changes nothing",
     "xǁFetcherǁ_learn__mutmut_39":
         "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁFetcherǁ_note_rate_limit__mutmut_30":
+        "one '=' per parameter: partition and rpartition agree",
+    "xǁFetcherǁ_note_rate_limit__mutmut_42": "'XXXX' is not '0' either: a missing r means no wait",
+    "xǁFetcherǁ_note_rate_limit__mutmut_51":
+        "'XXXX' is no number either: a missing t means no wait",
+    "xǁFetcherǁ_note_rate_limit__mutmut_58":
+        "a wait of 0 s ends at once: the next request finds it past",
+    "xǁFetcherǁ_open__mutmut_2": "'' is as false as None where linked_size is read (`or`)",
+    "xǁFetcherǁ_open__mutmut_24": "redirect=None is as false as False in urllib3",
+    "xǁFetcherǁ_open__mutmut_25": "preload_content=None is as false as False in urllib3",
+    "xǁFetcherǁ_open__mutmut_26": "decode_content=None is as false as False in urllib3",
+    "xǁFetcherǁ_open__mutmut_63":
+        "'XXXX' is no number either: a missing X-Linked-Size reads as none",
+    "xǁFetcherǁ_open__mutmut_8":
+        "http.client then sends Accept-Encoding: identity itself; the odd header is ignored",
     "xǁFetcherǁ_segmented__mutmut_26":
         "a piece is tried only with bytes left (_copy raises before its end; a steal leaves half)",
     "xǁFetcherǁ_segmented__mutmut_67":
@@ -629,8 +667,36 @@ _FETCH_OTHER = {
     "xǁFetcherǁ_segmented__mutmut_77":
         "speed only: after Ctrl-C it waits for a segment stuck in a read until the read ends",
     "xǁFetcherǁ_segmented__mutmut_78": "speed only: after Ctrl-C, 6 s for the segments, not 5",
+    "xǁFetcherǁ_wait_for_rate_limit__mutmut_13":
+        "time.monotonic() is far over 1 s: 1.0 minus it is as negative as 0.0 minus it",
+    "xǁFetcherǁ_wait_for_rate_limit__mutmut_14": "a wait of exactly 0 s returns at once either way",
+    "xǁFetcherǁfetch__mutmut_6":
+        "the request handed to _fetch_from is never asked for its fallbacks",
+    "xǁFetcherǁfetch__mutmut_9":
+        "the request handed to _fetch_from is never asked for its fallbacks",
     "xǁFetcherǁinspect__mutmut_52":
         "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁFetcherǁprobe__mutmut_55":
+        "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁFetcherǁprobe__mutmut_73":
+        "'xxxx' is not 'none' either: a missing Accept-Ranges allows ranges",
+    "xǁ_Downloadǁclose_part__mutmut_1": "'' is as false as None, and a new hasher comes before use",
+    "xǁ_Downloadǁclose_part__mutmut_2": "descriptor 0 is stdin, never the part",
+    "xǁ_Downloadǁclose_part__mutmut_3": "descriptor 0 is stdin, never the part",
+    "xǁ_Downloadǁclose_part__mutmut_7": "-2 is as closed as -1 where fd is read (fd >= 0)",
+    "xǁ_Downloadǁopen_part__mutmut_15": "ftruncate to the size it already has changes nothing",
+    "xǁ_Downloadǁopen_part__mutmut_32": "the saver thread's name only",
+    "xǁ_Downloadǁopen_part__mutmut_33":
+        "the saver is always stopped and joined (close_part, in a finally): daemon or not",
+    "xǁ_Downloadǁopen_part__mutmut_36":
+        "the saver is always stopped and joined (close_part, in a finally): daemon or not",
+    "xǁ_Downloadǁopen_part__mutmut_37": "the saver thread's name only",
+    "xǁ_Downloadǁopen_part__mutmut_38": "the saver thread's name only",
+    "xǁ_Downloadǁopen_part__mutmut_39":
+        "the saver is always stopped and joined (close_part, in a finally): daemon or not",
+    "xǁ_Downloadǁsave_sidecar__mutmut_3": "speed only: the saver is woken one byte sooner",
+    "xǁ_Downloadǁsave_sidecar__mutmut_6": "descriptor 0 is stdin, never the part",
+    "xǁ_Downloadǁsave_sidecar__mutmut_7": "descriptor 0 is stdin, never the part",
     "xǁ_Downloadǁwrote__mutmut_10":
         "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
     "xǁ_Downloadǁwrote__mutmut_12":
@@ -660,12 +726,26 @@ _FETCH_OTHER = {
     "xǁ_OrderedHasherǁ__init____mutmut_8":
         "speed only: _queued one byte high makes the feeder wait one byte sooner",
     "xǁ_OrderedHasherǁ__init____mutmut_9": "None is as false as False",
+    "xǁ_OrderedHasherǁ_next__mutmut_17":
+        "the fed bytes are read back from the part instead (written before handed over)",
+    "xǁ_OrderedHasherǁ_next__mutmut_3":
+        "a fed chunk then counts as covered and is read back: the same bytes, written before",
+    "xǁ_OrderedHasherǁ_next__mutmut_6":
+        "a fed chunk never lies behind the hashed front: feeds start where read-backs stop",
+    "xǁ_OrderedHasherǁ_next__mutmut_7":
+        "a fed chunk never lies behind the hashed front: feeds start where read-backs stop",
+    "xǁ_OrderedHasherǁ_next__mutmut_8":
+        "a fed chunk never lies behind the hashed front: feeds start where read-backs stop",
+    "xǁ_OrderedHasherǁ_run__mutmut_10": "preadv reads through the descriptor: buffering is unused",
+    "xǁ_OrderedHasherǁ_run__mutmut_13": "preadv reads through the descriptor: buffering is unused",
     "xǁ_OrderedHasherǁabandon__mutmut_3":
         "the abandoned thread ends either way (on a TypeError kept in _error, never read)",
     "xǁ_OrderedHasherǁabandon__mutmut_4":
         "after abandon nothing feeds (its one feeder abandons it): _queued is not read again",
     "xǁ_OrderedHasherǁabandon__mutmut_5":
         "after abandon nothing feeds (its one feeder abandons it): _queued is not read again",
+    "xǁ_OrderedHasherǁadvance_to__mutmut_1":
+        "one more notify with nothing new: the hasher finds nothing to do",
     "xǁ_OrderedHasherǁfeed__mutmut_12":
         "fed chunks carry their offsets and finish() advances _ready to the size",
 }
