@@ -628,7 +628,6 @@ _FETCH_OTHER = {
     "xǁFetcherǁ_discard__mutmut_12":
         "the part exists: _finish has just synced and sized it; nothing removes it before",
     "xǁFetcherǁ_fetch_locked__mutmut_13": "completed=0 is the default",
-    "xǁFetcherǁ_fetch_locked__mutmut_22": "None is as false as False",
     "xǁFetcherǁ_fetch_locked__mutmut_30": "descriptor 0 is stdin, never the part",
     "xǁFetcherǁ_fetch_locked__mutmut_31": "descriptor 0 is stdin, never the part",
     "xǁFetcherǁ_fetch_locked__mutmut_5":
