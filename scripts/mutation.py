@@ -679,6 +679,12 @@ _FETCH_OTHER = {
         "'XXXX' is no number either: a missing Content-Length reads as none",
     "xǁFetcherǁprobe__mutmut_73":
         "'xxxx' is not 'none' either: a missing Accept-Ranges allows ranges",
+    "xǁ_Downloadǁ_save_loop__mutmut_11": "speed only: every save is a durable one (synced)",
+    "xǁ_Downloadǁ_save_loop__mutmut_12": "speed only: a durable save at > interval, not >=",
+    "xǁ_Downloadǁ_save_loop__mutmut_16": "speed only: 1.05 s between saves, not 0.05 s",
+    "xǁ_Downloadǁ_save_loop__mutmut_4":
+        "speed only: saves then come with each save_every bytes, not also every 0.1 s",
+    "xǁ_Downloadǁ_save_loop__mutmut_9": "speed only: the saver looks every 1.1 s, not 0.1 s",
     "xǁ_Downloadǁclose_part__mutmut_1": "'' is as false as None, and a new hasher comes before use",
     "xǁ_Downloadǁclose_part__mutmut_2": "descriptor 0 is stdin, never the part",
     "xǁ_Downloadǁclose_part__mutmut_3": "descriptor 0 is stdin, never the part",
