@@ -1113,3 +1113,18 @@ def test_each_catalog_hash_algorithm_checks_the_download(faulty_server: FaultySe
     result = fetcher_for(tmp_path, connections=connections).fetch(request)
     assert request.dest.read_bytes() == data
     assert result.hash == f"{algorithm}:{hexdigest}"
+
+
+def test_the_sidecar_saved_when_a_download_fails_survives_a_power_cut(
+        faulty_server: FaultyServer, tmp_path, monkeypatch):
+    """What a failed run recorded is what the next run resumes from: that save is durable."""
+    from tests.durability import SyncLog  # wraps os's sync and rename calls for this test
+
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+    log = SyncLog(monkeypatch)
+    with pytest.raises(DownloadError):
+        download(faulty_server, tmp_path, "f.bin", connections=1, attempts=1,
+                 sidecar_interval=3600.0)
+    log.assert_durable_rename(tmp_path / "out" / "f.bin.part.json", writes_seen=False)
