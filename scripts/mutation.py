@@ -603,6 +603,9 @@ _FETCH_OTHER = {
     "x__parse_content_range__mutmut_19": "the range's end (the tuple's second item) is never read",
     "x__parse_content_range__mutmut_9":
         "one '/' in a Content-Range: partition and rpartition agree",
+    "xǁFetcherǁ__init____mutmut_25": "speed only: the number of hosts whose connections are kept",
+    "xǁFetcherǁ__init____mutmut_30": "speed only: connections kept per host",
+    "xǁFetcherǁ__init____mutmut_32": "speed only: connections kept per host",
     "xǁFetcherǁ_check_linked_hash__mutmut_5": "'XXXX' is no sha256 either (not 64 long): no check",
     "xǁFetcherǁ_check_linked_hash__mutmut_6":
         "'X' is no hex digit: stripping it too changes no sha256",
@@ -679,6 +682,13 @@ _FETCH_OTHER = {
         "'XXXX' is no number either: a missing Content-Length reads as none",
     "xǁFetcherǁprobe__mutmut_73":
         "'xxxx' is not 'none' either: a missing Accept-Ranges allows ranges",
+    "xǁ_Downloadǁ__init____mutmut_17": "_run sets the size before any use",
+    "xǁ_Downloadǁ__init____mutmut_18": "_run sets the validator before any use",
+    "xǁ_Downloadǁ__init____mutmut_19": "_run sets sequential before any use",
+    "xǁ_Downloadǁ__init____mutmut_20": "_run sets sequential before any use",
+    "xǁ_Downloadǁ__init____mutmut_23": "'' is as false as None for close_part's `if self.hasher`",
+    "xǁ_Downloadǁ__init____mutmut_26": "-2 is as closed as -1 where fd is read (fd >= 0)",
+    "xǁ_Downloadǁ__init____mutmut_34": "speed only: the saver is woken one byte sooner",
     "xǁ_Downloadǁ_save_loop__mutmut_11": "speed only: every save is a durable one (synced)",
     "xǁ_Downloadǁ_save_loop__mutmut_12": "speed only: a durable save at > interval, not >=",
     "xǁ_Downloadǁ_save_loop__mutmut_16": "speed only: 1.05 s between saves, not 0.05 s",
@@ -727,6 +737,13 @@ _FETCH_OTHER = {
     "xǁ_OrderedHasherǁ__init____mutmut_11": "'' is as false as None where _error is read",
     "xǁ_OrderedHasherǁ__init____mutmut_16": "the thread's name only",
     "xǁ_OrderedHasherǁ__init____mutmut_17":
+        "the hasher thread is always joined (finish, or abandon in close_part's finally)",
+    "xǁ_OrderedHasherǁ__init____mutmut_19": "the thread's name only",
+    "xǁ_OrderedHasherǁ__init____mutmut_20":
+        "the hasher thread is always joined (finish, or abandon in close_part's finally)",
+    "xǁ_OrderedHasherǁ__init____mutmut_21": "the thread's name only",
+    "xǁ_OrderedHasherǁ__init____mutmut_22": "the thread's name only",
+    "xǁ_OrderedHasherǁ__init____mutmut_23":
         "the hasher thread is always joined (finish, or abandon in close_part's finally)",
     "xǁ_OrderedHasherǁ__init____mutmut_8":
         "speed only: _queued one byte high makes the feeder wait one byte sooner",

@@ -679,6 +679,9 @@ def test_requests_ask_for_the_bytes_as_stored_and_say_who_asks(faulty_server: Fa
     for record in faulty_server.requests_for("f.bin"):
         assert record.headers["accept-encoding"] == "identity"
         assert record.headers["user-agent"] == "easy-oww/9 (test)"
+    faulty_server.reset_counters()
+    download(faulty_server, tmp_path / "default", "f.bin")
+    assert {r.headers["user-agent"] for r in faulty_server.requests_for("f.bin")} == {"easy-oww"}
 
 
 @pytest.mark.parametrize(("status", "error", "words"), [
