@@ -1131,3 +1131,27 @@ def test_the_sidecar_saved_when_a_download_fails_survives_a_power_cut(
         download(faulty_server, tmp_path, "f.bin", connections=1, attempts=1,
                  sidecar_interval=3600.0)
     log.assert_durable_rename(tmp_path / "out" / "f.bin.part.json", writes_seen=False)
+
+
+def test_a_resumed_part_is_hashed_in_order_read_back_then_fed(tmp_path):
+    """The bytes already on disk are read back while new ones arrive; the digest is of the
+    whole file in order."""
+    size = 1024 * KiB  # the hasher's read size
+    old, new = os.urandom(2 * size), os.urandom(size)
+    part = tmp_path / "f.part"
+    part.write_bytes(old + new)  # new bytes are on disk before they are handed over
+    digest = _HeldDigest()
+    hasher = _OrderedHasher(part, digest)  # type: ignore[arg-type]
+    hasher.advance_to(len(old))
+    assert digest.entered.wait(10)  # reading back the first MiB
+    hasher.feed(len(old), new)  # arrives while the read-back is behind it
+    digest.go.set()
+    assert hasher.finish(len(old) + len(new)) == hashlib.sha256(old + new).hexdigest()
+
+
+def test_a_part_shorter_than_its_bytes_is_an_error_not_a_hang(tmp_path):
+    part = tmp_path / "f.part"
+    part.write_bytes(os.urandom(1000))
+    hasher = _OrderedHasher(part, hashlib.sha256())
+    with pytest.raises(DownloadError, match="shorter than the bytes written"):
+        hasher.finish(2000)
