@@ -682,6 +682,7 @@ _FETCH_OTHER = {
         "'XXXX' is no number either: a missing Content-Length reads as none",
     "xǁFetcherǁprobe__mutmut_73":
         "'xxxx' is not 'none' either: a missing Accept-Ranges allows ranges",
+    "xǁ_Downloadǁ__init____mutmut_16": "_run sets done (from the resume plan) before any use",
     "xǁ_Downloadǁ__init____mutmut_17": "_run sets the size before any use",
     "xǁ_Downloadǁ__init____mutmut_18": "_run sets the validator before any use",
     "xǁ_Downloadǁ__init____mutmut_19": "_run sets sequential before any use",
@@ -689,6 +690,7 @@ _FETCH_OTHER = {
     "xǁ_Downloadǁ__init____mutmut_23": "'' is as false as None for close_part's `if self.hasher`",
     "xǁ_Downloadǁ__init____mutmut_26": "-2 is as closed as -1 where fd is read (fd >= 0)",
     "xǁ_Downloadǁ__init____mutmut_34": "speed only: the saver is woken one byte sooner",
+    "xǁ_Downloadǁ__init____mutmut_35": "_run sets durable (from the resume plan) before any use",
     "xǁ_Downloadǁ_save_loop__mutmut_11": "speed only: every save is a durable one (synced)",
     "xǁ_Downloadǁ_save_loop__mutmut_12": "speed only: a durable save at > interval, not >=",
     "xǁ_Downloadǁ_save_loop__mutmut_16": "speed only: 1.05 s between saves, not 0.05 s",

@@ -1155,3 +1155,35 @@ def test_a_part_shorter_than_its_bytes_is_an_error_not_a_hang(tmp_path):
     hasher = _OrderedHasher(part, hashlib.sha256())
     with pytest.raises(DownloadError, match="shorter than the bytes written"):
         hasher.finish(2000)
+
+
+def test_a_resume_answered_with_an_unknown_total_goes_on(faulty_server: FaultyServer, tmp_path):
+    """`Content-Range: bytes a-b/*` (total unknown, RFC 9110 §14.4) lines up all the same."""
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+    faulty_server.add_faults("f.bin", ranged_only=True, body_headers={
+        "Content-Range": f"bytes {100 * KiB}-{len(data) - 1}/*"})
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=1)
+    assert request.dest.read_bytes() == data
+    assert [(r.range, r.status) for r in gets(faulty_server, "f.bin")] == [
+        (None, 200), (f"bytes={100 * KiB}-", 206)]
+
+
+def test_a_part_ahead_of_its_sidecar_resumes_from_its_length_under_a_hash(
+        faulty_server: FaultyServer, tmp_path):
+    """A process killed between a write and the next save leaves the part ahead of what the
+    sidecar recorded: written in order and guarded by the hash, the part's length is trusted."""
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_after=100 * KiB, times=1)
+    with pytest.raises(DownloadError):
+        download(faulty_server, tmp_path, "f.bin", connections=1, attempts=1)
+    sidecar = tmp_path / "out" / "f.bin.part.json"
+    saved = json.loads(sidecar.read_text())
+    for key in ("done", "written"):  # as if the last save came 50 KiB earlier
+        saved[key] = [[0, 50 * KiB]]
+    sidecar.write_text(json.dumps(saved))
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=1)
+    assert request.dest.read_bytes() == data
+    assert result.resumed_from == 100 * KiB
