@@ -693,7 +693,6 @@ _FETCH_OTHER = {
     "xǁ_Downloadǁ__init____mutmut_35": "_run sets durable (from the resume plan) before any use",
     "xǁ_Downloadǁ_save_loop__mutmut_11": "speed only: every save is a durable one (synced)",
     "xǁ_Downloadǁ_save_loop__mutmut_12": "speed only: a durable save at > interval, not >=",
-    "xǁ_Downloadǁ_save_loop__mutmut_16": "speed only: 1.05 s between saves, not 0.05 s",
     "xǁ_Downloadǁ_save_loop__mutmut_4":
         "speed only: saves then come with each save_every bytes, not also every 0.1 s",
     "xǁ_Downloadǁ_save_loop__mutmut_9": "speed only: the saver looks every 1.1 s, not 0.1 s",
