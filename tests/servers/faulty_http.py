@@ -147,6 +147,9 @@ class Faults:
     # `AddEncoding x-gzip .gz .tgz` (mod_mime docs), which labels a .tar.gz "Content-Encoding:
     # x-gzip" although the client asked for identity.
     body_headers: dict[str, str] = field(default_factory=dict)
+    # Headers left out of the file's own answers, e.g. Accept-Ranges, which CDNs often omit
+    # (RFC 9110 §14.3: a client may ask for ranges without having seen it).
+    drop_headers: tuple[str, ...] = ()
     # Bookkeeping, read-only for users.
     fired: int = 0
     _change_counted: int = field(default=0, repr=False)
@@ -681,6 +684,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers["Content-Length"] = str(length + plan.wrong_length)
         for rule in rules:
             headers.update(rule.body_headers)
+            for name in rule.drop_headers:
+                headers.pop(name, None)
         if any(r.no_length for r in rules):
             del headers["Content-Length"]
             headers["Connection"] = "close"

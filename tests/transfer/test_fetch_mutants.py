@@ -706,13 +706,15 @@ def test_a_refusal_fails_at_once_saying_why(faulty_server: FaultyServer, tmp_pat
     assert len(faulty_server.requests_for("f.bin")) == (2 if status in (400, 405) else 1)
 
 
+@pytest.mark.parametrize("known", [True, False])
 @pytest.mark.parametrize("status", [400, 405, 501])
 def test_a_server_refusing_head_is_probed_with_one_ranged_byte(faulty_server: FaultyServer,
-                                                               tmp_path, status):
+                                                               tmp_path, status, known):
+    """The size comes from the ranged byte's Content-Range: four connections either way."""
     data = os.urandom(300 * KiB)
     faulty_server.set_file("f.bin", data)
     faulty_server.set_faults("f.bin", status=[status])
-    request, _ = download(faulty_server, tmp_path, "f.bin", connections=4)
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=4, known=known)
     assert request.dest.read_bytes() == data
     head, probe, *segments = faulty_server.requests_for("f.bin")
     assert (head.method, head.status) == ("HEAD", status)
@@ -1077,6 +1079,9 @@ def test_the_size_a_redirect_states_stands_when_the_cdn_gives_none(faulty_server
     url = faulty_server.url("f.bin")
     seen = fetcher_for(tmp_path).inspect(FetchRequest(url, tmp_path / "f.bin"))
     assert (seen.size, seen.linked_etag) == (len(data), etag)
+    remote = fetcher_for(tmp_path).probe(FetchRequest(url, tmp_path / "f.bin"))
+    assert (remote.size, remote.linked_etag, remote.accepts_ranges) == (len(data), etag, True)
+    assert remote.url != url and "/cdn/" in remote.url  # where the redirects ended
     progress = RecordingProgress()
     request, result = download(faulty_server, tmp_path, "f.bin", known=False,
                                progress=progress, connections=connections)
@@ -1187,3 +1192,30 @@ def test_a_part_ahead_of_its_sidecar_resumes_from_its_length_under_a_hash(
     request, result = download(faulty_server, tmp_path, "f.bin", connections=1)
     assert request.dest.read_bytes() == data
     assert result.resumed_from == 100 * KiB
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_no_accept_ranges_header_is_no_refusal(faulty_server: FaultyServer, tmp_path,
+                                               connections):
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", drop_headers=("Accept-Ranges",))
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=connections)
+    assert request.dest.read_bytes() == data
+    assert len(gets(faulty_server, "f.bin")) == connections
+
+
+def test_a_cancel_during_a_retrys_wait_stops_the_download_at_once(faulty_server: FaultyServer,
+                                                                  tmp_path):
+    data = os.urandom(100 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", status=503)
+    progress = _LogEvents()
+    fetcher = Fetcher(fast(connections=1, backoff_base=60.0, backoff_max=60.0),
+                      lock_dir=tmp_path / "locks", progress=progress)
+    threading.Thread(target=lambda: progress.logged.wait() and fetcher.cancel.set(),
+                     daemon=True).start()
+    began = time.monotonic()
+    with pytest.raises(Cancelled):
+        download(faulty_server, tmp_path, "f.bin", fetcher=fetcher)
+    assert time.monotonic() - began < 30  # not the minute's wait
