@@ -682,6 +682,7 @@ _FETCH_OTHER = {
         "'XXXX' is no number either: a missing Content-Length reads as none",
     "xǁFetcherǁprobe__mutmut_73":
         "'xxxx' is not 'none' either: a missing Accept-Ranges allows ranges",
+    "xǁFetcherǁprobe__mutmut_98": "HTTP header names are case-insensitive (RFC 9110 §5.1)",
     "xǁ_Downloadǁ__init____mutmut_16": "_run sets done (from the resume plan) before any use",
     "xǁ_Downloadǁ__init____mutmut_17": "_run sets the size before any use",
     "xǁ_Downloadǁ__init____mutmut_18": "_run sets the validator before any use",

@@ -1219,3 +1219,25 @@ def test_a_cancel_during_a_retrys_wait_stops_the_download_at_once(faulty_server:
     with pytest.raises(Cancelled):
         download(faulty_server, tmp_path, "f.bin", fetcher=fetcher)
     assert time.monotonic() - began < 30  # not the minute's wait
+
+
+def test_a_download_waits_for_its_hosts_only_slot_from_its_first_request(
+        faulty_server: FaultyServer, tmp_path):
+    """A second file on a host allowing one connection waits, from its probe on, while the
+    first holds the slot (stalled), then arrives whole."""
+    first, second = os.urandom(200 * KiB), os.urandom(50 * KiB)
+    faulty_server.set_file("a.bin", first)
+    faulty_server.set_faults("a.bin", stall_after=10 * KiB, stall_seconds=0.5, times=1)
+    faulty_server.set_file("b.bin", second)
+    progress = RecordingProgress()
+    fetcher = Fetcher(fast(connections=1), lock_dir=tmp_path / "locks", progress=progress)
+    holder = FetchRequest(faulty_server.url("a.bin"), tmp_path / "out" / "a.bin", len(first),
+                          sha(first), host_connections=1)
+    fetching = threading.Thread(target=fetcher.fetch, args=(holder,))
+    fetching.start()
+    assert progress.advanced.wait(10)  # a.bin holds the slot, stalled
+    waiter = FetchRequest(faulty_server.url("b.bin"), tmp_path / "out" / "b.bin", len(second),
+                          sha(second), host_connections=1)
+    fetcher.fetch(waiter)
+    fetching.join()
+    assert holder.dest.read_bytes() == first and waiter.dest.read_bytes() == second
