@@ -1241,3 +1241,16 @@ def test_a_download_waits_for_its_hosts_only_slot_from_its_first_request(
     fetcher.fetch(waiter)
     fetching.join()
     assert holder.dest.read_bytes() == first and waiter.dest.read_bytes() == second
+
+
+def test_a_206_to_the_probes_ranged_byte_outweighs_accept_ranges_none(
+        faulty_server: FaultyServer, tmp_path):
+    """A server that says "Accept-Ranges: none" yet answers a ranged request with 206 does
+    take ranges: the answer, not the header, decides."""
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", status=[405])  # HEAD refused: the probe is a ranged GET
+    faulty_server.add_faults("f.bin", body_headers={"Accept-Ranges": "none"})
+    request, _ = download(faulty_server, tmp_path, "f.bin", connections=4)
+    assert request.dest.read_bytes() == data
+    assert len(gets(faulty_server, "f.bin")) == 1 + 4  # the probe's byte, then four segments
