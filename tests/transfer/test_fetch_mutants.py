@@ -340,6 +340,7 @@ def test_a_clean_download_reports_every_byte_once_and_logs_nothing(faulty_server
     assert request.dest.read_bytes() == data
     (task,) = progress.tasks
     assert task.started == ("f.bin", len(data), 0)
+    assert task.resets == [(0, len(data)), (0, len(data))]  # after the probe, at the start
     assert task.advanced == len(data) == result.transferred == result.size
     assert (result.path, result.url, result.validator, result.resumed_from, result.skipped) == (
         request.dest, request.url, faulty_server.etag("f.bin"), 0, False)
@@ -1193,9 +1194,12 @@ def test_a_part_ahead_of_its_sidecar_resumes_from_its_length_under_a_hash(
     for key in ("done", "written"):  # as if the last save came 50 KiB earlier
         saved[key] = [[0, 50 * KiB]]
     sidecar.write_text(json.dumps(saved))
-    request, result = download(faulty_server, tmp_path, "f.bin", connections=1)
+    progress = RecordingProgress()
+    request, result = download(faulty_server, tmp_path, "f.bin", connections=1,
+                               progress=progress)
     assert request.dest.read_bytes() == data
     assert result.resumed_from == 100 * KiB
+    assert progress.tasks[0].resets[-1] == (100 * KiB, len(data))  # the bar starts there
 
 
 @pytest.mark.parametrize("connections", [1, 4])
