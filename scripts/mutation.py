@@ -597,6 +597,11 @@ _FETCH_METHOD_CASE = [
     "xǁFetcherǁprobe__mutmut_9",
 ]
 _FETCH_OTHER = {
+    "x__let_go__mutmut_1": "speed only: the connection is closed instead of reused",
+    "x__let_go__mutmut_5": "speed only: the connection is closed instead of reused",
+    "x__let_go__mutmut_6": "speed only: the connection is closed instead of reused",
+    "x__let_go__mutmut_7": "speed only: the connection is closed instead of reused",
+    "x__let_go__mutmut_9": "speed only: the connection is closed instead of reused",
     "x__parse_content_range__mutmut_14":
         "one '-' in a Content-Range's span: partition and rpartition agree",
     "x__parse_content_range__mutmut_17": "the range's end (the tuple's second item) is never read",
@@ -659,6 +664,8 @@ _FETCH_OTHER = {
         "'XXXX' is no number either: a missing X-Linked-Size reads as none",
     "xǁFetcherǁ_open__mutmut_8":
         "http.client then sends Accept-Encoding: identity itself; the odd header is ignored",
+    "xǁFetcherǁ_run__mutmut_103": "_probe has just checked the server's size against the catalog's",
+    "xǁFetcherǁ_run__mutmut_98": "None is as false as False",
     "xǁFetcherǁ_segmented__mutmut_26":
         "a piece is tried only with bytes left (_copy raises before its end; a steal leaves half)",
     "xǁFetcherǁ_segmented__mutmut_67":
