@@ -49,6 +49,13 @@ class Module:
     tests: tuple[str, ...]  # tests that exercise it in-process (mutmut maps them to functions)
     budget: int  # seconds for `mutmut run`
     subprocess_tests: tuple[str, ...] = ()  # tests that reach it only via `python -m easy_oww`
+    timeout_constant: float = 10.0  # a mutant's time limit: 5 × (its tests' time + this)
+    test_timeout: int | None = None  # pytest-timeout's limit per test in the scratch copy
+
+
+def _deselect(*node_ids: str) -> tuple[str, ...]:
+    """pytest arguments leaving these tests out of a module's test selection."""
+    return tuple(arg for node_id in node_ids for arg in ("--deselect", node_id))
 
 
 MODULES: dict[str, Module] = {m.path: m for m in [
@@ -58,8 +65,29 @@ MODULES: dict[str, Module] = {m.path: m for m in [
                                     "tests/transfer/test_fetch.py"), 600),
     Module("transfer/retry.py", ("tests/transfer/test_retry.py",
                                  "tests/transfer/test_fetch.py"), 900),
-    Module("transfer/fetch.py", ("tests/transfer",), 3600,
-           ("tests/datasets/test_download_cli.py",)),
+    # The files that reach fetch.py in-process (test_real_services.py: against the Zenodo and
+    # Hub stand-ins; its three CLI tests are left out: the mutated copy in a subprocess without
+    # MUTANT_UNDER_TEST fails them). The property test that cuts and faults a download 25
+    # times (5 s alone) is left out too: each survivor paid for it (13 s a mutant, too slow for
+    # 1467 of them). Leaving a test out can only lower the score, never raise it.
+    Module("transfer/fetch.py", ("tests/transfer/test_fetch_mutants.py",
+                                 "tests/transfer/test_fetch.py",
+                                 "tests/transfer/test_fetch_safety.py",
+                                 "tests/datasets/test_real_services.py",
+                                 *_deselect("tests/transfer/test_fetch.py::test_any_cut_any_"
+                                            "faults_ends_in_the_exact_bytes",
+                                            "tests/datasets/test_real_services.py::test_a_file_"
+                                            "failing_its_format_check_never_takes_the_final_name",
+                                            "tests/datasets/test_real_services.py::test_a_restart"
+                                            "_from_zero_is_said_with_its_cost",
+                                            "tests/datasets/test_real_services.py::test_an_"
+                                            "unreachable_hub_is_one_plain_line")), 3600,
+           ("tests/datasets/test_download_cli.py",),
+           # Many of its hasher's mutants hang (a thread waits for ever): 50 s of the default
+           # limit's 5 × (tests' time + 10 s) went on each for nothing; 5 × (time + 2) still
+           # leaves a run on a busy machine four times its time. And a test that hangs fails
+           # after 10 s (each takes under 1 s): a hang is then a kill, seen at once.
+           timeout_constant=2.0, test_timeout=10),
     Module("archives/splitzip.py", ("tests/archives/test_splitzip.py",
                                     "tests/archives/test_bzip2.py"), 900),
     Module("archives/extract.py", ("tests/archives", "tests/datasets/test_unpacking.py"), 1800,
@@ -813,6 +841,283 @@ EQUIVALENT.update(dict.fromkeys(
     ("easy_oww.freesound.store." + name for name in _STORE_SQL_CASE),
     "SQL keywords, names and pragmas are case-insensitive; its quoted literals keep their case"))
 
+# transfer/fetch.py (2026-11-26): mutants that change only the case of an HTTP header's
+# name (a request's dict key, a response header read from urllib3's HTTPHeaderDict), and of
+# the method (urllib3 upper-cases it).
+_FETCH_HEADER_CASE = [
+    "xǁFetcherǁ_learn__mutmut_17",
+    "xǁFetcherǁ_learn__mutmut_18",
+    "xǁFetcherǁ_learn__mutmut_26",
+    "xǁFetcherǁ_learn__mutmut_27",
+    "xǁFetcherǁ_learn__mutmut_37",
+    "xǁFetcherǁ_learn__mutmut_38",
+    "xǁFetcherǁ_learn__mutmut_6",
+    "xǁFetcherǁ_learn__mutmut_7",
+    "xǁFetcherǁ_note_rate_limit__mutmut_10",
+    "xǁFetcherǁ_note_rate_limit__mutmut_23",
+    "xǁFetcherǁ_note_rate_limit__mutmut_24",
+    "xǁFetcherǁ_note_rate_limit__mutmut_5",
+    "xǁFetcherǁ_note_rate_limit__mutmut_6",
+    "xǁFetcherǁ_note_rate_limit__mutmut_9",
+    "xǁFetcherǁ_open__mutmut_10",
+    "xǁFetcherǁ_open__mutmut_14",
+    "xǁFetcherǁ_open__mutmut_15",
+    "xǁFetcherǁ_open__mutmut_49",
+    "xǁFetcherǁ_open__mutmut_50",
+    "xǁFetcherǁ_open__mutmut_53",
+    "xǁFetcherǁ_open__mutmut_54",
+    "xǁFetcherǁ_open__mutmut_61",
+    "xǁFetcherǁ_open__mutmut_62",
+    "xǁFetcherǁ_open__mutmut_72",
+    "xǁFetcherǁ_open__mutmut_73",
+    "xǁFetcherǁ_open__mutmut_9",
+    "xǁFetcherǁ_piece_attempt__mutmut_20",
+    "xǁFetcherǁ_piece_attempt__mutmut_21",
+    "xǁFetcherǁ_piece_attempt__mutmut_25",
+    "xǁFetcherǁ_piece_attempt__mutmut_26",
+    "xǁFetcherǁ_piece_attempt__mutmut_33",
+    "xǁFetcherǁ_piece_attempt__mutmut_34",
+    "xǁFetcherǁ_segmented__mutmut_29",
+    "xǁFetcherǁ_segmented__mutmut_30",
+    "xǁFetcherǁ_segmented__mutmut_35",
+    "xǁFetcherǁ_segmented__mutmut_36",
+    "xǁFetcherǁ_single__mutmut_12",
+    "xǁFetcherǁ_single__mutmut_13",
+    "xǁFetcherǁ_single__mutmut_8",
+    "xǁFetcherǁ_single__mutmut_9",
+    "xǁFetcherǁ_single_attempt__mutmut_29",
+    "xǁFetcherǁ_single_attempt__mutmut_30",
+    "xǁFetcherǁ_single_attempt__mutmut_33",
+    "xǁFetcherǁ_single_attempt__mutmut_34",
+    "xǁFetcherǁ_single_attempt__mutmut_46",
+    "xǁFetcherǁ_single_attempt__mutmut_47",
+    "xǁFetcherǁ_single_attempt__mutmut_59",
+    "xǁFetcherǁ_single_attempt__mutmut_60",
+    "xǁFetcherǁinspect__mutmut_15",
+    "xǁFetcherǁinspect__mutmut_16",
+    "xǁFetcherǁinspect__mutmut_30",
+    "xǁFetcherǁinspect__mutmut_31",
+    "xǁFetcherǁinspect__mutmut_43",
+    "xǁFetcherǁinspect__mutmut_44",
+    "xǁFetcherǁinspect__mutmut_50",
+    "xǁFetcherǁinspect__mutmut_51",
+    "xǁFetcherǁinspect__mutmut_68",
+    "xǁFetcherǁinspect__mutmut_69",
+    "xǁFetcherǁprobe__mutmut_25",
+    "xǁFetcherǁprobe__mutmut_26",
+    "xǁFetcherǁprobe__mutmut_41",
+    "xǁFetcherǁprobe__mutmut_42",
+    "xǁFetcherǁprobe__mutmut_53",
+    "xǁFetcherǁprobe__mutmut_54",
+    "xǁFetcherǁprobe__mutmut_59",
+    "xǁFetcherǁprobe__mutmut_60",
+    "xǁFetcherǁprobe__mutmut_71",
+    "xǁFetcherǁprobe__mutmut_72",
+    "xǁFetcherǁprobe__mutmut_93",
+    "xǁFetcherǁprobe__mutmut_94",
+    "xǁFetcherǁprobe__mutmut_97",
+]
+_FETCH_METHOD_CASE = [
+    "xǁFetcherǁ_piece_attempt__mutmut_9",
+    "xǁFetcherǁ_single_attempt__mutmut_9",
+    "xǁFetcherǁinspect__mutmut_13",
+    "xǁFetcherǁprobe__mutmut_23",
+    "xǁFetcherǁprobe__mutmut_9",
+]
+_FETCH_OTHER = {
+    "x__let_go__mutmut_1": "speed only: the connection is closed instead of reused",
+    "x__let_go__mutmut_5": "speed only: the connection is closed instead of reused",
+    "x__let_go__mutmut_6": "speed only: the connection is closed instead of reused",
+    "x__let_go__mutmut_7": "speed only: the connection is closed instead of reused",
+    "x__let_go__mutmut_9": "speed only: the connection is closed instead of reused",
+    "x__parse_content_range__mutmut_14":
+        "one '-' in a Content-Range's span: partition and rpartition agree",
+    "x__parse_content_range__mutmut_17": "the range's end (the tuple's second item) is never read",
+    "x__parse_content_range__mutmut_19": "the range's end (the tuple's second item) is never read",
+    "x__parse_content_range__mutmut_9":
+        "one '/' in a Content-Range: partition and rpartition agree",
+    "xǁFetcherǁ__init____mutmut_25": "speed only: the number of hosts whose connections are kept",
+    "xǁFetcherǁ__init____mutmut_30": "speed only: connections kept per host",
+    "xǁFetcherǁ__init____mutmut_32": "speed only: connections kept per host",
+    "xǁFetcherǁ_check_linked_hash__mutmut_5": "'XXXX' is no sha256 either (not 64 long): no check",
+    "xǁFetcherǁ_check_linked_hash__mutmut_6":
+        "'X' is no hex digit: stripping it too changes no sha256",
+    "xǁFetcherǁ_check_status__mutmut_12": "400 is in FATAL_STATUSES: fatal either way",
+    "xǁFetcherǁ_check_status__mutmut_13": "400 is in FATAL_STATUSES: fatal either way",
+    "xǁFetcherǁ_check_status__mutmut_14":
+        "500 is a busy status, raised above: never reaches this test",
+    "xǁFetcherǁ_check_status__mutmut_15":
+        "500 is a busy status, raised above: never reaches this test",
+    "xǁFetcherǁ_copy__mutmut_10":
+        "speed only: a segment's reads are chunk // 4, not 64 KiB, at least",
+    "xǁFetcherǁ_copy__mutmut_11": "speed only: the size of a segment's reads",
+    "xǁFetcherǁ_copy__mutmut_12": "speed only: the size of a segment's reads",
+    "xǁFetcherǁ_copy__mutmut_14": "speed only: the size of a segment's reads",
+    "xǁFetcherǁ_copy__mutmut_29": "read1(0) returns b'' (urllib3): the loop ends on the next line",
+    "xǁFetcherǁ_copy__mutmut_3": "speed only: the size of one connection's reads",
+    "xǁFetcherǁ_copy__mutmut_31":
+        "want <= 0 means pos >= the limit (a piece's end only moves down): the check passes",
+    "xǁFetcherǁ_copy__mutmut_4": "speed only: the size of a segment's reads",
+    "xǁFetcherǁ_copy__mutmut_5": "speed only: the size of the reads",
+    "xǁFetcherǁ_discard__mutmut_11":
+        "the part exists: _finish has just synced and sized it; nothing removes it before",
+    "xǁFetcherǁ_discard__mutmut_12":
+        "the part exists: _finish has just synced and sized it; nothing removes it before",
+    "xǁFetcherǁ_fetch_locked__mutmut_13": "completed=0 is the default",
+    "xǁFetcherǁ_fetch_locked__mutmut_30": "descriptor 0 is stdin, never the part",
+    "xǁFetcherǁ_fetch_locked__mutmut_31": "descriptor 0 is stdin, never the part",
+    "xǁFetcherǁ_fetch_locked__mutmut_5":
+        "the stale file was just listed, under the lock: it exists",
+    "xǁFetcherǁ_fetch_locked__mutmut_6":
+        "the stale file was just listed, under the lock: it exists",
+    "xǁFetcherǁ_finish__mutmut_16": "'' is as false as None for close_part's `if self.hasher`",
+    "xǁFetcherǁ_finish__mutmut_19":
+        "unreachable: hasher.finish has just read size bytes of the part, cut to size",
+    "xǁFetcherǁ_finish__mutmut_2": "a weaker assert: size and hasher are set on every path here",
+    "xǁFetcherǁ_finish__mutmut_8": "ftruncate to the size it already has changes nothing",
+    "xǁFetcherǁ_learn__mutmut_39":
+        "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁFetcherǁ_note_rate_limit__mutmut_30":
+        "one '=' per parameter: partition and rpartition agree",
+    "xǁFetcherǁ_note_rate_limit__mutmut_42": "'XXXX' is not '0' either: a missing r means no wait",
+    "xǁFetcherǁ_note_rate_limit__mutmut_51":
+        "'XXXX' is no number either: a missing t means no wait",
+    "xǁFetcherǁ_note_rate_limit__mutmut_58":
+        "a wait of 0 s ends at once: the next request finds it past",
+    "xǁFetcherǁ_open__mutmut_2": "'' is as false as None where linked_size is read (`or`)",
+    "xǁFetcherǁ_open__mutmut_24": "redirect=None is as false as False in urllib3",
+    "xǁFetcherǁ_open__mutmut_25": "preload_content=None is as false as False in urllib3",
+    "xǁFetcherǁ_open__mutmut_26": "decode_content=None is as false as False in urllib3",
+    "xǁFetcherǁ_open__mutmut_63":
+        "'XXXX' is no number either: a missing X-Linked-Size reads as none",
+    "xǁFetcherǁ_open__mutmut_8":
+        "http.client then sends Accept-Encoding: identity itself; the odd header is ignored",
+    "xǁFetcherǁ_run__mutmut_103": "_probe has just checked the server's size against the catalog's",
+    "xǁFetcherǁ_run__mutmut_98": "None is as false as False",
+    "xǁFetcherǁ_segmented__mutmut_26":
+        "a piece is tried only with bytes left (_copy raises before its end; a steal leaves half)",
+    "xǁFetcherǁ_segmented__mutmut_67":
+        "speed only: the saver is woken on every write (a quick save at most every 0.05 s)",
+    "xǁFetcherǁ_segmented__mutmut_71": "the worker threads' names only",
+    "xǁFetcherǁ_segmented__mutmut_75": "the worker threads' names only",
+    "xǁFetcherǁ_segmented__mutmut_76": "the worker threads' names only",
+    "xǁFetcherǁ_segmented__mutmut_77":
+        "speed only: after Ctrl-C it waits for a segment stuck in a read until the read ends",
+    "xǁFetcherǁ_segmented__mutmut_78": "speed only: after Ctrl-C, 6 s for the segments, not 5",
+    "xǁFetcherǁ_wait_for_rate_limit__mutmut_13":
+        "time.monotonic() is far over 1 s: 1.0 minus it is as negative as 0.0 minus it",
+    "xǁFetcherǁ_wait_for_rate_limit__mutmut_14": "a wait of exactly 0 s returns at once either way",
+    "xǁFetcherǁfetch__mutmut_6":
+        "the request handed to _fetch_from is never asked for its fallbacks",
+    "xǁFetcherǁfetch__mutmut_9":
+        "the request handed to _fetch_from is never asked for its fallbacks",
+    "xǁFetcherǁinspect__mutmut_52":
+        "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁFetcherǁprobe__mutmut_55":
+        "'XXXX' is no number either: a missing Content-Length reads as none",
+    "xǁFetcherǁprobe__mutmut_73":
+        "'xxxx' is not 'none' either: a missing Accept-Ranges allows ranges",
+    "xǁFetcherǁprobe__mutmut_98": "HTTP header names are case-insensitive (RFC 9110 §5.1)",
+    "xǁ_Downloadǁ__init____mutmut_16": "_run sets done (from the resume plan) before any use",
+    "xǁ_Downloadǁ__init____mutmut_17": "_run sets the size before any use",
+    "xǁ_Downloadǁ__init____mutmut_18": "_run sets the validator before any use",
+    "xǁ_Downloadǁ__init____mutmut_19": "_run sets sequential before any use",
+    "xǁ_Downloadǁ__init____mutmut_20": "_run sets sequential before any use",
+    "xǁ_Downloadǁ__init____mutmut_23": "'' is as false as None for close_part's `if self.hasher`",
+    "xǁ_Downloadǁ__init____mutmut_26": "-2 is as closed as -1 where fd is read (fd >= 0)",
+    "xǁ_Downloadǁ__init____mutmut_33": "open_part's first save sets unsaved to 0 before any write",
+    "xǁ_Downloadǁ__init____mutmut_34": "open_part's first save sets unsaved to 0 before any write",
+    "xǁ_Downloadǁ__init____mutmut_35": "_run sets durable (from the resume plan) before any use",
+    "xǁ_Downloadǁ_save_loop__mutmut_11": "speed only: every save is a durable one (synced)",
+    "xǁ_Downloadǁ_save_loop__mutmut_12": "speed only: a durable save at > interval, not >=",
+    "xǁ_Downloadǁ_save_loop__mutmut_4":
+        "speed only: saves then come with each save_every bytes, not also every 0.1 s",
+    "xǁ_Downloadǁ_save_loop__mutmut_9": "speed only: the saver looks every 1.1 s, not 0.1 s",
+    "xǁ_Downloadǁclose_part__mutmut_1": "'' is as false as None, and a new hasher comes before use",
+    "xǁ_Downloadǁclose_part__mutmut_2": "descriptor 0 is stdin, never the part",
+    "xǁ_Downloadǁclose_part__mutmut_3": "descriptor 0 is stdin, never the part",
+    "xǁ_Downloadǁclose_part__mutmut_7": "-2 is as closed as -1 where fd is read (fd >= 0)",
+    "xǁ_Downloadǁopen_part__mutmut_15": "ftruncate to the size it already has changes nothing",
+    "xǁ_Downloadǁopen_part__mutmut_32": "the saver thread's name only",
+    "xǁ_Downloadǁopen_part__mutmut_33":
+        "the saver is always stopped and joined (close_part, in a finally): daemon or not",
+    "xǁ_Downloadǁopen_part__mutmut_36":
+        "the saver is always stopped and joined (close_part, in a finally): daemon or not",
+    "xǁ_Downloadǁopen_part__mutmut_37": "the saver thread's name only",
+    "xǁ_Downloadǁopen_part__mutmut_38": "the saver thread's name only",
+    "xǁ_Downloadǁopen_part__mutmut_39":
+        "the saver is always stopped and joined (close_part, in a finally): daemon or not",
+    "xǁ_Downloadǁsave_sidecar__mutmut_3": "speed only: the saver is woken one byte sooner",
+    "xǁ_Downloadǁsave_sidecar__mutmut_6": "descriptor 0 is stdin, never the part",
+    "xǁ_Downloadǁsave_sidecar__mutmut_7": "descriptor 0 is stdin, never the part",
+    "xǁ_Downloadǁwrote__mutmut_10":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_12":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_13":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_14":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_15":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_16":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_17":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_18":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_Downloadǁwrote__mutmut_9":
+        "speed only: the saver wakes by itself every 0.1 s; this wakes it sooner or not",
+    "xǁ_LinkedEventǁwait__mutmut_16":
+        "speed only: a cancel from outside is seen within 1.1 s, not 0.1 s, while waiting",
+    "xǁ_LinkedEventǁwait__mutmut_4": "speed only: a wait of 0 s (Retry-After: 0) lasts up to 1 s",
+    "xǁ_LinkedEventǁwait__mutmut_8": "speed only: one more wait of 0 s at the deadline",
+    "xǁ_OrderedHasherǁ__init____mutmut_11": "'' is as false as None where _error is read",
+    "xǁ_OrderedHasherǁ__init____mutmut_16": "the thread's name only",
+    "xǁ_OrderedHasherǁ__init____mutmut_17":
+        "the hasher thread is always joined (finish, or abandon in close_part's finally)",
+    "xǁ_OrderedHasherǁ__init____mutmut_19": "the thread's name only",
+    "xǁ_OrderedHasherǁ__init____mutmut_20":
+        "the hasher thread is always joined (finish, or abandon in close_part's finally)",
+    "xǁ_OrderedHasherǁ__init____mutmut_21": "the thread's name only",
+    "xǁ_OrderedHasherǁ__init____mutmut_22": "the thread's name only",
+    "xǁ_OrderedHasherǁ__init____mutmut_23":
+        "the hasher thread is always joined (finish, or abandon in close_part's finally)",
+    "xǁ_OrderedHasherǁ__init____mutmut_8":
+        "speed only: _queued one byte high makes the feeder wait one byte sooner",
+    "xǁ_OrderedHasherǁ__init____mutmut_9": "None is as false as False",
+    "xǁ_OrderedHasherǁ_next__mutmut_17":
+        "the fed bytes are read back from the part instead (written before handed over)",
+    "xǁ_OrderedHasherǁ_next__mutmut_3":
+        "a fed chunk then counts as covered and is read back: the same bytes, written before",
+    "xǁ_OrderedHasherǁ_next__mutmut_6":
+        "a fed chunk never lies behind the hashed front: feeds start where read-backs stop",
+    "xǁ_OrderedHasherǁ_next__mutmut_7":
+        "a fed chunk never lies behind the hashed front: feeds start where read-backs stop",
+    "xǁ_OrderedHasherǁ_next__mutmut_8":
+        "a fed chunk never lies behind the hashed front: feeds start where read-backs stop",
+    "xǁ_OrderedHasherǁ_run__mutmut_10": "preadv reads through the descriptor: buffering is unused",
+    "xǁ_OrderedHasherǁ_run__mutmut_13": "preadv reads through the descriptor: buffering is unused",
+    "xǁ_OrderedHasherǁabandon__mutmut_3":
+        "the abandoned thread ends either way (on a TypeError kept in _error, never read)",
+    "xǁ_OrderedHasherǁabandon__mutmut_4":
+        "after abandon nothing feeds (its one feeder abandons it): _queued is not read again",
+    "xǁ_OrderedHasherǁabandon__mutmut_5":
+        "after abandon nothing feeds (its one feeder abandons it): _queued is not read again",
+    "xǁ_OrderedHasherǁadvance_to__mutmut_1":
+        "one more notify with nothing new: the hasher finds nothing to do",
+    "xǁ_OrderedHasherǁfeed__mutmut_12":
+        "fed chunks carry their offsets and finish() advances _ready to the size",
+}
+EQUIVALENT.update(dict.fromkeys(
+    ("easy_oww.transfer.fetch." + name for name in _FETCH_HEADER_CASE),
+    "HTTP header names are case-insensitive (RFC 9110 §5.1): urllib3 and servers compare so"))
+EQUIVALENT.update(dict.fromkeys(
+    ("easy_oww.transfer.fetch." + name for name in _FETCH_METHOD_CASE),
+    "urllib3 upper-cases the method (RequestMethods.request): the same request is sent"))
+EQUIVALENT.update({"easy_oww.transfer.fetch." + name: why for name, why in _FETCH_OTHER.items()})
+# end of transfer/fetch.py
+
 # Statements that only word a message (an exception's text, a log line) are not mutated: their
 # wording is the README's and the CLI error tests' business, and a mutant that changes a word of
 # one is not a mistake that loses data. The condition that raises is on its own line and is
@@ -839,6 +1144,8 @@ def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
         shutil.copytree(REPO / part, work / part, ignore=ignore)
     text = (REPO / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
+    if module.test_timeout is not None:
+        text = re.sub(r"(?m)^timeout = \d+$", f"timeout = {module.test_timeout}", text)
     text += "\n[tool.mutmut]\n" + "\n".join([
         'source_paths = ["src"]',
         'also_copy = ["bench"]',
@@ -848,7 +1155,7 @@ def scratch_copy(module: Module, work: Path, fresh: bool) -> Path:
         f"do_not_mutate_patterns = {json.dumps(MESSAGE_LINES)}",
         "use_git_change_detection = false",
         "timeout_multiplier = 5.0",
-        "timeout_constant = 10.0",
+        f"timeout_constant = {module.timeout_constant}",
     ]) + "\n"
     (work / "pyproject.toml").write_text(text)
     return work
@@ -929,15 +1236,19 @@ def describe(work: Path, names: list[str]) -> None:
 def forget_survivors(work: Path, module: Module) -> None:
     """Clear the verdicts of surviving, untested, timed-out and interrupted mutants (a stopped
     run leaves "suspicious" ones) so the next run tests them again
-    (mutmut maps new tests to functions, but keeps a survivor's verdict once given)."""
+    (mutmut maps new tests to functions, but keeps a survivor's verdict once given).
+    Survivors listed in EQUIVALENT keep theirs: they cannot be killed, and each would cost
+    every test mapped to it again."""
     meta = work / "mutants" / "src" / "easy_oww" / (module.path + ".meta")
     if not meta.exists():
         return
     data = json.loads(meta.read_text())
     codes = data["exit_code_by_key"]
     for name, code in codes.items():
-        if STATUS.get(code, "suspicious") in ("survived", "no tests", "timeout", "suspicious",
-                                              "interrupted"):
+        status = STATUS.get(code, "suspicious")
+        if status == "survived" and name in EQUIVALENT:
+            continue
+        if status in ("survived", "no tests", "timeout", "suspicious", "interrupted"):
             codes[name] = None
     meta.write_text(json.dumps(data))
 

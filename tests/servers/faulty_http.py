@@ -139,6 +139,17 @@ class Faults:
     times: int | None = None
     # The rule affects only requests that carry a Range header (a resume, a segment).
     ranged_only: bool = False
+    # Send no Content-Length (HEAD and GET): the body ends when the connection closes, as
+    # HTTP/1.1 allows (RFC 9112 §6.3, rule 8) and streaming proxies and CGI scripts do; a
+    # drop then looks like the body's end.
+    no_length: bool = False
+    # Headers added to the file's own answers (200, 206), e.g. Apache's default
+    # `AddEncoding x-gzip .gz .tgz` (mod_mime docs), which labels a .tar.gz "Content-Encoding:
+    # x-gzip" although the client asked for identity.
+    body_headers: dict[str, str] = field(default_factory=dict)
+    # Headers left out of the file's own answers, e.g. Accept-Ranges, which CDNs often omit
+    # (RFC 9110 §14.3: a client may ask for ranges without having seen it).
+    drop_headers: tuple[str, ...] = ()
     # Bookkeeping, read-only for users.
     fired: int = 0
     _change_counted: int = field(default=0, repr=False)
@@ -338,6 +349,16 @@ class FaultyServer(ThreadedServer):
 
     def reset_counters(self) -> None:
         with self._lock:
+            self._bytes.clear()
+            self._records.clear()
+
+    def reset(self) -> None:
+        """Forget every file, fault rule, CDN token and count: as if just started (one server
+        shared by many quick tests saves each its start and stop)."""
+        with self._lock:
+            self._resources.clear()
+            self._rules.clear()
+            self._tokens.clear()
             self._bytes.clear()
             self._records.clear()
 
@@ -661,6 +682,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, length = 206, end - start + 1
             headers["Content-Range"] = f"bytes {start}-{end}/{resource.size}"
         headers["Content-Length"] = str(length + plan.wrong_length)
+        for rule in rules:
+            headers.update(rule.body_headers)
+            for name in rule.drop_headers:
+                headers.pop(name, None)
+        if any(r.no_length for r in rules):
+            del headers["Content-Length"]
+            headers["Connection"] = "close"
+            self.close_connection = True
         record.status = status
         self._head(status, headers)
         if method != "GET":
