@@ -226,6 +226,21 @@ EQUIVALENT: dict[str, str] = {
         "256 MiB cap) and the throttle eases; the outputs are the same",
     "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_21":
         "speed only: the journal fsynced about once a second without `durable` too",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_guarded__mutmut_7":
+        "usedforsecurity only matters on a FIPS build; the digest is the same",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_guarded__mutmut_8":
+        "usedforsecurity only matters on a FIPS build; the digest is the same",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_tmp_path__mutmut_2":
+        "temp names counting down instead of up are as unique",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_tmp_path__mutmut_3":
+        "temp names counting by two are as unique",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_check_parent__mutmut_11":
+        "speed only: a parent folder checked again for each member, not once",
+    "easy_oww.archives.extract.xǁ_Guardǁmember_limit__mutmut_4": "float('INF') is inf",
+    "easy_oww.archives.extract.xǁ_Extractionǁ__init____mutmut_1":
+        "a default no caller relies on: extract() always passes flatten",
+    "easy_oww.archives.extract.xǁ_Extractionǁ__init____mutmut_7":
+        "getattr(None, 'settings', None) is None, as the else gives",
     "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_22":
         "speed only: the journal fsynced after every member (it only saves a re-run's work: "
         "each output is fsynced before its rename)",

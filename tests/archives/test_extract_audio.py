@@ -22,6 +22,7 @@ from easy_oww.archives.extract import (
     ArchiveError,
     MemberChecksumError,
     Owner,
+    UnsafeArchiveError,
     extract,
     journal_path,
 )
@@ -303,3 +304,85 @@ def test_a_run_longer_than_a_second_syncs_its_journal_on_the_way_and_finishes(tm
     assert [r.name for r in results] == sorted(seen) == [f"m{i}.txt" for i in range(4)]
     lines = journal_path(tmp_path / "out", "slow.zip").read_text().splitlines()
     assert len(lines) == 4
+
+
+# -- flatten and renamed outputs ----------------------------------------------------------------
+
+def test_flatten_puts_every_file_of_every_folder_in_the_target_itself(tmp_path):
+    archive = tmp_path / "f.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in [("top/", None), ("top/a/", None), ("top/a/x.txt", b"x"),
+                           ("top/b/", None), ("top/b/deep/y.txt", b"y")]:
+            info = tarfile.TarInfo(name.rstrip("/"))
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    into = tmp_path / "out"
+    results = extract(archive, into, fmt="tar", flatten=True)
+    assert sorted(p.name for p in into.iterdir() if not p.name.startswith(".")) == [
+        "x.txt", "y.txt"]  # no folders, nothing left behind the first one
+    assert {r.name: r.path for r in results} == {"top/a/x.txt": into / "x.txt",
+                                                 "top/b/deep/y.txt": into / "y.txt"}
+
+
+def test_flatten_refuses_a_link_and_two_members_with_one_base_name(tmp_path):
+    linked = tmp_path / "l.tar"
+    with tarfile.open(linked, "w") as tar:
+        info = tarfile.TarInfo("d/link")
+        info.type, info.linkname = tarfile.SYMTYPE, "x.txt"
+        tar.addfile(info)
+    with pytest.raises(ArchiveError) as caught:
+        extract(linked, tmp_path / "out", fmt="tar", flatten=True)
+    assert str(caught.value) == ("d/link in l.tar is a link: a flattened unpack keeps files "
+                                 "only; unpack it without flatten")
+    twice = a_zip(tmp_path / "t.zip", {"a/x.txt": b"1", "b/x.txt": b"2"})
+    with pytest.raises(ArchiveError, match="a/x.txt and b/x.txt in t.zip would both be written "
+                                           "to x.txt"):
+        extract(twice, tmp_path / "out2", flatten=True)
+
+
+def test_a_conversion_landing_on_another_members_name_is_refused(tmp_path):
+    clash = a_zip(tmp_path / "c.zip", {"x.wav": wav(), "x.flac": b"fLaC"})
+    with pytest.raises(ArchiveError, match="x.wav and x.flac in c.zip would both be written "
+                                           "to x.wav"):
+        extract(clash, tmp_path / "out", transform=AudioConverter(16000))
+
+
+def test_members_stripped_to_one_path_without_a_rename_are_written_in_turn_as_tar_does(
+        tmp_path):
+    archive = a_tar(tmp_path / "s.tar", {"a/x.wav": wav(freq=300.0), "b/x.wav": wav()})
+    results = extract(archive, tmp_path / "out", fmt="tar", strip_components=1,
+                      transform=AudioConverter(16000), workers=1)
+    assert [r.path.name for r in results] == ["x.wav", "x.wav"]
+
+
+# -- names --------------------------------------------------------------------------------------
+
+def test_refusals_name_the_member_and_the_archive(tmp_path):
+    cases = {
+        "climb.tar": ([("ok/../../x", tarfile.REGTYPE, "")], "ok/../../x in climb.tar climbs"),
+        "sym.tar": ([("s", tarfile.SYMTYPE, "../../etc")], "s in sym.tar links to '../../etc'"),
+        "hard.tar": ([("h", tarfile.LNKTYPE, "../x")], "../x in hard.tar climbs out with '..'"),
+        "under.tar": ([("s", tarfile.SYMTYPE, "d"), ("d/", tarfile.DIRTYPE, ""),
+                       ("s/x", tarfile.REGTYPE, "")], "s/x in under.tar lies under the symlink"),
+    }
+    for name, (members, said) in cases.items():
+        with tarfile.open(tmp_path / name, "w") as tar:
+            for member, kind, target in members:
+                info = tarfile.TarInfo(member)
+                info.type, info.linkname = kind, target
+                tar.addfile(info, io.BytesIO(b"") if kind == tarfile.REGTYPE else None)
+        with pytest.raises(UnsafeArchiveError) as caught:
+            extract(tmp_path / name, tmp_path / f"o-{name}", fmt="tar")
+        assert str(caught.value).startswith(said), (name, str(caught.value))
+
+
+def test_a_listed_member_stored_with_backslashes_is_found_in_the_list(tmp_path):
+    members = {"fma_small/checksums": listed(TRACKS),
+               **{name.replace("/", "\\"): data for name, data in TRACKS.items()}}
+    archive = a_zip(tmp_path / "win.zip", members)
+    results = extract(archive, tmp_path / "out", checksums="fma_small/checksums")
+    assert sum(r.kind == "file" for r in results) == 4
