@@ -226,6 +226,12 @@ EQUIVALENT: dict[str, str] = {
         "256 MiB cap) and the throttle eases; the outputs are the same",
     "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_21":
         "speed only: the journal fsynced about once a second without `durable` too",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_submit_file__mutmut_10":
+        "a member of exactly 64 MiB streamed instead of buffered: the same bytes either way",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_submit_file__mutmut_18":
+        "memory only: the in-flight count too low, the throttle eases; same outputs",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_submit_file__mutmut_19":
+        "memory only: the in-flight count too low, the throttle eases; same outputs",
     "easy_oww.archives.extract.xǁ_Extractionǁ_guarded__mutmut_7":
         "usedforsecurity only matters on a FIPS build; the digest is the same",
     "easy_oww.archives.extract.xǁ_Extractionǁ_guarded__mutmut_8":

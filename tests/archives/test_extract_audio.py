@@ -386,3 +386,38 @@ def test_a_listed_member_stored_with_backslashes_is_found_in_the_list(tmp_path):
     archive = a_zip(tmp_path / "win.zip", members)
     results = extract(archive, tmp_path / "out", checksums="fma_small/checksums")
     assert sum(r.kind == "file" for r in results) == 4
+
+
+@pytest.mark.parametrize("excused", [True, False], ids=["excused", "not-excused"])
+def test_a_member_too_large_to_buffer_that_does_not_decode(tmp_path, excused):
+    block = np.random.default_rng(9).integers(0, 256, 4099, dtype=np.uint8).tobytes()
+    junk = (block * (BUFFER_LIMIT // len(block) + 2))[:BUFFER_LIMIT + 4099]  # not audio
+    archive = a_zip(tmp_path / "j.zip", {"big/000777.mp3": junk, "ok.txt": b"ok"})
+    into = tmp_path / "out"
+    excuse = (lambda name, error: "no audio") if excused else (lambda name, error: None)
+    if excused:
+        results = {r.name: r for r in extract(archive, into, transform=AudioConverter(16000),
+                                               tolerate=excuse, workers=1)}
+        skipped = results["big/000777.mp3"]
+        assert (skipped.kind, skipped.reason, skipped.path, skipped.source_size) == (
+            "unreadable", "no audio", into / "big" / "000777.wav", len(junk))
+    else:
+        with pytest.raises(AudioDecodeError, match="000777.mp3"):
+            extract(archive, into, transform=AudioConverter(16000), tolerate=excuse, workers=1)
+    assert not (into / "big" / "000777.wav").exists()
+    assert not [p for p in into.rglob("*") if p.is_file() and ".easy-oww-unpack-tmp" in str(p)]
+
+
+def test_a_folder_in_the_target_that_is_a_link_out_is_not_written_through(tmp_path):
+    """Belt and braces behind the name checks: a link someone put in the target since."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    into = tmp_path / "out"
+    into.mkdir()
+    (into / "d").symlink_to(outside)
+    archive = a_zip(tmp_path / "a.zip", {"d/x.txt": b"x"})
+    with pytest.raises(UnsafeArchiveError) as caught:
+        extract(archive, into)
+    assert str(caught.value) == (f"d/x.txt in a.zip would be written to {outside}, outside "
+                                 "the target: refused")
+    assert list(outside.iterdir()) == []
