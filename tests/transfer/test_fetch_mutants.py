@@ -1262,3 +1262,18 @@ def test_a_206_to_the_probes_ranged_byte_outweighs_accept_ranges_none(
     request, _ = download(faulty_server, tmp_path, "f.bin", connections=4)
     assert request.dest.read_bytes() == data
     assert len(gets(faulty_server, "f.bin")) == 1 + 4  # the probe's byte, then four segments
+
+
+@pytest.mark.parametrize("cuts", [1, 2])
+def test_a_cut_without_a_length_size_or_hash_is_noticed_and_the_rest_fetched(
+        faulty_server: FaultyServer, tmp_path, cuts):
+    """Nothing tells a close-delimited body's cut from its end: a request for what comes
+    after it does (416: that was all; bytes: it was cut). It was kept as the whole file."""
+    data = os.urandom(300 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", no_length=True)
+    faulty_server.add_faults("f.bin", drop_after=50 * KiB, times=cuts)
+    request, result = download(faulty_server, tmp_path, "f.bin", known=False)
+    assert request.dest.read_bytes() == data
+    assert result.size == len(data)
+    assert result.hash == str(sha(data))

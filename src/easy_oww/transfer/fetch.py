@@ -844,8 +844,41 @@ class Fetcher:
                 self._single_attempt(job, start, headers)
 
         self._with_retries(attempt, job, lambda: job.done.total())
+        if job.size is None and job.request.hash is None:
+            # A body without a length ends where its connection closed, so a cut there looks
+            # like the end, and with no size or hash nothing else would tell: ask for what
+            # comes after it. 416 says that was all; bytes say it was cut, and are the rest.
+            while job.size is None:
+                self._with_retries(lambda: self._confirm_end(job), job,
+                                   lambda: job.done.total())
         if job.size is None:
             job.size = job.done.prefix()
+
+    def _confirm_end(self, job: _Download) -> None:
+        """Sets `job.size` once the end is known; fetches what follows a cut otherwise."""
+        start = job.done.prefix()
+        headers = {"Range": f"bytes={start}-"}
+        if job.validator:
+            headers["If-Range"] = job.validator
+        with self._host_slot(job.request, job.cancel):
+            opened = self._open("GET", job.request, headers)
+            response = opened.response
+            try:
+                got = _parse_content_range(response.headers.get("Content-Range"))
+                if response.status == 416:
+                    job.size = start  # nothing after it: that was the whole file
+                    return
+                self._check_status(opened, job.request)
+                if response.status != 206:
+                    # Ranges ignored (or the file changed): nothing to compare the bytes with.
+                    job.size = start
+                    return
+                if not got or got[0] != start:
+                    sent = response.headers.get("Content-Range")
+                    raise _Restart(f"the server sent range {sent} for a request from {start}")
+                self._copy(job, response, start, got[2])
+            finally:
+                _let_go(response)
 
     def _single_attempt(self, job: _Download, start: int, headers: dict[str, str]) -> None:
         """One GET from `start` (with `headers`) on one connection, written as it arrives."""
