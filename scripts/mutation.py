@@ -226,6 +226,34 @@ EQUIVALENT: dict[str, str] = {
         "256 MiB cap) and the throttle eases; the outputs are the same",
     "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_21":
         "speed only: the journal fsynced about once a second without `durable` too",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_9":
+        "leftovers of a killed run are removed by the finally's rmtree anyway, and temp names "
+        "are opened afresh ('wb'): the outputs are the same",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_31":
+        "exist_ok=None: the folder was removed on the line before, so mkdir never finds it",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_32":
+        "exist_ok=False: the folder was removed on the line before, so mkdir never finds it",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_35":
+        "results are ordered by `order`, counted from 1 or 0 alike",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_59":
+        "results are ordered by `order`, counted by 2 or 1 alike",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_40":
+        "speed only: the pool's size (None: the executor's default)",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_42": "speed only: the pool's size",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_43": "speed only: the pool's size",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_44": "speed only: the pool's size",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_45": "speed only: the pool's size",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_49":
+        "encoding=None: the journal is json.dumps output, ASCII",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_52":
+        "encoding left out: the journal is json.dumps output, ASCII",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_56": "'UTF-8' names the same codec",
+    "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_98":
+        "block=None is as false as False",
+    "easy_oww.archives.extract.xǁ_Extractionǁ__init____mutmut_69":
+        "temp names counted from 1 or 2 alike: unique either way",
+    "easy_oww.archives.extract.xǁ_Extractionǁ__init____mutmut_77":
+        "memory only: the in-flight count one byte high",
     "easy_oww.archives.extract.xǁ_Extractionǁ_submit_file__mutmut_10":
         "a member of exactly 64 MiB streamed instead of buffered: the same bytes either way",
     "easy_oww.archives.extract.xǁ_Extractionǁ_submit_file__mutmut_18":

@@ -421,3 +421,25 @@ def test_a_folder_in_the_target_that_is_a_link_out_is_not_written_through(tmp_pa
     assert str(caught.value) == (f"d/x.txt in a.zip would be written to {outside}, outside "
                                  "the target: refused")
     assert list(outside.iterdir()) == []
+
+
+def test_a_plain_function_transform_is_recorded_by_its_name_and_redone_when_it_changes(
+        tmp_path):
+    def upper(src, dst, name):
+        dst.write(src.read().upper())
+
+    def lower(src, dst, name):
+        dst.write(src.read().lower())
+
+    archive = a_zip(tmp_path / "t.zip", {"a.txt": b"Hello"})
+    into = tmp_path / "deep" / "er" / "out"  # made with its parents
+    (first,) = extract(archive, into, transform=upper)
+    assert (first.settings, (into / "a.txt").read_bytes()) == ({"transform": "upper"}, b"HELLO")
+    (again,) = extract(archive, into, transform=upper)
+    assert again.skipped and again.settings == {"transform": "upper"}
+    (other,) = extract(archive, into, transform=lower)
+    assert not other.skipped and (into / "a.txt").read_bytes() == b"hello"
+    assert other.settings == {"transform": "lower"}
+    (plain,) = extract(archive, into)  # no transform: the bytes as they are, no settings
+    assert not plain.skipped and plain.settings is None
+    assert (into / "a.txt").read_bytes() == b"Hello"
