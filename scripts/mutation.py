@@ -228,6 +228,13 @@ EQUIVALENT: dict[str, str] = {
         "256 MiB cap) and the throttle eases; the outputs are the same",
     "easy_oww.archives.extract.xǁ_Extractionǁ_record__mutmut_21":
         "speed only: the journal fsynced about once a second without `durable` too",
+    "easy_oww.archives.extract.xǁ_LinkGuardǁcheck_path__mutmut_6":
+        "the extra prefix checked is '', which is never a link's path",
+    "easy_oww.archives.extract.xǁ_Extractionǁ__init____mutmut_72":
+        "_root_real is set by go() before anything reads it",
+    "easy_oww.archives.extract.xǁ_Extractionǁ__init____mutmut_73":
+        "_root_real is set by go() before anything reads it",
+    "easy_oww.archives.extract.xǁ_Extractionǁ_plan__mutmut_64": "hard=None is as false as False",
     "easy_oww.archives.extract.xǁ_Extractionǁgo__mutmut_9":
         "leftovers of a killed run are removed by the finally's rmtree anyway, and temp names "
         "are opened afresh ('wb'): the outputs are the same",

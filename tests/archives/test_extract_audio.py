@@ -368,6 +368,12 @@ def test_refusals_name_the_member_and_the_archive(tmp_path):
         "hard.tar": ([("h", tarfile.LNKTYPE, "../x")], "../x in hard.tar climbs out with '..'"),
         "under.tar": ([("s", tarfile.SYMTYPE, "d"), ("d/", tarfile.DIRTYPE, ""),
                        ("s/x", tarfile.REGTYPE, "")], "s/x in under.tar lies under the symlink"),
+        "deeper.tar": ([("a/", tarfile.DIRTYPE, ""), ("a/s", tarfile.SYMTYPE, "d"),
+                        ("a/s/x", tarfile.REGTYPE, "")],
+                       "a/s/x in deeper.tar lies under the symlink"),
+        "emptylink.tar": ([("h", tarfile.LNKTYPE, "")], "h in emptylink.tar hard-links to ''"),
+        "through.tar": ([("d/", tarfile.DIRTYPE, ""), ("s", tarfile.SYMTYPE, "d"),
+                         ("h", tarfile.LNKTYPE, "s/x")], "h in through.tar links through"),
     }
     for name, (members, said) in cases.items():
         with tarfile.open(tmp_path / name, "w") as tar:
@@ -380,12 +386,20 @@ def test_refusals_name_the_member_and_the_archive(tmp_path):
         assert str(caught.value).startswith(said), (name, str(caught.value))
 
 
-def test_a_listed_member_stored_with_backslashes_is_found_in_the_list(tmp_path):
+@pytest.mark.parametrize("spell", [lambda n: n.replace("/", "\\"),
+                                   lambda n: n.replace("/000/", "//000/")],
+                         ids=["backslashes", "double-slash"])
+def test_a_listed_member_spelled_otherwise_is_still_checked_against_the_list(tmp_path, spell):
     members = {"fma_small/checksums": listed(TRACKS),
-               **{name.replace("/", "\\"): data for name, data in TRACKS.items()}}
+               **{spell(name): data for name, data in TRACKS.items()}}
     archive = a_zip(tmp_path / "win.zip", members)
     results = extract(archive, tmp_path / "out", checksums="fma_small/checksums")
     assert sum(r.kind == "file" for r in results) == 4
+    bad = "fma_small/000/000005.mp3"
+    damaged = a_zip(tmp_path / "bad.zip", {"fma_small/checksums": listed(TRACKS, wrong=bad),
+                                           **{spell(n): d for n, d in TRACKS.items()}})
+    with pytest.raises(MemberChecksumError, match="does not match its sha1"):
+        extract(damaged, tmp_path / "out2", checksums="fma_small/checksums")
 
 
 @pytest.mark.parametrize("excused", [True, False], ids=["excused", "not-excused"])
@@ -443,3 +457,26 @@ def test_a_plain_function_transform_is_recorded_by_its_name_and_redone_when_it_c
     (plain,) = extract(archive, into)  # no transform: the bytes as they are, no settings
     assert not plain.skipped and plain.settings is None
     assert (into / "a.txt").read_bytes() == b"Hello"
+
+
+
+def test_a_member_with_no_name_left_after_strip_does_not_stop_the_rest(tmp_path):
+    archive = a_tar(tmp_path / "s.tar", {"README": b"top level", "top/x.txt": b"x"})
+    results = extract(archive, tmp_path / "out", fmt="tar", strip_components=1)
+    assert [r.name for r in results] == ["top/x.txt"]
+    assert (tmp_path / "out" / "x.txt").read_bytes() == b"x"
+
+
+def test_a_callable_transform_without_settings_is_recorded_by_its_repr(tmp_path):
+    class Upper:
+        def __call__(self, src, dst, name):
+            dst.write(src.read().upper())
+
+        def __repr__(self) -> str:
+            return "Upper()"
+
+    archive = a_zip(tmp_path / "t.zip", {"a.txt": b"Hello"})
+    (out,) = extract(archive, tmp_path / "out", transform=Upper())
+    assert out.settings == {"transform": "Upper()"}
+    (again,) = extract(archive, tmp_path / "out", transform=Upper())
+    assert again.skipped
