@@ -1275,5 +1275,20 @@ def test_a_cut_without_a_length_size_or_hash_is_noticed_and_the_rest_fetched(
     faulty_server.add_faults("f.bin", drop_after=50 * KiB, times=cuts)
     request, result = download(faulty_server, tmp_path, "f.bin", known=False)
     assert request.dest.read_bytes() == data
-    assert result.size == len(data)
+    assert result.size == len(data) == result.transferred  # resumed, never started over
     assert result.hash == str(sha(data))
+    asked = [r.range for r in faulty_server.requests_for("f.bin")]
+    assert asked[-1] == f"bytes={len(data)}-"  # the last one: what follows the end (416)
+
+
+def test_without_ranges_a_body_without_a_length_is_taken_as_it_came(
+        faulty_server: FaultyServer, tmp_path):
+    """A server ignoring ranges answers the question with the whole file again: nothing
+    tells a cut from the end then, and the bytes are taken as they came (as before)."""
+    data = os.urandom(100 * KiB)
+    faulty_server.set_file("f.bin", data)
+    faulty_server.set_faults("f.bin", no_length=True, ignore_range=True)
+    request, result = download(faulty_server, tmp_path, "f.bin", known=False)
+    assert request.dest.read_bytes() == data and result.size == len(data)
+    gets = faulty_server.requests_for("f.bin", "GET")
+    assert [(r.range, r.status) for r in gets] == [(None, 200), (f"bytes={len(data)}-", 200)]

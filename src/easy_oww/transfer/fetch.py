@@ -864,15 +864,13 @@ class Fetcher:
             opened = self._open("GET", job.request, headers)
             response = opened.response
             try:
-                got = _parse_content_range(response.headers.get("Content-Range"))
-                if response.status == 416:
-                    job.size = start  # nothing after it: that was the whole file
-                    return
                 self._check_status(opened, job.request)
                 if response.status != 206:
-                    # Ranges ignored (or the file changed): nothing to compare the bytes with.
+                    # 416: nothing after it, that was the whole file; 200: ranges ignored (or
+                    # the file changed), nothing to compare the bytes with.
                     job.size = start
                     return
+                got = _parse_content_range(response.headers.get("Content-Range"))
                 if not got or got[0] != start:
                     sent = response.headers.get("Content-Range")
                     raise _Restart(f"the server sent range {sent} for a request from {start}")
