@@ -1167,6 +1167,15 @@ _FETCH_OTHER = {
     "xǁ_OrderedHasherǁfeed__mutmut_12":
         "fed chunks carry their offsets and finish() advances _ready to the size",
 }
+_FETCH_HEADER_CASE += [f"xǁFetcherǁ_confirm_end__mutmut_{n}" for n in (4, 5, 8, 9, 35, 36, 44, 45)]
+_FETCH_METHOD_CASE += ["xǁFetcherǁ_confirm_end__mutmut_22"]
+_FETCH_OTHER.update({
+    "xǁFetcherǁ_confirm_end__mutmut_41": "only the restart's reason (a log line) loses its range",
+    "xǁFetcherǁ_confirm_end__mutmut_42": "only the restart's reason (a log line) loses its range",
+    "xǁFetcherǁ_confirm_end__mutmut_43": "only the restart's reason (a log line) loses its range",
+    "xǁFetcherǁ_single__mutmut_31":
+        "the end confirmed when a hash is known too: one request more, the same bytes",
+})
 EQUIVALENT.update(dict.fromkeys(
     ("easy_oww.transfer.fetch." + name for name in _FETCH_HEADER_CASE),
     "HTTP header names are case-insensitive (RFC 9110 §5.1): urllib3 and servers compare so"))
