@@ -53,6 +53,20 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def flac_clip(freq: float, seconds: float = 1.0, rate: int = 48000) -> bytes:
+    """A stereo 24-bit FLAC (AudioSet's shape): the tone on the left, silence on the right."""
+    # Imported here: most dataset tests need neither numpy nor libsndfile.
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    left = 0.5 * np.sin(2 * np.pi * freq * t)
+    out = io.BytesIO()
+    sf.write(out, np.stack([left, np.zeros_like(left)], axis=1), rate, format="FLAC",
+             subtype="PCM_24")
+    return out.getvalue()
+
+
 def tar_bytes(members: dict[str, bytes]) -> bytes:
     """A plain tar of `members` (name -> bytes), in that order."""
     out = io.BytesIO()

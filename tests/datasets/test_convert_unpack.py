@@ -20,20 +20,10 @@ import soundfile as sf
 
 from easy_oww.archives.extract import ArchiveError, Owner, extract, journal_path, temp_dir
 from easy_oww.audio import AudioConverter
-from tests.datasets.helpers import REPO, run_cli, sha256, write_catalog
+from tests.datasets.helpers import REPO, flac_clip, run_cli, sha256, write_catalog
 
 TONES = {"bal/a/--4gqARaEJE_0.000.flac": 440.0, "bal/a/-0BIyqJj9ZU_30.000.flac": 1000.0,
          "bal/b/-0DLPzsiXXE_30.000.flac": 2000.0, "bal/b/-0mOzPkwfnc_20.000.flac": 300.0}
-
-
-def flac_clip(freq: float, seconds: float = 1.0, rate: int = 48000) -> bytes:
-    """A stereo 24-bit FLAC: the tone on the left, silence on the right (AudioSet's shape)."""
-    t = np.arange(int(seconds * rate)) / rate
-    left = 0.5 * np.sin(2 * np.pi * freq * t)
-    out = io.BytesIO()
-    sf.write(out, np.stack([left, np.zeros_like(left)], axis=1), rate, format="FLAC",
-             subtype="PCM_24")
-    return out.getvalue()
 
 
 def make_tar(path: Path, members: dict[str, bytes]) -> bytes:

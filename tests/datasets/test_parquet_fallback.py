@@ -12,7 +12,6 @@ import os
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -20,7 +19,7 @@ import soundfile as sf
 
 from easy_oww.datasets.catalog import parse_file
 from easy_oww.errors import CatalogError
-from tests.datasets.helpers import REPO, run_cli, sha256
+from tests.datasets.helpers import REPO, flac_clip, run_cli, sha256
 from tests.servers.hub_standin import HubStandin
 
 HUB_REPO = "agkphysics/AudioSet"
@@ -31,21 +30,11 @@ TAR_CLIPS = {"--4gqARaEJE": 440.0, "-0BIyqJj9ZU": 1000.0}
 PARQUET_CLIPS = {"-0DLPzsiXXE": 2000.0, "-0mOzPkwfnc": 300.0, "0Zm8vWqXzcs": 700.0}
 
 
-def flac_clip(freq: float, seconds: float = 0.5, rate: int = 48000) -> bytes:
-    """A stereo 24-bit FLAC at 48 kHz: the tone on the left, silence on the right."""
-    t = np.arange(int(seconds * rate)) / rate
-    left = 0.5 * np.sin(2 * np.pi * freq * t)
-    out = io.BytesIO()
-    sf.write(out, np.stack([left, np.zeros_like(left)], axis=1), rate, format="FLAC",
-             subtype="PCM_24")
-    return out.getvalue()
-
-
 def tar_of(clips: dict[str, float]) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
         for clip, freq in clips.items():
-            data = flac_clip(freq)
+            data = flac_clip(freq, seconds=0.5)
             info = tarfile.TarInfo(f"bal_train/{clip}.flac")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -56,7 +45,7 @@ def parquet_shard(clips: dict[str, float]) -> bytes:
     """A shard with the columns and types of main's data/bal_train/*.parquet."""
     table = pa.table({
         "video_id": pa.array(list(clips), pa.string()),
-        "audio": pa.array([{"bytes": flac_clip(f), "path": f"{c}.flac"} for c, f in
+        "audio": pa.array([{"bytes": flac_clip(f, seconds=0.5), "path": f"{c}.flac"} for c, f in
                            clips.items()], pa.struct([("bytes", pa.binary()),
                                                       ("path", pa.string())])),
         "labels": pa.array([["/m/09x0r"]] * len(clips), pa.list_(pa.string())),

@@ -433,9 +433,10 @@ class DatasetEngine:
                     partial += path.suffix == ".part"
         self.cache.forget_files(dataset.key, [item.path for item in dataset.files])
         if freed:
-            taken = dataset.fallback.format.capitalize() if dataset.fallback else "other"
+            assert dataset.fallback is not None  # only a dataset with a fallback turns aside
             self.progress.log(
-                f"{dataset.key}: removed what the pinned route fetched before the {taken} "
+                f"{dataset.key}: removed what the pinned route fetched before the "
+                f"{dataset.fallback.format.capitalize()} "
                 f"route took over ({whole} file(s), {partial} partial; {human_bytes(freed)} "
                 "freed)")
 
